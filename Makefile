@@ -1,0 +1,42 @@
+# ReviewHub: `make run` and `make test` are all a new machine needs (Python 3.11).
+PYTHON ?= python3.11
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed
+PORT ?= 8000
+
+.PHONY: run test bench lint venv migrate demo browser
+
+$(PY):
+	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): requirements.txt | $(PY)
+	$(PY) -m pip install --disable-pip-version-check -q -r requirements.txt
+	@touch $(STAMP)
+
+venv: $(STAMP)
+
+migrate: venv
+	$(PY) manage.py migrate --noinput
+
+demo: migrate
+	$(PY) manage.py seed_demo
+
+run: demo
+	$(PY) manage.py serve_all --port $(PORT)
+
+# Browser tests drive Debian's Chromium; install it where we can (root with apt-get).
+browser:
+	@[ -x /usr/bin/chromium ] || { [ "$$(id -u)" = 0 ] && command -v apt-get >/dev/null && \
+	  (apt-get update -qq && apt-get install -y -qq chromium >/dev/null) || \
+	  echo "note: /usr/bin/chromium missing; browser tests will be skipped"; }
+
+test: venv browser
+	$(PY) -m pytest
+
+bench: venv
+	$(PY) bench/run.py
+
+lint: venv
+	$(PY) -m ruff check .

@@ -1,0 +1,12 @@
+from django.db import models
+
+from reviewhub.roles import PERMISSIONS
+
+
+class Role(models.Model):
+    """Holds the role permissions; no table. Groups get them in a migration."""
+
+    class Meta:
+        managed = False
+        default_permissions = ()
+        permissions = list(PERMISSIONS.items())

@@ -1,0 +1,186 @@
+from __future__ import annotations
+
+import uuid
+
+from django.conf import settings
+from django.db import models
+
+
+class PromptTemplate(models.Model):
+    """A versioned system prompt + context template. A version in use is never edited:
+    a change is a new version (same name, version + 1)."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=100, default="default")
+    version = models.PositiveIntegerField(default=1)
+    system_prompt = models.TextField()
+    context_template = models.TextField(
+        help_text="How the retrieved chunks are rendered; {context} marks where they go."
+    )
+    chunk_template = models.TextField(default="[{rank}] {title}\n{text}")
+    is_active = models.BooleanField(default=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+
+    class Meta:
+        ordering = ["name", "-version"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="prompt_name_version")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.name} v{self.version}"
+
+
+class Topic(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    keywords = models.JSONField(default=list, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Conversation(models.Model):
+    class Source(models.TextChoices):
+        CHAT = "chat", "Chat page"
+        API = "api", "Ingestion API"
+        REPLAY = "replay", "Replay"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+    )
+    title = models.CharField(max_length=200, blank=True)
+    source = models.CharField(max_length=10, choices=Source.choices, default=Source.CHAT)
+    external_id = models.CharField(max_length=200, blank=True, help_text="Client conversation id")
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-updated_at"]
+        indexes = [
+            models.Index(fields=["user", "-updated_at"]),
+            models.Index(fields=["user", "external_id"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.title or f"Conversation {self.id}"
+
+
+class Turn(models.Model):
+    """One logged question and answer, with everything that produced the answer.
+
+    In the graph a turn is two Message nodes: the user's (id `question_uid`) and the
+    assistant's (id `id`), linked by NEXT.
+    """
+
+    class Status(models.TextChoices):
+        OK = "ok", "Answered"
+        ERROR = "error", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    question_uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="turns"
+    )
+    position = models.PositiveIntegerField(default=0)
+    source = models.CharField(
+        max_length=10, choices=Conversation.Source.choices, default=Conversation.Source.CHAT
+    )
+    question = models.TextField()
+    answer = models.TextField(blank=True)
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.OK)
+    error = models.TextField(blank=True)
+
+    # What produced the answer.
+    prompt_template = models.ForeignKey(
+        PromptTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="turns"
+    )
+    system_prompt = models.TextField(blank=True, help_text="The system message as sent")
+    rendered_context = models.TextField(blank=True, help_text="The context block as sent")
+    prompt_messages = models.JSONField(
+        default=list, blank=True, help_text="The exact messages sent to the model"
+    )
+    grounded = models.BooleanField(default=False)
+    max_context_score = models.FloatField(null=True, blank=True)
+    provider = models.CharField(max_length=40, blank=True)
+    model = models.CharField(max_length=120, blank=True)
+    params = models.JSONField(default=dict, blank=True)
+    latency_ms = models.PositiveIntegerField(null=True, blank=True)
+    prompt_tokens = models.PositiveIntegerField(null=True, blank=True)
+    completion_tokens = models.PositiveIntegerField(null=True, blank=True)
+
+    topic = models.ForeignKey(
+        Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="turns"
+    )
+    replay_of = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+    )
+    external_user = models.CharField(max_length=200, blank=True)
+    metadata = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(db_index=True)
+    completed_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["conversation", "position"]
+        indexes = [
+            models.Index(fields=["conversation", "position"]),
+            models.Index(fields=["user", "-created_at"]),
+            models.Index(fields=["model", "-created_at"]),
+        ]
+
+    def __str__(self) -> str:
+        return self.question[:80]
+
+
+class TurnContext(models.Model):
+    """A context passage given to the model for a turn, with its rank and score.
+
+    `text` and `source` are snapshots, so the exact prompt survives later edits to the
+    knowledge base; `chunk` is set when the passage came from our own knowledge base.
+    """
+
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="contexts")
+    chunk = models.ForeignKey(
+        "knowledge.Chunk", null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="turn_contexts",
+    )
+    rank = models.PositiveIntegerField()
+    score = models.FloatField(null=True, blank=True)
+    text = models.TextField()
+    source = models.CharField(max_length=1000, blank=True)
+    title = models.CharField(max_length=300, blank=True)
+
+    class Meta:
+        ordering = ["turn", "rank"]
+        constraints = [models.UniqueConstraint(fields=["turn", "rank"], name="context_turn_rank")]
+
+
+class Feedback(models.Model):
+    """A user's thumbs up/down on an answer; one per user per turn, changeable."""
+
+    class Rating(models.TextChoices):
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="feedback")
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        related_name="feedback",
+    )
+    rating = models.CharField(max_length=4, choices=Rating.choices)
+    comment = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["turn", "user"], name="feedback_one_per_user")]

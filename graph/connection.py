@@ -1,0 +1,46 @@
+"""neomodel configured from NEO4J_URL (the embedded Bolt server when unset)."""
+
+from __future__ import annotations
+
+from urllib.parse import urlparse
+
+import neomodel
+from django.conf import settings
+
+
+def configure(url: str | None = None) -> str:
+    url = url or settings.NEO4J_URL
+    config = neomodel.get_config()
+    if config.database_url != url:
+        config.database_url = url
+        # neomodel keeps one driver per process; drop it so the new URL takes effect.
+        if neomodel.db.driver is not None:
+            neomodel.db.close_connection()
+    return url
+
+
+def ping(url: str | None = None) -> None:
+    """Raise unless the graph answers a trivial query."""
+    configure(url)
+    neomodel.db.cypher_query("RETURN 1")
+
+
+def bolt_address(url: str | None = None) -> tuple[str, int]:
+    parsed = urlparse(url or settings.NEO4J_URL)
+    return parsed.hostname or "127.0.0.1", parsed.port or 7687
+
+
+def wait_until_ready(timeout: float, url: str | None = None, alive=lambda: True) -> None:
+    """Wait until the graph answers queries. The embedded server opens its Bolt port
+    before it has created the database, so an open port is not enough."""
+    import time
+
+    deadline = time.monotonic() + timeout
+    while True:
+        try:
+            ping(url)
+            return
+        except Exception:
+            if time.monotonic() > deadline or not alive():
+                raise
+            time.sleep(0.3)

@@ -1,0 +1,13 @@
+from django.core.management.base import BaseCommand
+
+from graph.connection import configure
+from graph.schema import install_schema
+
+
+class Command(BaseCommand):
+    help = "Install the graph's uniqueness constraints and indexes (idempotent)."
+
+    def handle(self, *args, **options):
+        configure()
+        statements = install_schema()
+        self.stdout.write(f"graph schema installed ({len(statements)} constraints/indexes)")

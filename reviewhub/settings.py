@@ -1,0 +1,213 @@
+"""ReviewHub settings: everything comes from the environment, with safe local defaults.
+
+Unset variables give the embedded defaults (SQLite file, a broker that needs no
+server, the embedded Bolt graph server, the offline LLM). A bad value stops
+start-up with a message naming the variable.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+from pathlib import Path
+
+import dj_database_url
+
+from reviewhub.env import (
+    ImproperEnv,
+    env_bool,
+    env_float,
+    env_int,
+    env_list,
+    env_str,
+    env_url,
+)
+
+BASE_DIR = Path(__file__).resolve().parent.parent
+VAR_DIR = Path(env_str("REVIEWHUB_VAR_DIR") or BASE_DIR / "var")
+
+# pytest imports the settings before any conftest can set variables, so the test
+# run isolates itself here: its own SQLite file, broker folder and queue per
+# process, which lets several test runs share one machine (and one Redis).
+TESTING = "pytest" in sys.modules
+TEST_RUN_ID = str(os.getpid())
+
+DEBUG = env_bool("DEBUG", default=True)
+SECRET_KEY = env_str("SECRET_KEY")
+if not SECRET_KEY:
+    if not DEBUG:
+        raise ImproperEnv("SECRET_KEY must be set when DEBUG is off")
+    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
+CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
+
+INSTALLED_APPS = [
+    "django.contrib.admin",
+    "django.contrib.auth",
+    "django.contrib.contenttypes",
+    "django.contrib.sessions",
+    "django.contrib.messages",
+    "django.contrib.staticfiles",
+    "django_htmx",
+    "template_partials",
+    "accounts",
+    "knowledge",
+    "chat",
+    "annotations",
+    "graph",
+    "datasets",
+    "reviewhub",
+]
+
+MIDDLEWARE = [
+    "django.middleware.security.SecurityMiddleware",
+    "django.contrib.sessions.middleware.SessionMiddleware",
+    "django.middleware.common.CommonMiddleware",
+    "django.middleware.csrf.CsrfViewMiddleware",
+    "django.contrib.auth.middleware.AuthenticationMiddleware",
+    "django.contrib.auth.middleware.LoginRequiredMiddleware",
+    "django.contrib.messages.middleware.MessageMiddleware",
+    "django.middleware.clickjacking.XFrameOptionsMiddleware",
+    "django_htmx.middleware.HtmxMiddleware",
+]
+
+ROOT_URLCONF = "reviewhub.urls"
+WSGI_APPLICATION = "reviewhub.wsgi.application"
+LOGIN_URL = "login"
+LOGIN_REDIRECT_URL = "home"
+LOGOUT_REDIRECT_URL = "login"
+
+TEMPLATES = [
+    {
+        "BACKEND": "django.template.backends.django.DjangoTemplates",
+        "DIRS": [BASE_DIR / "templates"],
+        "APP_DIRS": True,
+        "OPTIONS": {
+            "context_processors": [
+                "django.template.context_processors.request",
+                "django.contrib.auth.context_processors.auth",
+                "django.contrib.messages.context_processors.messages",
+                "reviewhub.roles.roles_context",
+            ],
+        },
+    }
+]
+
+# --- system of record -------------------------------------------------------
+DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "sqlite"})
+if DATABASE_URL:
+    try:
+        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+    except Exception as exc:  # dj_database_url raises several types
+        raise ImproperEnv(f"DATABASE_URL is not usable: {exc}") from None
+else:
+    VAR_DIR.mkdir(parents=True, exist_ok=True)
+    _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "reviewhub.sqlite3"}
+if _db["ENGINE"] == "django.db.backends.sqlite3":
+    # WAL + a busy timeout: the web server and the worker write the same file.
+    _db["OPTIONS"] = {
+        "timeout": 20,
+        "transaction_mode": "IMMEDIATE",
+        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+    }
+if TESTING:
+    # A file (not :memory:) so the Celery worker started by the tests sees the same data.
+    if _db["ENGINE"] == "django.db.backends.sqlite3":
+        (VAR_DIR / "test" / TEST_RUN_ID).mkdir(parents=True, exist_ok=True)
+        _db["TEST"] = {"NAME": str(VAR_DIR / "test" / TEST_RUN_ID / "db.sqlite3")}
+    else:
+        _db["TEST"] = {"NAME": f"test_reviewhub_{TEST_RUN_ID}"}
+DATABASES = {"default": _db}
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+
+# --- task queue -------------------------------------------------------------
+REDIS_URL = env_url("REDIS_URL", {"redis", "rediss"})
+CELERY_QUEUE = env_str("REVIEWHUB_QUEUE") or (
+    f"reviewhub-test-{TEST_RUN_ID}" if TESTING else "reviewhub"
+)
+BROKER_DIR = Path(
+    env_str("REVIEWHUB_BROKER_DIR")
+    or (VAR_DIR / "test" / TEST_RUN_ID / "broker" if TESTING else VAR_DIR / "broker")
+)
+if REDIS_URL:
+    CELERY_BROKER_URL = REDIS_URL
+    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+else:
+    # Kombu's filesystem transport: a real worker in another process, no server.
+    for _sub in ("queue", "processed"):
+        (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
+    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "data_folder_in": str(BROKER_DIR / "queue"),
+        "data_folder_out": str(BROKER_DIR / "queue"),
+        "processed_folder": str(BROKER_DIR / "processed"),
+        "store_processed": False,
+    }
+CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE
+CELERY_RESULT_BACKEND = None  # progress lives on our own rows, not in a result backend
+CELERY_TASK_IGNORE_RESULT = True
+# Reliability defaults. acks_late is switched on per task, only for idempotent ones.
+CELERY_TASK_ACKS_LATE = False
+CELERY_TASK_REJECT_ON_WORKER_LOST = False
+CELERY_WORKER_PREFETCH_MULTIPLIER = 1
+CELERY_TASK_SOFT_TIME_LIMIT = env_int("CELERY_TASK_SOFT_TIME_LIMIT", 300, minimum=1)
+CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
+CELERY_TASK_RETRY_BACKOFF_MAX = env_int("CELERY_TASK_RETRY_BACKOFF_MAX", 300, minimum=1)
+CELERY_TASK_MAX_RETRIES = env_int("CELERY_TASK_MAX_RETRIES", 8, minimum=0)
+CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+CELERY_BEAT_SCHEDULE: dict = {}
+
+# --- graph ------------------------------------------------------------------
+GRAPH_BOLT_PORT = env_int("GRAPH_BOLT_PORT", 7687, minimum=1)
+GRAPH_HTTP_PORT = env_int("GRAPH_HTTP_PORT", 2480, minimum=1)
+GRAPH_PASSWORD = env_str("GRAPH_PASSWORD", "reviewhub-graph")
+GRAPH_DATABASE = env_str("GRAPH_DATABASE", "reviewhub")
+GRAPH_DATA_DIR = Path(env_str("GRAPH_DATA_DIR") or VAR_DIR / "graph")
+NEO4J_URL = env_url("NEO4J_URL", {"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+s", "neo4j+ssc"})
+GRAPH_EMBEDDED = not NEO4J_URL
+if GRAPH_EMBEDDED:
+    NEO4J_URL = f"bolt://root:{GRAPH_PASSWORD}@127.0.0.1:{GRAPH_BOLT_PORT}/{GRAPH_DATABASE}"
+
+# --- LLM --------------------------------------------------------------------
+OPENAI_API_KEY = env_str("OPENAI_API_KEY")
+OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", {"http", "https"})
+OPENAI_MODEL = env_str("OPENAI_MODEL", "gpt-4o-mini")
+OPENAI_MODELS = env_list("OPENAI_MODELS", [OPENAI_MODEL])
+OPENAI_TIMEOUT_S = env_float("OPENAI_TIMEOUT_S", 30.0)
+OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2, minimum=0)
+OPENAI_EMBEDDING_MODEL = env_str("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
+LLM_PROVIDER = "openai" if OPENAI_API_KEY else "offline"
+CHAT_DAILY_QUESTION_LIMIT = env_int("CHAT_DAILY_QUESTION_LIMIT", 25, minimum=0)
+
+# --- review and releases ----------------------------------------------------
+REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 15, minimum=1)
+REVIEWS_REQUIRED = env_int("REVIEWS_REQUIRED", 1, minimum=1)
+RELEASE_FOUR_EYES = env_bool("RELEASE_FOUR_EYES", default=True)
+EXPORT_DIR = Path(env_str("EXPORT_DIR") or VAR_DIR / "exports")
+
+# --- the rest ---------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
+STATIC_URL = "static/"
+STATICFILES_DIRS = [BASE_DIR / "static"]
+STATIC_ROOT = VAR_DIR / "static"
+MEDIA_ROOT = VAR_DIR / "media"
+DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
+
+SESSION_COOKIE_HTTPONLY = True
+CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
+SECURE_CONTENT_TYPE_NOSNIFF = True
+X_FRAME_OPTIONS = "DENY"
+if not DEBUG:
+    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
+    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+
+LOGGING = {
+    "version": 1,
+    "disable_existing_loggers": False,
+    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "root": {"handlers": ["console"], "level": env_str("LOG_LEVEL", "INFO")},
+    "loggers": {"neo4j": {"level": "WARNING"}, "neomodel": {"level": "WARNING"}},
+}

@@ -1,0 +1,23 @@
+from __future__ import annotations
+
+from django.contrib.auth.decorators import login_not_required
+from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import render
+from django.views.decorators.cache import never_cache
+from django.views.decorators.http import require_GET
+
+from reviewhub.health import health
+
+
+@login_not_required
+@never_cache
+@require_GET
+def healthz(request: HttpRequest) -> JsonResponse:
+    ok, report = health()
+    down = [name for name, part in report.items() if not part["ok"]]
+    body = {"status": "ok" if ok else "down", "down": down, "checks": report}
+    return JsonResponse(body, status=200 if ok else 503)
+
+
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "reviewhub/home.html")
