@@ -4,6 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models import F, Q
 
 
 class Example(models.Model):
@@ -45,3 +46,203 @@ class Example(models.Model):
 
     def __str__(self) -> str:
         return self.question[:80]
+
+
+class QueueItem(models.Model):
+    """A logged turn waiting for (or done with) expert review.
+
+    Signals are denormalised from the turn and its feedback by `queue_refresh`, so
+    claim-next and the lead's list read one table through one index.
+    """
+
+    class State(models.TextChoices):
+        PENDING = "pending", "Needs review"
+        DISPUTED = "disputed", "Needs adjudication"
+        APPROVED = "approved", "Approved"
+        REJECTED = "rejected", "Rejected"
+        WITHDRAWN = "withdrawn", "Approval withdrawn"
+
+    class FeedbackSignal(models.TextChoices):
+        NONE = "none", "No feedback"
+        UP = "up", "Thumbs up"
+        DOWN = "down", "Thumbs down"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    turn = models.OneToOneField("chat.Turn", on_delete=models.CASCADE, related_name="queue_item")
+    state = models.CharField(max_length=10, choices=State.choices, default=State.PENDING)
+    priority = models.IntegerField(default=0)
+    reviews_done = models.PositiveIntegerField(default=0)
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
+        related_name="held_queue_items",
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+
+    # Denormalised from the turn (filters) and its feedback (priority).
+    author = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+",
+        help_text="Who asked: an expert never reviews their own turns",
+    )
+    turn_created_at = models.DateTimeField()
+    model = models.CharField(max_length=120, blank=True)
+    grounded = models.BooleanField(default=False)
+    max_context_score = models.FloatField(null=True, blank=True)
+    topic = models.ForeignKey(
+        "chat.Topic", null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    feedback = models.CharField(
+        max_length=4, choices=FeedbackSignal.choices, default=FeedbackSignal.NONE
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["-priority", "turn_created_at", "id"]
+        indexes = [
+            # Claim-next and the lead's list walk this in order.
+            models.Index(
+                F("priority").desc(), "turn_created_at", "id",
+                name="queue_pending_order", condition=Q(state="pending"),
+            ),
+            models.Index(
+                "holder", "lease_expires_at",
+                name="queue_held", condition=Q(holder__isnull=False),
+            ),
+            models.Index(fields=["state", "updated_at"], name="queue_state_updated"),
+        ]
+
+    def __str__(self) -> str:
+        return f"queue item {self.id}"
+
+
+class Rubric(models.Model):
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.CharField(max_length=120, unique=True)
+    description = models.TextField(blank=True)
+    is_active = models.BooleanField(
+        default=True, help_text="The newest active rubric is the one reviewers use"
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Criterion(models.Model):
+    rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="criteria")
+    key = models.SlugField(max_length=50, help_text="Stable name used in scores, e.g. correctness")
+    label = models.CharField(max_length=120)
+    help_text = models.TextField(blank=True)
+    scale_min = models.SmallIntegerField(default=1)
+    scale_max = models.SmallIntegerField(default=5)
+    required = models.BooleanField(default=True)
+    position = models.PositiveSmallIntegerField(default=0)
+
+    class Meta:
+        ordering = ["rubric", "position", "id"]
+        constraints = [
+            models.UniqueConstraint(fields=["rubric", "key"], name="criterion_rubric_key"),
+            models.CheckConstraint(
+                condition=Q(scale_max__gt=F("scale_min")), name="criterion_scale_ordered"
+            ),
+        ]
+        verbose_name_plural = "criteria"
+
+    def __str__(self) -> str:
+        return f"{self.label} ({self.scale_min}–{self.scale_max})"
+
+    @property
+    def scale(self) -> range:
+        return range(self.scale_min, self.scale_max + 1)
+
+
+class Tag(models.Model):
+    rubric = models.ForeignKey(Rubric, on_delete=models.CASCADE, related_name="tags")
+    name = models.SlugField(max_length=50)
+    description = models.CharField(max_length=200, blank=True)
+
+    class Meta:
+        ordering = ["rubric", "name"]
+        constraints = [models.UniqueConstraint(fields=["rubric", "name"], name="tag_rubric_name")]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Guideline(models.Model):
+    """Reviewing guidelines in markdown, shown (sanitised) beside the review screen."""
+
+    title = models.CharField(max_length=200)
+    body = models.TextField(help_text="Markdown")
+    position = models.PositiveSmallIntegerField(default=0)
+    is_active = models.BooleanField(default=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["position", "id"]
+
+    def __str__(self) -> str:
+        return self.title
+
+
+class Review(models.Model):
+    """One reviewer's independent judgement of one queue item."""
+
+    class Verdict(models.TextChoices):
+        APPROVE = "approve", "Approve as training example"
+        REJECT = "reject", "Reject"
+        SECOND_OPINION = "second_opinion", "Needs a second opinion"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="reviews")
+    reviewer = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews"
+    )
+    rubric = models.ForeignKey(Rubric, on_delete=models.PROTECT, related_name="reviews")
+    scores = models.JSONField(default=dict, blank=True, help_text="criterion key -> score")
+    tags = models.JSONField(default=list, blank=True)
+    verdict = models.CharField(max_length=20, choices=Verdict.choices)
+    notes = models.TextField(blank=True)
+    corrected_answer = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["item", "reviewer"], name="review_one_per_reviewer")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.reviewer} · {self.get_verdict_display()}"
+
+
+class AuditEvent(models.Model):
+    class Action(models.TextChoices):
+        CLAIM = "claim", "Claimed"
+        RELEASE = "release", "Released"
+        RATE = "rate", "Rated"
+        CORRECT = "correct", "Corrected"
+        APPROVE = "approve", "Approved"
+        REJECT = "reject", "Rejected"
+        SECOND_OPINION = "second_opinion", "Asked for a second opinion"
+        DISPUTE = "dispute", "Sent to adjudication"
+        ADJUDICATE = "adjudicate", "Adjudicated"
+        WITHDRAW = "withdraw", "Withdrew approval"
+
+    item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="audit_events")
+    actor = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
+    )
+    action = models.CharField(max_length=20, choices=Action.choices)
+    details = models.JSONField(default=dict, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        indexes = [models.Index(fields=["item", "created_at"], name="audit_item_time")]
+
+    def __str__(self) -> str:
+        return f"{self.actor} {self.action} {self.item_id}"

@@ -183,6 +183,21 @@ CHAT_DAILY_QUESTION_LIMIT = env_int("CHAT_DAILY_QUESTION_LIMIT", 25, minimum=0)
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 15, minimum=1)
 REVIEWS_REQUIRED = env_int("REVIEWS_REQUIRED", 1, minimum=1)
 RELEASE_FOUR_EYES = env_bool("RELEASE_FOUR_EYES", default=True)
+# Review queue priority: higher first. Weights are points per signal (issue #3).
+REVIEW_PRIORITY_WEIGHTS = {
+    "negative_feedback": env_int("REVIEW_WEIGHT_NEGATIVE_FEEDBACK", 100, minimum=0),
+    "ungrounded": env_int("REVIEW_WEIGHT_UNGROUNDED", 40, minimum=0),
+    "low_score": env_int("REVIEW_WEIGHT_LOW_SCORE", 20, minimum=0),
+    "never_reviewed": env_int("REVIEW_WEIGHT_NEVER_REVIEWED", 10, minimum=0),
+}
+REVIEW_LOW_SCORE_THRESHOLD = env_float("REVIEW_LOW_SCORE_THRESHOLD", 0.5)
+# Reviews disagree when verdicts differ or a criterion's max-min spread is over this.
+REVIEW_DISAGREEMENT_SPREAD = env_int("REVIEW_DISAGREEMENT_SPREAD", 1, minimum=0)
+REVIEW_QUEUE_PAGE_SIZE = env_int("REVIEW_QUEUE_PAGE_SIZE", 50, minimum=1)
+# Safety net: queue any turn that reached the database without a queue item.
+CELERY_BEAT_SCHEDULE["annotations-queue-backfill"] = {
+    "task": "annotations.tasks.queue_backfill", "schedule": 300.0,
+}
 EXPORT_DIR = Path(env_str("EXPORT_DIR") or VAR_DIR / "exports")
 
 # --- the rest ---------------------------------------------------------------

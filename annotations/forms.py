@@ -1,0 +1,98 @@
+from __future__ import annotations
+
+from django import forms
+
+from annotations.models import QueueItem, Review, Rubric
+from annotations.selectors import QueueFilters
+from annotations.services import rubric_errors
+
+
+class QueueFilterForm(forms.Form):
+    date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
+    model = forms.CharField(required=False, max_length=120)
+    grounded = forms.ChoiceField(
+        required=False, choices=[("", "Any"), ("yes", "Grounded"), ("no", "Not grounded")]
+    )
+    topic = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any topic")
+    feedback = forms.ChoiceField(
+        required=False, choices=[("", "Any feedback"), *QueueItem.FeedbackSignal.choices]
+    )
+
+    def __init__(self, *args, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        from chat.models import Topic
+
+        self.fields["topic"].queryset = Topic.objects.all()
+
+    def clean(self):
+        data = super().clean()
+        if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
+            self.add_error("date_to", "The end date is before the start date.")
+        return data
+
+    def filters(self) -> QueueFilters:
+        """Only valid fields count; call after is_valid()."""
+        d = getattr(self, "cleaned_data", {})
+        grounded = {"yes": True, "no": False}.get(d.get("grounded") or "")
+        topic = d.get("topic")
+        return QueueFilters(
+            date_from=d.get("date_from"), date_to=d.get("date_to"), model=d.get("model") or "",
+            grounded=grounded, topic_id=topic.pk if topic else None,
+            feedback=d.get("feedback") or "",
+        )
+
+
+class ReviewForm(forms.Form):
+    """Scores per rubric criterion (radio 1–5), tags, verdict, notes and a correction."""
+
+    verdict = forms.ChoiceField(choices=Review.Verdict.choices, widget=forms.RadioSelect,
+                                error_messages={"required": "Choose a verdict."})
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    corrected_answer = forms.CharField(
+        required=False, strip=False,
+        widget=forms.Textarea(attrs={"rows": 8, "id": "corrected-answer"}),
+    )
+
+    def __init__(self, *args, rubric: Rubric, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.rubric = rubric
+        self.criteria = list(rubric.criteria.all())
+        for c in self.criteria:
+            self.fields[f"score_{c.key}"] = forms.TypedChoiceField(
+                label=c.label, required=c.required, coerce=int, empty_value=None,
+                choices=[(n, str(n)) for n in c.scale], widget=forms.RadioSelect,
+                help_text=c.help_text,
+                error_messages={"required": f"Rate {c.label} ({c.scale_min}–{c.scale_max})."},
+            )
+        self.fields["tags"] = forms.MultipleChoiceField(
+            required=False, widget=forms.CheckboxSelectMultiple,
+            choices=[(t.name, t.name) for t in rubric.tags.all()],
+        )
+
+    def score_fields(self) -> list:
+        return [self[f"score_{c.key}"] for c in self.criteria]
+
+    def scores(self) -> dict[str, int]:
+        return {c.key: self.cleaned_data[f"score_{c.key}"] for c in self.criteria
+                if self.cleaned_data.get(f"score_{c.key}") is not None}
+
+    def clean(self):
+        data = super().clean()
+        if not self.errors:
+            for field, message in rubric_errors(self.rubric, scores=self.scores(),
+                                                tags=data.get("tags") or []).items():
+                self.add_error(field if field in self.fields else None, message)
+        return data
+
+
+class AdjudicationForm(forms.Form):
+    verdict = forms.ChoiceField(
+        choices=[(Review.Verdict.APPROVE, "Approve as training example"),
+                 (Review.Verdict.REJECT, "Reject")],
+        widget=forms.RadioSelect, error_messages={"required": "Choose approve or reject."},
+    )
+    corrected_answer = forms.CharField(required=False, strip=False,
+                                       widget=forms.Textarea(attrs={"rows": 8}),
+                                       label="Final answer (leave as is to keep the original)")
+    notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

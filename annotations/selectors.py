@@ -1,0 +1,312 @@
+"""Review reads: what to claim, the lead's queue list, item pages, agreement."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import json
+import math
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import date, datetime, time
+from statistics import fmean
+
+import krippendorff
+import numpy as np
+from django.conf import settings
+from django.db import connection
+from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.http import Http404
+from django.utils import timezone
+from django.utils.dateparse import parse_datetime
+
+from annotations.models import Criterion, Example, Guideline, QueueItem, Review, Rubric
+from chat.models import Turn
+from reviewhub.roles import is_lead
+
+ORDER = ("-priority", "turn_created_at", "id")
+
+
+@dataclass(frozen=True)
+class QueueFilters:
+    date_from: date | None = None
+    date_to: date | None = None
+    model: str = ""
+    grounded: bool | None = None
+    topic_id: object | None = None
+    feedback: str = ""
+
+    def apply(self, qs: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
+        tz = timezone.get_current_timezone()
+        if self.date_from:
+            qs = qs.filter(turn_created_at__gte=datetime.combine(self.date_from, time.min, tz))
+        if self.date_to:
+            qs = qs.filter(turn_created_at__lte=datetime.combine(self.date_to, time.max, tz))
+        if self.model:
+            qs = qs.filter(model=self.model)
+        if self.grounded is not None:
+            qs = qs.filter(grounded=self.grounded)
+        if self.topic_id:
+            qs = qs.filter(topic_id=self.topic_id)
+        if self.feedback:
+            qs = qs.filter(feedback=self.feedback)
+        return qs
+
+
+def claimable(*, expert, now: datetime, filters: QueueFilters | None = None) -> QuerySet[QueueItem]:
+    """Pending items nobody holds a live lease on, not the expert's own turns, not
+    already reviewed by them — in priority order."""
+    already_reviewed = Review.objects.filter(item=OuterRef("pk"), reviewer=expert)
+    qs = (
+        QueueItem.objects.filter(state=QueueItem.State.PENDING)
+        .filter(Q(holder__isnull=True) | Q(lease_expires_at__lte=now))
+        .exclude(author=expert)
+        .exclude(Exists(already_reviewed))
+    )
+    return (filters or QueueFilters()).apply(qs).order_by(*ORDER)
+
+
+def held_item(*, expert, now: datetime) -> QueueItem | None:
+    return (
+        QueueItem.objects.filter(holder=expert, lease_expires_at__gt=now,
+                                 state=QueueItem.State.PENDING)
+        .order_by("lease_expires_at").first()
+    )
+
+
+def active_rubric() -> Rubric | None:
+    return (
+        Rubric.objects.filter(is_active=True).prefetch_related("criteria", "tags")
+        .order_by("-created_at").first()
+    )
+
+
+def active_guidelines() -> list[Guideline]:
+    return list(Guideline.objects.filter(is_active=True))
+
+
+# --- access -------------------------------------------------------------------------
+
+def item_for_user(user, item_id) -> QueueItem:
+    """The item if this user may see it: leads see every item; experts see items they
+    hold, have reviewed, or approved. Anyone else gets 404 (no guessing ids)."""
+    item = (
+        QueueItem.objects.select_related("turn", "turn__conversation", "turn__topic", "holder")
+        .filter(pk=item_id).first()
+    )
+    if item is None:
+        raise Http404
+    if is_lead(user):
+        return item
+    if item.author_id == user.pk:
+        raise Http404
+    now = timezone.now()
+    if item.holder_id == user.pk and item.lease_expires_at and item.lease_expires_at > now:
+        return item
+    if Review.objects.filter(item=item, reviewer=user).exists():
+        return item
+    raise Http404
+
+
+def review_screen(*, item: QueueItem, user) -> dict:
+    """Everything the review screen shows about one item, in a fixed number of queries."""
+    turn = item.turn
+    earlier = list(
+        Turn.objects.filter(conversation_id=turn.conversation_id, position__lt=turn.position)
+        .only("question", "answer", "position").order_by("-position")[:10]
+    )[::-1]
+    reviews = list(item.reviews.select_related("reviewer"))
+    own = next((r for r in reviews if r.reviewer_id == user.pk), None)
+    # Reviewers never see each other's ratings before submitting their own.
+    visible = reviews if (own is not None or (is_lead(user) and item.holder_id != user.pk)) else []
+    return {
+        "turn": turn,
+        "earlier": earlier,
+        "contexts": list(turn.contexts.order_by("rank")),
+        "feedback": list(turn.feedback.select_related("user")),
+        "own_review": own,
+        "reviews": visible,
+        "history": list(item.audit_events.select_related("actor")),
+    }
+
+
+def example_of(item: QueueItem) -> Example | None:
+    return Example.objects.filter(turn_id=item.turn_id).first()
+
+
+# --- the lead's list (keyset pagination) --------------------------------------------
+
+def encode_cursor(item: QueueItem) -> str:
+    raw = f"{item.priority}|{item.turn_created_at.isoformat()}|{item.id}"
+    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[int, datetime, str] | None:
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+        priority, created, pk = raw.split("|")
+        when = parse_datetime(created)
+        if when is None:
+            return None
+        return int(priority), when, pk
+    except (ValueError, binascii.Error, UnicodeDecodeError):
+        return None
+
+
+def queue_page(*, state: str, filters: QueueFilters, cursor: str = "",
+               size: int | None = None) -> tuple[list[QueueItem], str]:
+    """One page of the queue in claim order, after `cursor`; returns (items, next cursor).
+
+    Keyset, not OFFSET: a deep page costs the same as the first. Three queries at most
+    whatever the page size (items with turn and holder joined)."""
+    size = size or settings.REVIEW_QUEUE_PAGE_SIZE
+    qs = filters.apply(QueueItem.objects.filter(state=state))
+    after = decode_cursor(cursor) if cursor else None
+    if after:
+        p, t, pk = after
+        qs = qs.filter(
+            Q(priority__lt=p) | Q(priority=p, turn_created_at__gt=t)
+            | Q(priority=p, turn_created_at=t, id__gt=pk)
+        )
+    rows = list(
+        qs.select_related("turn", "holder", "topic")
+        .only("id", "priority", "state", "reviews_done", "holder__username", "lease_expires_at",
+              "turn_created_at", "model", "grounded", "max_context_score", "feedback",
+              "topic__name", "turn__question", "turn__id")
+        .order_by(*ORDER)[: size + 1]
+    )
+    next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else ""
+    return rows[:size], next_cursor
+
+
+DEPTH_EXACT_UP_TO = 10_000
+
+
+def _estimated_rows(qs: QuerySet) -> int | None:
+    """The planner's row estimate (PostgreSQL), kept fresh by autovacuum's ANALYZE."""
+    if connection.vendor != "postgresql":
+        return None
+    sql, params = qs.values("pk").query.sql_with_params()
+    with connection.cursor() as cursor:
+        cursor.execute("EXPLAIN (FORMAT JSON) " + sql, params)
+        plan = cursor.fetchone()[0]
+    plan = plan if isinstance(plan, list) else json.loads(plan)
+    return int(plan[0]["Plan"]["Plan Rows"])
+
+
+def queue_depth() -> dict:
+    """Pending and disputed counts in a fixed number of cheap queries: exact up to
+    DEPTH_EXACT_UP_TO, beyond that PostgreSQL's estimate (counting a million index
+    entries on every page view would cost more than the whole rest of the page)."""
+    pending_qs = QueueItem.objects.filter(state=QueueItem.State.PENDING).order_by()
+    pending = pending_qs[: DEPTH_EXACT_UP_TO + 1].count()
+    approx = pending > DEPTH_EXACT_UP_TO
+    if approx:
+        pending = max(_estimated_rows(pending_qs) or pending, pending)
+    disputed = QueueItem.objects.filter(state=QueueItem.State.DISPUTED).order_by()[
+        : DEPTH_EXACT_UP_TO + 1].count()
+    return {"pending": pending, "pending_approx": approx, "disputed": disputed}
+
+
+def live_leases(*, now: datetime, limit: int = 100) -> list[QueueItem]:
+    return list(
+        QueueItem.objects.filter(holder__isnull=False, lease_expires_at__gt=now)
+        .select_related("holder").only("id", "holder__username", "lease_expires_at", "priority")
+        .order_by("lease_expires_at")[:limit]
+    )
+
+
+def disputed_items(*, limit: int = 200) -> list[QueueItem]:
+    return list(
+        QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
+        .select_related("turn").only("id", "priority", "reviews_done", "updated_at",
+                                     "turn__question", "turn__id")
+        .order_by("updated_at")[:limit]
+    )
+
+
+# --- agreement ---------------------------------------------------------------------
+
+def disagreement_reasons(reviews: list[Review]) -> list[str]:
+    """Why these reviews disagree (empty when they agree)."""
+    reasons: list[str] = []
+    verdicts = {r.verdict for r in reviews if r.verdict != Review.Verdict.SECOND_OPINION}
+    if len(verdicts) > 1:
+        reasons.append("verdicts differ: " + ", ".join(sorted(verdicts)))
+    by_key: dict[str, list[int]] = defaultdict(list)
+    for r in reviews:
+        for key, value in r.scores.items():
+            if value is not None:
+                by_key[key].append(value)
+    for key, values in sorted(by_key.items()):
+        if len(values) > 1 and max(values) - min(values) > settings.REVIEW_DISAGREEMENT_SPREAD:
+            reasons.append(f"{key} ratings spread {min(values)}–{max(values)}")
+    corrections = {" ".join(r.corrected_answer.split()) for r in reviews if r.corrected_answer}
+    if len(corrections) > 1:
+        reasons.append("different corrections")
+    return reasons
+
+
+def mean_scores(reviews: list[Review]) -> dict[str, float]:
+    by_key: dict[str, list[float]] = defaultdict(list)
+    for r in reviews:
+        for key, value in r.scores.items():
+            if value is not None:
+                by_key[key].append(float(value))
+    return {key: round(fmean(values), 3) for key, values in sorted(by_key.items())}
+
+
+def _alpha(matrix: list[list[float]], level: str) -> float | None:
+    data = np.array(matrix, dtype=float)
+    values = data[~np.isnan(data)]
+    if data.shape[1] == 0 or len(np.unique(values)) < 2:
+        return None  # alpha is undefined with fewer than two distinct values
+    try:
+        alpha = float(krippendorff.alpha(reliability_data=data, level_of_measurement=level))
+    except ValueError:
+        return None
+    return None if math.isnan(alpha) else round(alpha, 4)
+
+
+def agreement(*, limit_items: int = 5000) -> dict:
+    """Krippendorff's alpha per criterion (ordinal) and on verdicts (nominal), over the
+    most recent items with two or more reviews."""
+    item_ids = list(
+        QueueItem.objects.filter(reviews_done__gte=2).order_by("-updated_at")
+        .values_list("id", flat=True)[:limit_items]
+    )
+    rows = list(
+        Review.objects.filter(item_id__in=item_ids)
+        .values_list("item_id", "reviewer_id", "scores", "verdict")
+    )
+    items = sorted({r[0] for r in rows}, key=str)
+    raters = sorted({r[1] for r in rows})
+    col = {item: i for i, item in enumerate(items)}
+    row = {rater: i for i, rater in enumerate(raters)}
+    keys = sorted({k for r in rows for k in r[2]})
+    labels = dict(Criterion.objects.filter(key__in=keys).values_list("key", "label"))
+    verdict_codes = {v: i for i, v in enumerate(Review.Verdict.values)}
+
+    def empty() -> list[list[float]]:
+        return [[math.nan] * len(items) for _ in raters]
+
+    per_key = {key: empty() for key in keys}
+    verdicts = empty()
+    for item_id, reviewer_id, scores, verdict in rows:
+        i, j = row[reviewer_id], col[item_id]
+        verdicts[i][j] = verdict_codes[verdict]
+        for key, value in scores.items():
+            if value is not None:
+                per_key[key][i][j] = float(value)
+    criteria = [
+        {"key": key, "label": labels.get(key, key), "alpha": _alpha(per_key[key], "ordinal"),
+         "units": sum(1 for j in range(len(items))
+                      if sum(not math.isnan(per_key[key][i][j]) for i in range(len(raters))) > 1)}
+        for key in keys
+    ]
+    return {
+        "items": len(items),
+        "reviewers": len(raters),
+        "criteria": criteria,
+        "verdict_alpha": _alpha(verdicts, "nominal") if items else None,
+    }

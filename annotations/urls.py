@@ -1,0 +1,19 @@
+from django.urls import path
+
+from annotations import views
+
+app_name = "annotations"
+
+urlpatterns = [
+    path("", views.queue_home, name="home"),
+    path("next/", views.claim_next, name="next"),
+    path("item/<uuid:item_id>/", views.item_detail, name="item"),
+    path("item/<uuid:item_id>/submit/", views.item_submit, name="submit"),
+    path("item/<uuid:item_id>/skip/", views.item_skip, name="skip"),
+    path("item/<uuid:item_id>/diff/", views.item_diff, name="diff"),
+    path("queue/", views.queue_list, name="queue"),
+    path("agreement/", views.agreement_dashboard, name="agreement"),
+    path("adjudicate/", views.adjudication_list, name="adjudication"),
+    path("adjudicate/<uuid:item_id>/", views.adjudicate, name="adjudicate"),
+    path("examples/<uuid:example_id>/withdraw/", views.example_withdraw, name="withdraw"),
+]

@@ -1,0 +1,221 @@
+from __future__ import annotations
+
+from django.contrib import messages
+from django.core.exceptions import ValidationError
+from django.http import Http404, HttpRequest, HttpResponse
+from django.shortcuts import get_object_or_404, redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_POST
+
+from annotations import selectors, services
+from annotations.forms import AdjudicationForm, QueueFilterForm, ReviewForm
+from annotations.models import Example, QueueItem
+from annotations.rendering import diff_stats, render_markdown, word_diff
+from reviewhub.roles import expert_required, is_lead, lead_required, require_perm
+
+FILTERS_KEY = "review_filters"
+FILTER_FIELDS = ("date_from", "date_to", "model", "grounded", "topic", "feedback")
+
+
+def _filter_form(request: HttpRequest, data=None) -> QueueFilterForm:
+    if data is None:
+        data = request.session.get(FILTERS_KEY, {})
+    form = QueueFilterForm({k: data.get(k, "") for k in FILTER_FIELDS})
+    form.is_valid()
+    return form
+
+
+@expert_required
+def queue_home(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request, request.GET if request.GET else None)
+    held = selectors.held_item(expert=request.user, now=timezone.now())
+    return render(request, "annotations/home.html", {
+        "filter_form": form, "held": held, "depth": selectors.queue_depth(),
+        "my_reviews": request.user.reviews.count(),
+    })
+
+
+@expert_required
+@require_POST
+def claim_next(request: HttpRequest) -> HttpResponse:
+    if any(k in request.POST for k in FILTER_FIELDS):
+        request.session[FILTERS_KEY] = {k: request.POST.get(k, "") for k in FILTER_FIELDS}
+    form = _filter_form(request)
+    if form.errors:
+        messages.error(request, "Fix the filters first.")
+        return redirect("annotations:home")
+    item = services.queue_claim_next(expert=request.user, filters=form.filters())
+    if item is None:
+        messages.info(request, "Nothing left to review with these filters. Well done!")
+        return redirect("annotations:home")
+    return redirect("annotations:item", item_id=item.pk)
+
+
+def _rubric_or_none():
+    return selectors.active_rubric()
+
+
+def _item_page(request: HttpRequest, item: QueueItem, form: ReviewForm | None,
+               status: int = 200) -> HttpResponse:
+    now = timezone.now()
+    rubric = form.rubric if form else _rubric_or_none()
+    can_review = (
+        item.state == QueueItem.State.PENDING and item.holder_id == request.user.pk
+        and item.lease_expires_at is not None and item.lease_expires_at > now
+        and item.author_id != request.user.pk
+    )
+    if can_review and form is None and rubric is not None:
+        form = ReviewForm(rubric=rubric, initial={"corrected_answer": item.turn.answer})
+    screen = selectors.review_screen(item=item, user=request.user)
+    example = selectors.example_of(item) if item.state != QueueItem.State.PENDING else None
+    original = item.turn.answer
+    corrected = (form["corrected_answer"].value() if form is not None else "") or original
+    return render(request, "annotations/item.html", {
+        **screen, "item": item, "form": form, "rubric": rubric, "can_review": can_review,
+        "answer_html": render_markdown(original),
+        "guidelines": [(g, render_markdown(g.body)) for g in selectors.active_guidelines()],
+        "diff": word_diff(original, corrected), "example": example,
+        "can_withdraw": bool(example and example.status == Example.Status.APPROVED and (
+            is_lead(request.user) or example.approved_by_id == request.user.pk)),
+    }, status=status)
+
+
+@expert_required
+def item_detail(request: HttpRequest, item_id) -> HttpResponse:
+    item = selectors.item_for_user(request.user, item_id)
+    return _item_page(request, item, None)
+
+
+@expert_required
+@require_POST
+def item_submit(request: HttpRequest, item_id) -> HttpResponse:
+    item = selectors.item_for_user(request.user, item_id)
+    rubric = _rubric_or_none()
+    if rubric is None:
+        messages.error(request, "No active rubric: ask a lead to configure one.")
+        return redirect("annotations:item", item_id=item.pk)
+    form = ReviewForm(request.POST, rubric=rubric)
+    if not form.is_valid():
+        return _item_page(request, item, form, status=400)
+    try:
+        review = services.review_submit(
+            item_id=item.pk, reviewer=request.user, scores=form.scores(),
+            tags=form.cleaned_data["tags"], verdict=form.cleaned_data["verdict"],
+            notes=form.cleaned_data["notes"], rubric=rubric,
+            corrected_answer=form.cleaned_data["corrected_answer"],
+        )
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+        return redirect("annotations:home")
+    except ValidationError as exc:
+        for field, errs in exc.message_dict.items():
+            form.add_error(field if field in form.fields else None, errs)
+        return _item_page(request, item, form, status=400)
+    messages.success(request, f"Saved: {review.get_verdict_display().lower()}. "
+                              "Press n for the next item.")
+    return redirect("annotations:item", item_id=item.pk)
+
+
+@expert_required
+@require_POST
+def item_skip(request: HttpRequest, item_id) -> HttpResponse:
+    item = selectors.item_for_user(request.user, item_id)
+    if not services.queue_release(item_id=item.pk, expert=request.user):
+        messages.info(request, "You were not holding that item.")
+    # Skip means "not this one": claim the next, leaving the skipped item to others.
+    nxt = services.queue_claim_next(expert=request.user, filters=_filter_form(request).filters())
+    if nxt is not None and nxt.pk == item.pk:
+        services.queue_release(item_id=nxt.pk, expert=request.user)
+        nxt = None
+    if nxt is None:
+        messages.info(request, "Skipped. Nothing else to review right now.")
+        return redirect("annotations:home")
+    return redirect("annotations:item", item_id=nxt.pk)
+
+
+@expert_required
+@require_POST
+def item_diff(request: HttpRequest, item_id) -> HttpResponse:
+    item = selectors.item_for_user(request.user, item_id)
+    parts = word_diff(item.turn.answer, request.POST.get("corrected_answer", ""))
+    return render(request, "annotations/item.html#diff",
+                  {"diff": parts, "diff_stats": diff_stats(parts)})
+
+
+@lead_required
+def queue_list(request: HttpRequest) -> HttpResponse:
+    form = _filter_form(request, request.GET)
+    state = request.GET.get("state") or QueueItem.State.PENDING
+    if state not in QueueItem.State.values:
+        state = QueueItem.State.PENDING
+    rows, next_cursor = selectors.queue_page(
+        state=state, filters=form.filters(), cursor=request.GET.get("after", ""),
+    )
+    query = request.GET.copy()
+    query.pop("after", None)
+    now = timezone.now()
+    depth = selectors.queue_depth()
+    template = "annotations/queue_list.html"
+    if request.htmx:
+        template += "#rows"
+    return render(request, template, {
+        "rows": rows, "next_cursor": next_cursor, "state": state, "filter_form": form,
+        "states": QueueItem.State.choices, "depth": depth,
+        "leases": selectors.live_leases(now=now),
+        "base_query": query.urlencode(), "now": now,
+    })
+
+
+@lead_required
+def agreement_dashboard(request: HttpRequest) -> HttpResponse:
+    return render(request, "annotations/agreement.html", {
+        "agreement": selectors.agreement(), "disputed": selectors.disputed_items(limit=20),
+        "depth": selectors.queue_depth(),
+    })
+
+
+@require_perm("adjudicate")
+def adjudication_list(request: HttpRequest) -> HttpResponse:
+    return render(request, "annotations/adjudication_list.html",
+                  {"items": selectors.disputed_items()})
+
+
+@require_perm("adjudicate")
+def adjudicate(request: HttpRequest, item_id) -> HttpResponse:
+    item = get_object_or_404(QueueItem.objects.select_related("turn"), pk=item_id,
+                             state=QueueItem.State.DISPUTED)
+    reviews = list(item.reviews.select_related("reviewer"))
+    suggested = next((r.corrected_answer for r in reversed(reviews) if r.corrected_answer), "")
+    form = AdjudicationForm(request.POST or None,
+                            initial={"corrected_answer": suggested or item.turn.answer})
+    if request.method == "POST" and form.is_valid():
+        try:
+            services.item_adjudicate(item_id=item.pk, lead=request.user, **form.cleaned_data)
+        except services.ReviewError as exc:
+            messages.error(request, str(exc))
+        else:
+            messages.success(request, "Decision recorded.")
+            return redirect("annotations:adjudication")
+    screen = selectors.review_screen(item=item, user=request.user)
+    return render(request, "annotations/adjudicate.html", {
+        **screen, "item": item, "form": form, "answer_html": render_markdown(item.turn.answer),
+        "reasons": selectors.disagreement_reasons(reviews),
+    }, status=400 if form.errors else 200)
+
+
+@expert_required
+@require_POST
+def example_withdraw(request: HttpRequest, example_id) -> HttpResponse:
+    example = get_object_or_404(Example, pk=example_id)
+    if not (is_lead(request.user) or example.approved_by_id == request.user.pk):
+        raise Http404
+    item = QueueItem.objects.filter(turn_id=example.turn_id).first()
+    try:
+        services.example_withdraw(example_id=example.pk, actor=request.user)
+    except services.ReviewError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, "Approval withdrawn.")
+    if item is None:
+        return redirect("annotations:home")
+    return redirect("annotations:item", item_id=item.pk)
