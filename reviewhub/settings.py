@@ -205,6 +205,14 @@ LANGUAGE_CODE = "en-us"
 TIME_ZONE = "UTC"
 USE_I18N = True
 USE_TZ = True
+if TESTING and not env_str("EXPORT_DIR"):  # the test run's own folder, removed at the end
+    EXPORT_DIR = VAR_DIR / "test" / TEST_RUN_ID / "exports"
+# Per-format token limits for one exported example (see datasets/exports.py for the count).
+RELEASE_TOKEN_LIMITS = {
+    "openai_chat": env_int("RELEASE_MAX_TOKENS_OPENAI_CHAT", 65536, minimum=1),
+    "openai_dpo": env_int("RELEASE_MAX_TOKENS_OPENAI_DPO", 65536, minimum=1),
+    "vertex_gemini": env_int("RELEASE_MAX_TOKENS_VERTEX_GEMINI", 32768, minimum=1),
+}
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"

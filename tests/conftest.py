@@ -168,7 +168,8 @@ def celery_worker_process(django_db_setup, django_db_blocker):
     """
     db = settings.DATABASES["default"]
     env = {**os.environ, "REVIEWHUB_QUEUE": settings.CELERY_QUEUE,
-           "REVIEWHUB_BROKER_DIR": str(settings.BROKER_DIR), "NEO4J_URL": settings.NEO4J_URL}
+           "REVIEWHUB_BROKER_DIR": str(settings.BROKER_DIR), "NEO4J_URL": settings.NEO4J_URL,
+           "EXPORT_DIR": str(settings.EXPORT_DIR)}
     if db["ENGINE"].endswith("sqlite3"):
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     else:

@@ -1,0 +1,389 @@
+"""Fine-tuning file formats, their validation, and the streaming writer.
+
+Each snapshot row becomes one line per format:
+
+- openai_chat:   {"messages": [system…, user, (assistant, user)…, assistant]}
+- openai_dpo:    {"input": {"messages": [system…, user, …, user]},
+                  "preferred_output": [assistant correction],
+                  "non_preferred_output": [assistant original]}   (corrected rows only)
+- vertex_gemini: {"systemInstruction": {"parts": [{"text": …}]},
+                  "contents": [{"role": "user"|"model", "parts": [{"text": …}]}, …]}
+
+The system/user messages are the production messages exactly as the chat path sent them
+(snapshotted, PII-scrubbed); the assistant message is the approved answer.
+
+Bytes are deterministic: rows come in release order, JSON is written with sorted keys and
+no whitespace, no timestamps. Files are written under a temporary name in the release's
+folder, validated by reading them back (every line parses and passes its format's rules),
+and only then `os.replace`d to their final names.
+
+Tokens are counted offline, without a tokenizer download: ceil(UTF-8 bytes / 3) per
+message content plus 4 per message and 3 per example. BPE tokenizers average about 4
+characters per token on English text, so bytes/3 over-counts English by roughly a quarter
+and counts a CJK character (3 bytes) as one token — a conservative upper estimate, so an
+example that passes here fits the provider's real limit. Limits are per format
+(`settings.RELEASE_TOKEN_LIMITS`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import tempfile
+from collections import Counter
+from collections.abc import Callable, Iterable
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import orjson
+from django.conf import settings
+
+from datasets.models import Format, Split
+
+DUMP_OPTS = orjson.OPT_SORT_KEYS
+DEFAULT_TOKEN_LIMITS = {
+    Format.OPENAI_CHAT: 65_536,
+    Format.OPENAI_DPO: 65_536,
+    Format.VERTEX_GEMINI: 32_768,
+}
+# Provider recommendations (a warning below these; fewer than 10 examples is an error).
+RECOMMENDED_MIN = {
+    Format.OPENAI_CHAT: (50, "OpenAI recommends 50–100 examples or more"),
+    Format.OPENAI_DPO: (50, "OpenAI recommends 50–100 preference pairs or more"),
+    Format.VERTEX_GEMINI: (100, "Google recommends 100–500 examples or more"),
+}
+MIN_EXAMPLES = 10
+
+
+def token_limits() -> dict[str, int]:
+    return {**DEFAULT_TOKEN_LIMITS, **getattr(settings, "RELEASE_TOKEN_LIMITS", {})}
+
+
+def file_name(fmt: str, split: str) -> str:
+    return f"{split}.{fmt}.jsonl"
+
+
+# --- building one line ------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Row:
+    example_id: str
+    split: str
+    messages: list  # production messages: [{"role", "content"}, …], ending with the user's
+    answer: str
+    original_answer: str
+    corrected: bool
+
+
+def _assistant(text: str) -> dict:
+    return {"role": "assistant", "content": text}
+
+
+def build_openai_chat(row: Row) -> dict:
+    return {"messages": [*row.messages, _assistant(row.answer)]}
+
+
+def build_openai_dpo(row: Row) -> dict | None:
+    if not row.corrected:
+        return None
+    return {
+        "input": {"messages": list(row.messages)},
+        "preferred_output": [_assistant(row.answer)],
+        "non_preferred_output": [_assistant(row.original_answer)],
+    }
+
+
+def build_vertex_gemini(row: Row) -> dict:
+    system, contents = [], []
+    for m in row.messages:
+        if m["role"] == "system" and not contents:
+            system.append({"text": m["content"]})
+        else:
+            role = "model" if m["role"] == "assistant" else m["role"]
+            contents.append({"role": role, "parts": [{"text": m["content"]}]})
+    contents.append({"role": "model", "parts": [{"text": row.answer}]})
+    line: dict = {"contents": contents}
+    if system:
+        line["systemInstruction"] = {"parts": system}
+    return line
+
+
+BUILDERS: dict[str, Callable[[Row], dict | None]] = {
+    Format.OPENAI_CHAT: build_openai_chat,
+    Format.OPENAI_DPO: build_openai_dpo,
+    Format.VERTEX_GEMINI: build_vertex_gemini,
+}
+
+
+# --- rules per format -------------------------------------------------------------------
+
+def _text_ok(value) -> bool:
+    return isinstance(value, str) and value.strip() != ""
+
+
+def _chat_errors(messages, *, last: str) -> list[str]:
+    """System messages only at the start, then user/assistant alternating from user."""
+    if not isinstance(messages, list) or not messages:
+        return ["messages is not a non-empty list"]
+    errors: list[str] = []
+    expected, started = "user", False
+    for i, m in enumerate(messages):
+        if not isinstance(m, dict) or set(m) != {"role", "content"}:
+            return [f"message {i} is not {{role, content}}"]
+        if not _text_ok(m["content"]):
+            errors.append(f"message {i} ({m['role']}) has empty content")
+        if m["role"] == "system" and not started:
+            continue
+        started = True
+        if m["role"] != expected:
+            errors.append(f"message {i} is {m['role']!r}, expected {expected!r}")
+            break
+        expected = "assistant" if expected == "user" else "user"
+    if not started:
+        errors.append("no user message")
+    elif messages[-1]["role"] != last:
+        errors.append(f"last message is {messages[-1]['role']!r}, expected {last!r}")
+    return errors
+
+
+def errors_openai_chat(line) -> list[str]:
+    if not isinstance(line, dict) or set(line) != {"messages"}:
+        return ["line is not {messages}"]
+    return _chat_errors(line["messages"], last="assistant")
+
+
+def errors_openai_dpo(line) -> list[str]:
+    keys = {"input", "preferred_output", "non_preferred_output"}
+    if not isinstance(line, dict) or set(line) != keys:
+        return ["line is not {input, preferred_output, non_preferred_output}"]
+    if not isinstance(line["input"], dict) or set(line["input"]) != {"messages"}:
+        return ["input is not {messages}"]
+    errors = _chat_errors(line["input"]["messages"], last="user")
+    outputs = []
+    for key in ("preferred_output", "non_preferred_output"):
+        out = line[key]
+        if (not isinstance(out, list) or len(out) != 1 or not isinstance(out[0], dict)
+                or out[0].get("role") != "assistant" or set(out[0]) != {"role", "content"}):
+            errors.append(f"{key} is not one assistant message")
+            continue
+        if not _text_ok(out[0]["content"]):
+            errors.append(f"{key} has empty content")
+        outputs.append(out[0]["content"])
+    if len(outputs) == 2 and outputs[0] == outputs[1]:
+        errors.append("preferred and non-preferred outputs are the same")
+    return errors
+
+
+def _parts_errors(parts, where: str) -> list[str]:
+    if not isinstance(parts, list) or not parts:
+        return [f"{where} has no parts"]
+    for part in parts:
+        if not isinstance(part, dict) or set(part) != {"text"} or not _text_ok(part["text"]):
+            return [f"{where} has an empty or malformed part"]
+    return []
+
+
+def errors_vertex_gemini(line) -> list[str]:
+    if not isinstance(line, dict) or not set(line) <= {"systemInstruction", "contents"}:
+        return ["line is not {systemInstruction?, contents}"]
+    errors: list[str] = []
+    if "systemInstruction" in line:
+        si = line["systemInstruction"]
+        if not isinstance(si, dict) or set(si) != {"parts"}:
+            errors.append("systemInstruction is not {parts}")
+        else:
+            errors += _parts_errors(si["parts"], "systemInstruction")
+    contents = line.get("contents")
+    if not isinstance(contents, list) or not contents:
+        return [*errors, "contents is not a non-empty list"]
+    expected = "user"
+    for i, c in enumerate(contents):
+        if not isinstance(c, dict) or set(c) != {"role", "parts"}:
+            return [*errors, f"contents[{i}] is not {{role, parts}}"]
+        if c["role"] != expected:
+            errors.append(f"contents[{i}] is {c['role']!r}, expected {expected!r}")
+            break
+        errors += _parts_errors(c["parts"], f"contents[{i}]")
+        expected = "model" if expected == "user" else "user"
+    if contents[-1].get("role") != "model":
+        errors.append("last content is not the model's")
+    return errors
+
+
+VALIDATORS: dict[str, Callable[[object], list[str]]] = {
+    Format.OPENAI_CHAT: errors_openai_chat,
+    Format.OPENAI_DPO: errors_openai_dpo,
+    Format.VERTEX_GEMINI: errors_vertex_gemini,
+}
+
+
+def _texts(fmt: str, line: dict) -> list[str]:
+    if fmt == Format.OPENAI_CHAT:
+        return [m["content"] for m in line["messages"]]
+    if fmt == Format.OPENAI_DPO:
+        return [m["content"] for m in line["input"]["messages"]] + [
+            line["preferred_output"][0]["content"], line["non_preferred_output"][0]["content"]]
+    texts = [p["text"] for c in line["contents"] for p in c["parts"]]
+    return texts + [p["text"] for p in line.get("systemInstruction", {}).get("parts", [])]
+
+
+def count_tokens(texts: Iterable[str]) -> int:
+    """Conservative offline token count (see the module docstring)."""
+    total = 3
+    for text in texts:
+        total += 4 + -(-len(text.encode("utf-8")) // 3)
+    return total
+
+
+# --- the writer ---------------------------------------------------------------------------
+
+@dataclass
+class FileInfo:
+    name: str
+    format: str
+    split: str
+    lines: int
+    bytes: int
+    sha256: str
+
+    def as_dict(self) -> dict:
+        return {"name": self.name, "format": self.format, "split": self.split,
+                "lines": self.lines, "bytes": self.bytes, "sha256": self.sha256}
+
+
+@dataclass
+class WriteResult:
+    files: list[FileInfo] = field(default_factory=list)
+    excluded: dict[str, Counter] = field(default_factory=dict)  # format -> reason -> n
+    excluded_examples: dict[str, list[str]] = field(default_factory=dict)
+    max_tokens: dict[str, int] = field(default_factory=dict)
+    errors: list[str] = field(default_factory=list)
+
+    def lines(self, fmt: str) -> int:
+        return sum(f.lines for f in self.files if f.format == fmt)
+
+
+class ExportInvalid(Exception):
+    def __init__(self, errors: list[str]):
+        super().__init__("; ".join(errors[:5]))
+        self.errors = errors
+
+
+class _Out:
+    def __init__(self, folder: Path, fmt: str, split: str):
+        self.fmt, self.split, self.name = fmt, split, file_name(fmt, split)
+        fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{self.name}.", suffix=".tmp")
+        self.tmp = Path(tmp)
+        self.fh = os.fdopen(fd, "wb", buffering=1 << 20)
+        self.lines = 0
+
+
+def write_files(
+    *,
+    folder: Path,
+    formats: Iterable[str],
+    rows: Iterable[Row],
+    on_progress: Callable[[int], None] | None = None,
+    progress_every: int = 2000,
+) -> WriteResult:
+    """Stream rows into one file per format and split; validate; move into place.
+
+    Nothing is held in memory per row beyond the line being written. If anything fails
+    (an exception from `rows`, a disk error, an invalid line) no final file is created by
+    this call and the temporary files are removed.
+    """
+    formats = [f for f in Format.values if f in set(formats)]  # stable order
+    folder.mkdir(parents=True, exist_ok=True)
+    limits = token_limits()
+    result = WriteResult(
+        excluded={f: Counter() for f in formats}, excluded_examples={f: [] for f in formats},
+        max_tokens={f: 0 for f in formats},
+    )
+    outs = {(f, s): _Out(folder, f, s) for f in formats for s in Split.values}
+    try:
+        done = 0
+        for row in rows:
+            for fmt in formats:
+                _write_row(fmt, row, outs[(fmt, row.split)], limits[fmt], result)
+            done += 1
+            if on_progress and done % progress_every == 0:
+                on_progress(done)
+        for out in outs.values():
+            out.fh.close()
+        for out in outs.values():
+            _check_file(out, result)
+        if result.errors:
+            raise ExportInvalid(result.errors)
+        for out in outs.values():
+            final = folder / out.name
+            if out.lines:
+                os.replace(out.tmp, final)
+            else:  # a split with no lines gets no file
+                out.tmp.unlink()
+    except BaseException:
+        for out in outs.values():
+            out.fh.close()
+            out.tmp.unlink(missing_ok=True)
+        raise
+    if on_progress:
+        on_progress(done)
+    result.files = [f for f in result.files if f.lines]
+    return result
+
+
+def _write_row(fmt: str, row: Row, out: _Out, limit: int, result: WriteResult) -> None:
+    line = BUILDERS[fmt](row)
+    if line is None:
+        return
+    errors = VALIDATORS[fmt](line)
+    reason = errors[0] if errors else None
+    if not errors:
+        tokens = count_tokens(_texts(fmt, line))
+        if tokens > limit:
+            reason = f"over the {limit}-token limit"
+        elif tokens > result.max_tokens[fmt]:
+            result.max_tokens[fmt] = tokens
+    if reason:
+        result.excluded[fmt][_reason_kind(reason)] += 1
+        if len(result.excluded_examples[fmt]) < 50:
+            result.excluded_examples[fmt].append(f"{row.example_id}: {reason}")
+        return
+    out.fh.write(orjson.dumps(line, option=DUMP_OPTS))
+    out.fh.write(b"\n")
+    out.lines += 1
+
+
+def _reason_kind(reason: str) -> str:
+    if "empty" in reason:
+        return "empty content"
+    if "token" in reason:
+        return "too many tokens"
+    return "roles out of order"
+
+
+def _check_file(out: _Out, result: WriteResult) -> None:
+    """Read the written file back: every line parses and passes its format's rules."""
+    digest, size, lines = hashlib.sha256(), 0, 0
+    validate = VALIDATORS[out.fmt]
+    with open(out.tmp, "rb") as fh:
+        for number, raw in enumerate(fh, start=1):
+            digest.update(raw)
+            size += len(raw)
+            lines += 1
+            try:
+                errors = validate(orjson.loads(raw))
+            except orjson.JSONDecodeError as exc:
+                errors = [f"does not parse ({exc})"]
+            if errors and len(result.errors) < 20:
+                result.errors.append(f"{out.name} line {number}: {errors[0]}")
+    if lines != out.lines:
+        result.errors.append(f"{out.name}: wrote {out.lines} lines, read back {lines}")
+    result.files.append(FileInfo(out.name, out.fmt, out.split, lines, size, digest.hexdigest()))
+
+
+def sha256_of(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

@@ -1,0 +1,453 @@
+"""Release writes: define, build, approve, reject, publish, new version.
+
+A build runs outside one big transaction (it can be long); it is idempotent and starts
+from scratch every time (items deleted, the release folder emptied), so a redelivered or
+retried task is harmless. The release becomes `built` only in the final transaction, after
+every file is in place under its final name.
+"""
+
+from __future__ import annotations
+
+import logging
+import shutil
+import subprocess
+from collections import Counter
+from datetime import timedelta
+from functools import lru_cache
+
+import orjson
+from django.conf import settings
+from django.db import InterfaceError, OperationalError, transaction
+from django.db.models import F, TextField
+from django.db.models.functions import Cast
+from django.utils import timezone
+
+from datasets import exports, pii, selectors
+from datasets.dedup import Deduper
+from datasets.models import Format, Release, ReleaseItem
+from graph import outbox
+
+logger = logging.getLogger(__name__)
+EDITABLE = (Release.State.DRAFT, Release.State.FAILED)
+BATCH = 1000
+
+
+class ReleaseError(Exception):
+    """A request the release's state or definition does not allow (shown to the user)."""
+
+
+class BuildError(Exception):
+    def __init__(self, message: str, report: dict | None = None):
+        super().__init__(message)
+        self.report = report or {}
+
+
+# --- definition ------------------------------------------------------------------------
+
+def normalise_filters(filters: dict) -> dict:
+    """A canonical filters dict: sorted lists, no empty values (stable in the manifest)."""
+    out: dict = {}
+    for key in ("date_from", "date_to"):
+        if filters.get(key):
+            out[key] = str(filters[key])
+    for key in ("topics", "tags", "reviewers"):
+        if filters.get(key):
+            out[key] = sorted({str(v) if key != "reviewers" else int(v) for v in filters[key]})
+    if filters.get("min_scores"):
+        out["min_scores"] = {k: float(v) for k, v in sorted(filters["min_scores"].items())}
+    if filters.get("grounded_only"):
+        out["grounded_only"] = True
+    return out
+
+
+@transaction.atomic
+def release_create(
+    *, user, name: str, version: int, filters: dict, validation_fraction: float = 0.1,
+    seed: int = 0, formats: list[str], description: str = "", build: bool = False,
+) -> Release:
+    """A draft release; with `build`, also queue its build (all or nothing)."""
+    if Release.objects.filter(name=name, version=version).exists():
+        raise ReleaseError(f"{name} v{version} already exists; a change needs a new version.")
+    if not formats or not set(formats) <= set(Format.values):
+        raise ReleaseError("Choose at least one known format.")
+    if not 0 <= validation_fraction <= 0.5:
+        raise ReleaseError("The validation fraction must be between 0 and 0.5.")
+    release = Release.objects.create(
+        name=name, version=version, description=description,
+        filters=normalise_filters(filters), validation_fraction=validation_fraction,
+        seed=seed, formats=[f for f in Format.values if f in formats], created_by=user,
+    )
+    if build:
+        release_request_build(release=release, user=user)
+    return release
+
+
+@transaction.atomic
+def release_update(*, release: Release, **definition) -> Release:
+    """Change a draft's definition. Refused from `building` on: a change is a new version."""
+    locked = Release.objects.select_for_update().get(id=release.id)
+    if locked.state not in EDITABLE:
+        raise ReleaseError(
+            f"{locked} is {locked.get_state_display().lower()}; make a new version to change it."
+        )
+    allowed = {"description", "filters", "validation_fraction", "seed", "formats"}
+    if set(definition) - allowed:
+        raise ReleaseError(f"Cannot change {sorted(set(definition) - allowed)}.")
+    if "filters" in definition:
+        definition["filters"] = normalise_filters(definition["filters"])
+    for key, value in definition.items():
+        setattr(locked, key, value)
+    locked.save(update_fields=[*definition])
+    return locked
+
+
+@transaction.atomic
+def release_new_version(*, release: Release, user) -> Release:
+    """A draft copying this release's definition, with the next version number."""
+    return Release.objects.create(
+        name=release.name, version=selectors.next_version(release.name),
+        description=release.description, filters=release.filters,
+        validation_fraction=release.validation_fraction, seed=release.seed,
+        formats=release.formats, created_by=user,
+    )
+
+
+# --- building ----------------------------------------------------------------------------
+
+@transaction.atomic
+def release_request_build(*, release: Release, user, enqueue: bool = True) -> None:
+    """Mark a draft or failed release `building` and queue the build task (the demo
+    passes enqueue=False and calls `release_build` itself)."""
+    from datasets.tasks import build_release
+
+    counts = selectors.preview(
+        release.filters, validation_fraction=release.validation_fraction, seed=release.seed
+    )
+    if counts["errors"]:
+        raise ReleaseError(counts["errors"][0])
+    claimed = Release.objects.filter(id=release.id, state__in=EDITABLE).update(
+        state=Release.State.BUILDING, built_by=user, built_at=None, error="", report={},
+        manifest={}, progress_stage="queued", progress_done=0, progress_total=0,
+        heartbeat_at=timezone.now(),
+    )
+    if not claimed:
+        raise ReleaseError(f"{release} cannot be built in its current state.")
+    if enqueue:
+        build_release.delay_on_commit(str(release.id))
+
+
+def release_build(*, release_id) -> None:
+    """Build a release that is in `building` (the task's body; also called by the demo)."""
+    release = Release.objects.get(id=release_id)
+    if release.state != Release.State.BUILDING:
+        return  # already built, failed or changed: a redelivered task is harmless
+    try:
+        _build(release)
+    except (OperationalError, InterfaceError):
+        raise  # the database is away: leave it `building` for the retry
+    except BuildError as exc:
+        _fail(release, str(exc), exc.report)
+    except Exception as exc:
+        logger.exception("release %s build failed", release.id)
+        _fail(release, f"{type(exc).__name__}: {exc}", {})
+
+
+def _fail(release: Release, message: str, report: dict) -> None:
+    Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(
+        state=Release.State.FAILED, error=message, report=report, heartbeat_at=timezone.now()
+    )
+
+
+def _progress(release: Release, stage: str, done: int, total: int | None = None) -> None:
+    fields = {"progress_stage": stage, "progress_done": done, "heartbeat_at": timezone.now()}
+    if total is not None:
+        fields["progress_total"] = total
+    Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(**fields)
+
+
+def _build(release: Release) -> None:
+    folder = selectors.release_folder(release)
+    shutil.rmtree(folder, ignore_errors=True)  # from scratch: no file of an earlier try
+    folder.mkdir(parents=True)
+    ReleaseItem.objects.filter(release=release).delete()
+
+    matching = selectors.examples_matching(release.filters)
+    selected = matching.count()
+    _progress(release, "selecting", 0, total=2 * selected)
+    if selected < exports.MIN_EXAMPLES:
+        raise BuildError(
+            f"A release needs at least {exports.MIN_EXAMPLES} examples; "
+            f"the filters select {selected}."
+        )
+    snap = _snapshot(release, matching)
+    kept = snap["counts"]["examples"]
+    if kept < exports.MIN_EXAMPLES:
+        raise BuildError(
+            f"A release needs at least {exports.MIN_EXAMPLES} examples; {kept} remain after "
+            "tag filters and dedup.", {"dedup": snap["dedup"], "pii": snap["pii"]},
+        )
+    base = 2 * selected - kept
+    _progress(release, "writing files", base, total=base + kept)
+    try:
+        written = exports.write_files(
+            folder=folder, formats=release.formats, rows=iter_rows(release),
+            on_progress=lambda n: _progress(release, "writing files", base + n),
+        )
+    except exports.ExportInvalid as exc:
+        raise BuildError("Validation failed: " + str(exc), {
+            "validation": {"errors": exc.errors, "warnings": []},
+            "dedup": snap["dedup"], "pii": snap["pii"],
+        }) from exc
+    report = _report(release, snap, written)
+    _finish(release, report, written)
+
+
+def iter_rows(release: Release):
+    """Snapshot rows in release order, as the writer wants them (JSON parsed by orjson)."""
+    rows = (
+        ReleaseItem.objects.filter(release=release).order_by("position")
+        .annotate(messages_text=Cast("messages", TextField()))
+        .values_list("example_id", "split", "messages_text", "answer", "original_answer",
+                     "corrected")
+    )
+    loads, Row = orjson.loads, exports.Row
+    for example_id, split, messages, answer, original, corrected in rows.iterator(2000):
+        yield Row(str(example_id), split, loads(messages), answer, original, corrected)
+
+
+def _production_messages(example, counts: Counter) -> list[dict]:
+    """The messages the model saw, as {role, content}, scrubbed.
+
+    Turns logged without prompt messages fall back to what the row records: the system
+    prompt (with the rendered context, as the chat path appends it) and the question.
+    """
+    messages = example["messages"] or []
+    if not messages:
+        parts = (example["system_prompt"], example["rendered_context"])
+        system = "\n\n".join(p for p in parts if p)
+        messages = ([{"role": "system", "content": system}] if system else []) + [
+            {"role": "user", "content": example["question"]}]
+    return [
+        {"role": str(m.get("role", "")), "content": pii.scrub(str(m.get("content") or ""), counts)}
+        for m in messages
+    ]
+
+
+def _snapshot(release: Release, matching) -> dict:
+    """Copy the selected examples into ReleaseItems: tags, dedup, PII scrub, split."""
+    counts: Counter = Counter()
+    splits: Counter = Counter()
+    deduper = Deduper()
+    questions: dict[str, str] = {}
+    fields = ("id", "tags", "messages", "system_prompt", "rendered_context", "question",
+              "answer", "original_answer", "corrected", "grounded", "model")
+    batch: list[ReleaseItem] = []
+    position = seen = 0
+    corrected = 0
+    for ex in matching.values(*fields).iterator(chunk_size=BATCH):
+        seen += 1
+        if seen % BATCH == 0:
+            _progress(release, "snapshotting examples", seen)
+        if not selectors.passes_tags(release.filters, ex["tags"]):
+            continue
+        key = str(ex["id"])
+        question = pii.scrub(ex["question"], Counter())  # counted once, in the messages
+        if not deduper.seen(key, question):
+            questions[key] = question
+            continue
+        answer = pii.scrub(ex["answer"], counts)
+        original = (
+            pii.scrub(ex["original_answer"], counts) if ex["corrected"] else answer
+        )
+        split = selectors.split_for(
+            key, seed=release.seed, validation_fraction=release.validation_fraction
+        )
+        splits[split] += 1
+        corrected += ex["corrected"]
+        batch.append(ReleaseItem(
+            release=release, example_id=ex["id"], position=position, split=split,
+            messages=_production_messages(ex, counts), question=question, answer=answer,
+            original_answer=original, corrected=ex["corrected"], grounded=ex["grounded"],
+            model=ex["model"],
+        ))
+        position += 1
+        if len(batch) >= BATCH:
+            ReleaseItem.objects.bulk_create(batch)
+            batch = []
+    ReleaseItem.objects.bulk_create(batch)
+    _progress(release, "snapshotting examples", seen)
+    drops = deduper.drops
+    return {
+        "counts": {"selected": seen, "examples": position, "corrected": corrected,
+                   "splits": {s: splits[s] for s in ("train", "validation")}},
+        "dedup": {
+            "method": "normalised-text SHA-1 (exact); 5-char shingle MinHash/LSH, Jaccard ≥ "
+                      f"{deduper.threshold} (near); first in release order kept",
+            "exact": sum(d.kind == "exact" for d in drops),
+            "near": sum(d.kind == "near" for d in drops),
+            "dropped": [
+                {"example": d.key, "duplicate_of": d.duplicate_of, "kind": d.kind,
+                 "similarity": d.similarity, "question": questions[d.key][:200]}
+                for d in drops[:200]
+            ],
+        },
+        "pii": {"total": sum(counts.values()), **{k: counts[k] for k in pii.KINDS},
+                "method": "phonenumbers (phones); regexes with Luhn/ipaddress checks (rest)"},
+    }
+
+
+def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
+    errors, warnings = [], []
+    for fmt in release.formats:
+        n = written.lines(fmt)
+        minimum, text = exports.RECOMMENDED_MIN[fmt]
+        if n < exports.MIN_EXAMPLES:
+            warnings.append(f"{fmt}: only {n} lines — providers need at least 10 to train.")
+        elif n < minimum:
+            warnings.append(f"{fmt}: {n} lines — {text}.")
+        for reason, count in sorted(written.excluded[fmt].items()):
+            warnings.append(f"{fmt}: {count} example(s) left out ({reason}).")
+    limits = exports.token_limits()
+    return {
+        "counts": {
+            **snap["counts"],
+            "files": {fmt: {f.split: f.lines for f in written.files if f.format == fmt}
+                      for fmt in release.formats},
+        },
+        "validation": {
+            "errors": errors, "warnings": warnings,
+            "excluded": {fmt: dict(c) for fmt, c in written.excluded.items()},
+            "excluded_examples": written.excluded_examples,
+            "tokens": {fmt: {"max": written.max_tokens[fmt], "limit": limits[fmt]}
+                       for fmt in release.formats},
+            "token_counting": "ceil(UTF-8 bytes / 3) per content + 4 per message + 3 "
+                              "(conservative offline estimate)",
+        },
+        "dedup": snap["dedup"],
+        "pii": snap["pii"],
+        "files": [f.as_dict() for f in written.files],
+    }
+
+
+@transaction.atomic
+def _finish(release: Release, report: dict, written: exports.WriteResult) -> None:
+    now = timezone.now()
+    done = Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(
+        state=Release.State.BUILT, built_at=now, report=report, error="",
+        progress_stage="done", progress_done=F("progress_total"), heartbeat_at=now,
+    )
+    if not done:
+        return
+    release.refresh_from_db()
+    Release.objects.filter(id=release.id).update(manifest=build_manifest(release))
+    outbox.record("release", [release.id])
+
+
+def release_expire_stale_build(*, release: Release) -> bool:
+    """A build whose worker died stops sending heartbeats: after the task time limit it
+    is marked failed so a lead can build again."""
+    limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
+    return bool(Release.objects.filter(
+        id=release.id, state=Release.State.BUILDING, heartbeat_at__lt=timezone.now() - limit
+    ).update(state=Release.State.FAILED, error="The build stopped (its worker was lost). "
+                                               "Build again to start from scratch."))
+
+
+# --- review of a built release -----------------------------------------------------------
+
+def _transition(release: Release, *, user, from_state: str, to_state: str, **fields) -> Release:
+    locked = Release.objects.select_for_update().get(id=release.id)
+    if locked.state != from_state:
+        raise ReleaseError(
+            f"{locked} is {locked.get_state_display().lower()}, not {from_state}."
+        )
+    locked.state = to_state
+    for key, value in fields.items():
+        setattr(locked, key, value)
+    locked.save(update_fields=["state", *fields])
+    locked.manifest = build_manifest(locked)
+    locked.save(update_fields=["manifest"])
+    return locked
+
+
+@transaction.atomic
+def release_approve(*, release: Release, user) -> Release:
+    from reviewhub.roles import is_lead
+
+    if not is_lead(user):
+        raise ReleaseError("Only a lead can approve a release.")
+    if settings.RELEASE_FOUR_EYES and release.built_by_id == user.id:
+        raise ReleaseError("Four eyes: a release is approved by a lead other than its builder.")
+    approved = _transition(release, user=user, from_state=Release.State.BUILT,
+                           to_state=Release.State.APPROVED, approved_by=user,
+                           approved_at=timezone.now())
+    outbox.record("release", [approved.id])
+    return approved
+
+
+@transaction.atomic
+def release_reject(*, release: Release, user) -> Release:
+    from reviewhub.roles import is_lead
+
+    if not is_lead(user):
+        raise ReleaseError("Only a lead can reject a release.")
+    return _transition(release, user=user, from_state=Release.State.BUILT,
+                       to_state=Release.State.REJECTED, rejected_by=user,
+                       rejected_at=timezone.now())
+
+
+@transaction.atomic
+def release_publish(*, release: Release, user) -> Release:
+    from reviewhub.roles import is_lead
+
+    if not is_lead(user):
+        raise ReleaseError("Only a lead can publish a release.")
+    published = _transition(release, user=user, from_state=Release.State.APPROVED,
+                            to_state=Release.State.PUBLISHED, published_by=user,
+                            published_at=timezone.now())
+    outbox.record("release", [published.id])
+    return published
+
+
+# --- the manifest ------------------------------------------------------------------------
+
+@lru_cache(maxsize=1)
+def code_version() -> str:
+    try:
+        out = subprocess.run(
+            ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True,
+            text=True, timeout=5, check=True,
+        )
+        return "git:" + out.stdout.strip()
+    except (OSError, subprocess.SubprocessError):
+        return "reviewhub " + getattr(settings, "REVIEWHUB_VERSION", "0.1 (no git checkout)")
+
+
+def _who(user) -> str | None:
+    return user.username if user else None
+
+
+def _when(moment) -> str | None:
+    return moment.isoformat() if moment else None
+
+
+def build_manifest(release: Release) -> dict:
+    report = release.report or {}
+    previous = selectors.previous_release(release)
+    return {
+        "release": {"id": str(release.id), "name": release.name, "version": release.version,
+                    "description": release.description, "state": release.state},
+        "definition": {"filters": release.filters, "formats": release.formats,
+                       "validation_fraction": release.validation_fraction,
+                       "seed": release.seed, "split": "sha256(seed:example_id) < fraction"},
+        "counts": report.get("counts", {}),
+        "files": report.get("files", []),
+        "validation": report.get("validation", {}),
+        "dedup": report.get("dedup", {}),
+        "pii": report.get("pii", {}),
+        "built_by": _who(release.built_by), "built_at": _when(release.built_at),
+        "approved_by": _who(release.approved_by), "approved_at": _when(release.approved_at),
+        "published_by": _who(release.published_by), "published_at": _when(release.published_at),
+        "previous_version": previous.version if previous else None,
+        "code_version": code_version(),
+    }

@@ -1,0 +1,22 @@
+"""Release tasks: thin wrappers over services.
+
+`build_release` is idempotent (a build starts from scratch and only a `building` release
+is built), so it acknowledges late and is requeued if its worker dies mid-build.
+"""
+
+from __future__ import annotations
+
+from celery import shared_task
+from django.db import InterfaceError, OperationalError
+
+from reviewhub.celery import retrying
+
+
+@shared_task(
+    **retrying(autoretry_for=(OperationalError, InterfaceError)),
+    acks_late=True, reject_on_worker_lost=True,
+)
+def build_release(release_id: str) -> None:
+    from datasets.services import release_build
+
+    release_build(release_id=release_id)
