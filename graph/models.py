@@ -16,6 +16,10 @@ class OutboxEntry(models.Model):
     attempts = models.PositiveIntegerField(default=0)
     last_error = models.TextField(blank=True)
     synced_at = models.DateTimeField(null=True, blank=True)
+    # A drain claims rows with a compare-and-set on these, so two workers never
+    # process the same row; an expired claim (a crashed worker) is claimable again.
+    claim = models.CharField(max_length=32, blank=True, default="")
+    claimed_until = models.DateTimeField(null=True, blank=True)
 
     class Meta:
         indexes = [models.Index(fields=["synced_at", "id"])]

@@ -1,9 +1,148 @@
 """neomodel node classes: one label per class (the embedded server stores one type per
-vertex, so no label inheritance). Ids are the relational UUIDs."""
+vertex, so no label inheritance). Ids (`uid`) are the relational ids as strings.
 
-from neomodel import StringProperty, StructuredNode
+The schema (DESIGN.md):
+
+    (:User)-[:STARTED]->(:Conversation)-[:FIRST]->(:Message)-[:NEXT]->(:Message)
+    (:Message {role:'assistant'})-[:HAS_CONTEXT {rank, score}]->(:Chunk)<-[:HAS_CHUNK]-(:Document)
+    (:Feedback)-[:RATES]->(:Message)          (:Review)-[:REVIEWS]->(:Message)
+    (:Review)-[:CORRECTS_WITH]->(:Correction) (:Example)-[:FROM]->(:Message)
+    (:Release)-[:INCLUDES]->(:Example)        (:Message)-[:REPLAY_OF]->(:Message)
+    (:Message {role:'user'})-[:ABOUT]->(:Topic)
+
+A turn is two messages: the question (uid = Turn.question_uid, role 'user') and the
+answer (uid = Turn.id, role 'assistant'). Both carry `turn_uid` and `conversation_uid`
+so a deleted turn or conversation can be removed without its SQL row.
+
+Context passages that came through the ingestion API without a knowledge-base chunk
+become `Chunk {external: true}` nodes keyed by a hash of source + text, under a
+`Document {external: true}` keyed by a hash of the source (see `graph.sync.external_ids`).
+
+Bulk writes go through `graph.sync` (UNWIND … MERGE); these classes document the schema,
+drive the constraints (`graph.schema`) and serve single edits and the benchmark.
+"""
+
+from neomodel import (
+    BooleanProperty,
+    DateTimeNeo4jFormatProperty,
+    FloatProperty,
+    IntegerProperty,
+    JSONProperty,
+    RelationshipTo,
+    StringProperty,
+    StructuredNode,
+    StructuredRel,
+)
+
+
+class ContextRel(StructuredRel):
+    rank = IntegerProperty()
+    score = FloatProperty()
 
 
 class User(StructuredNode):
     uid = StringProperty(unique_index=True, required=True)
     username = StringProperty()
+
+    started = RelationshipTo("Conversation", "STARTED")
+
+
+class Conversation(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    title = StringProperty()
+    source = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+
+    first = RelationshipTo("Message", "FIRST")
+
+
+class Topic(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    name = StringProperty()
+    keywords = JSONProperty()
+
+
+class Document(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    title = StringProperty()
+    source = StringProperty()
+    checksum = StringProperty()
+    external = BooleanProperty(default=False)
+    created_at = DateTimeNeo4jFormatProperty()
+
+    chunks = RelationshipTo("Chunk", "HAS_CHUNK")
+
+
+class Chunk(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    document_uid = StringProperty(index=True)
+    index = IntegerProperty()
+    text = StringProperty()
+    external = BooleanProperty(default=False)
+
+
+class Message(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    role = StringProperty(choices={"user": "user", "assistant": "assistant"})
+    turn_uid = StringProperty(index=True)
+    conversation_uid = StringProperty(index=True)
+    position = IntegerProperty()
+    text = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+    # assistant messages only
+    status = StringProperty()
+    grounded = BooleanProperty()
+    model = StringProperty()
+    provider = StringProperty()
+    max_context_score = FloatProperty()
+
+    next = RelationshipTo("Message", "NEXT")
+    context = RelationshipTo("Chunk", "HAS_CONTEXT", model=ContextRel)
+    about = RelationshipTo("Topic", "ABOUT")
+    replay_of = RelationshipTo("Message", "REPLAY_OF")
+
+
+class Feedback(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    rating = StringProperty()
+    comment = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+
+    rates = RelationshipTo("Message", "RATES")
+
+
+class Correction(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    text = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+
+
+class Review(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    verdict = StringProperty()
+    scores = JSONProperty()
+    reviewer = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+
+    reviews = RelationshipTo("Message", "REVIEWS")
+    corrects_with = RelationshipTo("Correction", "CORRECTS_WITH")
+
+
+class Example(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    status = StringProperty()
+    corrected = BooleanProperty()
+    grounded = BooleanProperty()
+    model = StringProperty()
+    approved_at = DateTimeNeo4jFormatProperty()
+
+    source = RelationshipTo("Message", "FROM")
+
+
+class Release(StructuredNode):
+    uid = StringProperty(unique_index=True, required=True)
+    name = StringProperty()
+    status = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+
+    includes = RelationshipTo("Example", "INCLUDES")

@@ -1,5 +1,693 @@
-"""Outbox drain. Issue #4 fills this in with batched UNWIND … MERGE per entity."""
+"""SQL → graph sync: the outbox drain, per-entity batched writers, check and rebuild.
+
+The relational database is the system of record. Every writer here loads the *current*
+SQL state of the ids it is given, in bulk, and writes it with parameterised
+`UNWIND $rows AS row MERGE … SET …` statements keyed on stable ids, so running it twice
+changes nothing. An id that no longer exists in SQL is removed from the graph
+(DETACH DELETE). Writers for review/release skip silently when their app's model is
+not installed.
+
+`drain()` claims pending outbox rows with a compare-and-set (rows whose entity is being
+worked on by another drain are left alone), writes them, and marks them synced only
+after the graph accepted the writes; on failure the rows get `attempts + 1` and
+`last_error`, the claim is released and the error propagates so Celery retries with
+capped backoff. Rows stay in the outbox until the graph has them.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import time
+import uuid
+from collections import defaultdict
+from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass, field
+from datetime import timedelta
+
+from django.apps import apps
+from django.contrib.auth import get_user_model
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from neomodel import db
+
+from graph.models import OutboxEntry
+
+log = logging.getLogger(__name__)
+
+WRITE_BATCH = 2000
+CLAIM_LEASE = timedelta(minutes=10)
+# Dependency order: nodes that others point at are written first.
+ORDER = ["user", "topic", "document", "conversation", "turn", "feedback", "review", "example",
+         "release"]
 
 
-def drain() -> int:
-    return 0
+# --- helpers ---------------------------------------------------------------------------
+
+def _chunks(items: list, size: int) -> Iterator[list]:
+    for start in range(0, len(items), size):
+        yield items[start:start + size]
+
+
+def write(query: str, rows: list, **params) -> None:
+    """Run one parameterised UNWIND statement over `rows`, WRITE_BATCH rows at a time."""
+    for part in _chunks(rows, WRITE_BATCH):
+        db.cypher_query(query, {"rows": part, **params})
+
+
+def _strs(ids: Iterable[object]) -> list[str]:
+    return sorted({str(i) for i in ids})
+
+
+def _upsert(label: str) -> str:
+    return f"UNWIND $rows AS row MERGE (n:{label} {{uid: row.uid}}) SET n += row.p"
+
+
+def _delete(label: str, ids: Iterable[str]) -> None:
+    write(f"UNWIND $rows AS id MATCH (n:{label} {{uid: id}}) DETACH DELETE n", list(ids))
+
+
+def _missing(requested: list[str], found: Iterable[str]) -> list[str]:
+    return sorted(set(requested) - set(found))
+
+
+def _model(label: str):
+    """An optional model (review/release apps may be absent); None when not installed."""
+    try:
+        return apps.get_model(label)
+    except LookupError:
+        return None
+
+
+def _placeholder_answer(var: str, key: str) -> str:
+    # A message another node points at but whose turn has not been written yet:
+    # created with just enough to be found; the turn's own sync fills it in.
+    return (f"MERGE ({var}:Message {{uid: {key}}}) "
+            f"ON CREATE SET {var}.role = 'assistant', {var}.turn_uid = {key}")
+
+
+def external_ids(source: str, text: str) -> tuple[str, str]:
+    """(document uid, chunk uid) for a context passage that has no knowledge-base chunk
+    (sent through the ingestion API): a Document per source, a Chunk per source + text."""
+    doc = "ext-" + hashlib.sha256(source.encode()).hexdigest()[:32]
+    chunk = "ext-" + hashlib.sha256(f"{source}\n{text}".encode()).hexdigest()[:32]
+    return doc, chunk
+
+
+# --- users, topics, documents, conversations -----------------------------------------
+
+def sync_users(ids: Iterable[object], *, deps: bool = True) -> None:
+    ids = _strs(ids)
+    pks = [int(i) for i in ids if i.isdigit()]
+    # Only people who chatted belong in the graph (accounts alone say nothing about usage).
+    found = list(get_user_model().objects.filter(pk__in=pks, conversations__isnull=False)
+                 .distinct().values("pk", "username"))
+    write(_upsert("User"), [{"uid": str(u["pk"]), "p": {"username": u["username"]}}
+                            for u in found])
+    _delete("User", _missing(ids, (str(u["pk"]) for u in found)))
+
+
+def sync_topics(ids: Iterable[object], *, deps: bool = True) -> None:
+    from chat.models import Topic
+
+    ids = _strs(ids)
+    found = list(Topic.objects.filter(pk__in=_uuids(ids)).values("id", "name", "keywords"))
+    write(_upsert("Topic"), [
+        {"uid": str(t["id"]), "p": {"name": t["name"], "keywords": json.dumps(t["keywords"])}}
+        for t in found
+    ])
+    _delete("Topic", _missing(ids, (str(t["id"]) for t in found)))
+
+
+def sync_documents(ids: Iterable[object], *, deps: bool = True) -> None:
+    from knowledge.models import Chunk, Document
+
+    ids = _strs(ids)
+    docs = list(Document.objects.filter(pk__in=_uuids(ids))
+                .values("id", "title", "source", "checksum", "created_at"))
+    write(_upsert("Document"), [
+        {"uid": str(d["id"]), "p": {"title": d["title"], "source": d["source"],
+                                    "checksum": d["checksum"], "external": False,
+                                    "created_at": d["created_at"]}}
+        for d in docs
+    ])
+    chunks = list(Chunk.objects.filter(document_id__in=[d["id"] for d in docs])
+                  .values("id", "document_id", "index", "text"))
+    _write_chunks([
+        {"uid": str(c["id"]), "doc": str(c["document_id"]),
+         "p": {"document_uid": str(c["document_id"]), "index": c["index"],
+               "text": c["text"][:2000], "external": False}}
+        for c in chunks
+    ])
+    keep: dict[str, list[str]] = {str(d["id"]): [] for d in docs}
+    for c in chunks:
+        keep[str(c["document_id"])].append(str(c["id"]))
+    write("UNWIND $rows AS row MATCH (c:Chunk {document_uid: row.doc}) "
+          "WHERE NOT c.uid IN row.keep DETACH DELETE c",
+          [{"doc": d, "keep": k} for d, k in keep.items()])
+    gone = _missing(ids, keep)
+    write("UNWIND $rows AS id MATCH (c:Chunk {document_uid: id}) DETACH DELETE c", gone)
+    _delete("Document", gone)
+
+
+def _write_chunks(rows: list[dict]) -> None:
+    write("UNWIND $rows AS row MERGE (c:Chunk {uid: row.uid}) SET c += row.p "
+          "WITH c, row MATCH (d:Document {uid: row.doc}) MERGE (d)-[:HAS_CHUNK]->(c)", rows)
+
+
+def sync_conversations(ids: Iterable[object], *, deps: bool = True) -> None:
+    from chat.models import Conversation
+
+    ids = _strs(ids)
+    found = list(Conversation.objects.filter(pk__in=_uuids(ids))
+                 .values("id", "user_id", "title", "source", "created_at"))
+    if deps:
+        sync_users({c["user_id"] for c in found})
+    write(_upsert("Conversation") + " WITH n, row MERGE (u:User {uid: row.user}) "
+          "MERGE (u)-[:STARTED]->(n)", [
+              {"uid": str(c["id"]), "user": str(c["user_id"]),
+               "p": {"title": c["title"], "source": c["source"], "created_at": c["created_at"]}}
+              for c in found
+          ])
+    gone = _missing(ids, (str(c["id"]) for c in found))
+    _delete_messages("conversation_uid", gone)
+    _delete("Conversation", gone)
+
+
+def _delete_messages(key: str, ids: list[str]) -> None:
+    """Delete the messages of deleted turns/conversations, with what SQL deleted along
+    (feedback and reviews cascade there) and external passages nothing uses any more."""
+    if not ids:
+        return
+    match = f"UNWIND $rows AS id MATCH (m:Message {{{key}: id}})"
+    rows, _ = db.cypher_query(match + "-[:HAS_CONTEXT]->(c:Chunk {external: true}) "
+                              "RETURN DISTINCT c.uid", {"rows": ids})
+    write(match + "<-[:REVIEWS]-(:Review)-[:CORRECTS_WITH]->(c:Correction) DETACH DELETE c", ids)
+    write(match + "<-[:REVIEWS|RATES]-(x) DETACH DELETE x", ids)
+    write(match + " DETACH DELETE m", ids)
+    write("UNWIND $rows AS id MATCH (c:Chunk {uid: id}) "
+          "WHERE NOT EXISTS { MATCH (c)<-[:HAS_CONTEXT]-() } "
+          "OPTIONAL MATCH (d:Document)-[:HAS_CHUNK]->(c) DETACH DELETE c "
+          "WITH DISTINCT d WHERE d IS NOT NULL AND NOT EXISTS { MATCH (d)-[:HAS_CHUNK]->() } "
+          "DETACH DELETE d", [r[0] for r in rows])
+
+
+# --- turns: two messages, their links, contexts, topic and replay ------------------------
+
+def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
+    from chat.models import Turn, TurnContext
+
+    ids = _strs(ids)
+    turns = list(Turn.objects.filter(pk__in=_uuids(ids)).values(
+        "id", "question_uid", "conversation_id", "position", "question", "answer", "status",
+        "grounded", "model", "provider", "max_context_score", "created_at", "completed_at",
+        "topic_id", "replay_of_id",
+    ))
+    found = {str(t["id"]) for t in turns}
+    gone = _missing(ids, found)
+    convs = {str(t["conversation_id"]) for t in turns}
+    if gone:  # the conversation of a deleted turn is only known to the graph now
+        rows, _ = db.cypher_query("UNWIND $rows AS id MATCH (m:Message {turn_uid: id}) "
+                                  "RETURN DISTINCT m.conversation_uid", {"rows": gone})
+        convs |= {r[0] for r in rows if r[0]}
+        _delete_messages("turn_uid", gone)
+    contexts = list(TurnContext.objects.filter(turn_id__in=[t["id"] for t in turns]).values(
+        "turn_id", "chunk_id", "chunk__document_id", "rank", "score", "text", "source", "title"))
+    if deps:
+        sync_conversations(convs)
+        sync_topics({t["topic_id"] for t in turns if t["topic_id"]})
+        sync_documents({c["chunk__document_id"] for c in contexts if c["chunk_id"]})
+
+    write("UNWIND $rows AS row "
+          "MERGE (q:Message {uid: row.q}) SET q += row.qp "
+          "MERGE (a:Message {uid: row.a}) SET a += row.ap "
+          "MERGE (q)-[:NEXT]->(a)", [_turn_row(t) for t in turns])
+    _write_contexts(found, contexts)
+    _replace_single("ABOUT", "Topic", [
+        {"m": str(t["question_uid"]), "t": str(t["topic_id"]) if t["topic_id"] else None}
+        for t in turns
+    ])
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:REPLAY_OF]->(o) "
+          "WHERE row.o IS NULL OR o.uid <> row.o DELETE r",
+          [{"a": str(t["id"]), "o": str(t["replay_of_id"]) if t["replay_of_id"] else None}
+           for t in turns])
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) "
+          + _placeholder_answer("o", "row.o") + " MERGE (a)-[:REPLAY_OF]->(o)",
+          [{"a": str(t["id"]), "o": str(t["replay_of_id"])} for t in turns if t["replay_of_id"]])
+    _write_chains(convs)
+
+
+def _turn_row(t: dict) -> dict:
+    conv = str(t["conversation_id"])
+    common = {"turn_uid": str(t["id"]), "conversation_uid": conv, "position": t["position"]}
+    return {
+        "q": str(t["question_uid"]), "a": str(t["id"]),
+        "qp": {**common, "role": "user", "text": t["question"], "created_at": t["created_at"]},
+        "ap": {**common, "role": "assistant", "text": t["answer"], "status": t["status"],
+               "grounded": t["grounded"], "model": t["model"], "provider": t["provider"],
+               "max_context_score": t["max_context_score"],
+               "created_at": t["completed_at"] or t["created_at"]},
+    }
+
+
+def _write_contexts(turn_ids: set[str], contexts: list[dict]) -> None:
+    external: dict[str, dict] = {}
+    links, keep = [], {t: [] for t in turn_ids}
+    for c in contexts:
+        if c["chunk_id"]:
+            chunk = str(c["chunk_id"])
+        else:
+            doc, chunk = external_ids(c["source"], c["text"])
+            external[chunk] = {"uid": chunk, "doc": doc, "title": c["title"] or c["source"],
+                               "source": c["source"], "text": c["text"][:2000]}
+        links.append({"a": str(c["turn_id"]), "c": chunk, "rank": c["rank"], "score": c["score"]})
+        keep[str(c["turn_id"])].append(f"{chunk}#{c['rank']}")
+    write("UNWIND $rows AS row MERGE (d:Document {uid: row.doc}) "
+          "ON CREATE SET d.title = row.title, d.source = row.source, d.external = true",
+          list(external.values()))
+    _write_chunks([{"uid": e["uid"], "doc": e["doc"],
+                    "p": {"document_uid": e["doc"], "text": e["text"], "external": True}}
+                   for e in external.values()])
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:HAS_CONTEXT]->(c) "
+          "WHERE NOT (c.uid + '#' + toString(r.rank)) IN row.keep DELETE r",
+          [{"a": t, "keep": k} for t, k in keep.items()])
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (c:Chunk {uid: row.c}) "
+          "MERGE (a)-[r:HAS_CONTEXT {rank: row.rank}]->(c) SET r.score = row.score", links)
+
+
+def _replace_single(rel: str, label: str, rows: list[dict]) -> None:
+    """Make `(m)-[rel]->(:label {uid: t})` the only `rel` from each row's message."""
+    write(f"UNWIND $rows AS row MATCH (m:Message {{uid: row.m}})-[r:{rel}]->(t) "
+          "WHERE row.t IS NULL OR t.uid <> row.t DELETE r", rows)
+    write(f"UNWIND $rows AS row MATCH (m:Message {{uid: row.m}}) "
+          f"MATCH (t:{label} {{uid: row.t}}) MERGE (m)-[:{rel}]->(t)",
+          [r for r in rows if r["t"]])
+
+
+def _write_chains(conv_ids: Iterable[str]) -> None:
+    """FIRST from each conversation to its first question, NEXT from each answer to the
+    following question, recomputed for whole conversations (turns may have come or gone)."""
+    from chat.models import Turn
+
+    conv_ids = sorted(set(conv_ids))
+    if not conv_ids:
+        return
+    ordered: dict[str, list[tuple[str, str]]] = {c: [] for c in conv_ids}
+    for conv, tid, quid in (Turn.objects.filter(conversation_id__in=conv_ids)
+                            .order_by("conversation_id", "position", "created_at", "id")
+                            .values_list("conversation_id", "id", "question_uid")):
+        ordered[str(conv)].append((str(tid), str(quid)))
+    firsts = [{"c": c, "first": turns[0][1] if turns else None} for c, turns in ordered.items()]
+    write("UNWIND $rows AS row MATCH (c:Conversation {uid: row.c})-[r:FIRST]->(m) "
+          "WHERE row.first IS NULL OR m.uid <> row.first DELETE r", firsts)
+    write("UNWIND $rows AS row MATCH (c:Conversation {uid: row.c}) "
+          "MATCH (m:Message {uid: row.first}) MERGE (c)-[:FIRST]->(m)",
+          [f for f in firsts if f["first"]])
+    nexts = [{"a": turns[i][0], "n": turns[i + 1][1] if i + 1 < len(turns) else None}
+             for turns in ordered.values() for i in range(len(turns))]
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:NEXT]->(x) "
+          "WHERE row.n IS NULL OR x.uid <> row.n DELETE r", nexts)
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) "
+          "MATCH (q:Message {uid: row.n}) MERGE (a)-[:NEXT]->(q)",
+          [n for n in nexts if n["n"]])
+
+
+# --- feedback, reviews, examples, releases ------------------------------------------------
+
+def sync_feedback(ids: Iterable[object], *, deps: bool = True) -> None:
+    from chat.models import Feedback
+
+    ids = _strs(ids)
+    found = list(Feedback.objects.filter(pk__in=_uuids(ids))
+                 .values("id", "turn_id", "rating", "comment", "created_at", "updated_at"))
+    write(_upsert("Feedback") + " WITH n, row " + _placeholder_answer("a", "row.turn")
+          + " MERGE (n)-[:RATES]->(a)", [
+              {"uid": str(f["id"]), "turn": str(f["turn_id"]),
+               "p": {"rating": f["rating"], "comment": f["comment"],
+                     "created_at": f["created_at"], "updated_at": f["updated_at"]}}
+              for f in found
+          ])
+    _delete("Feedback", _missing(ids, (str(f["id"]) for f in found)))
+
+
+def sync_reviews(ids: Iterable[object], *, deps: bool = True) -> None:
+    """(:Review)-[:REVIEWS]->(answer); a review with a corrected answer also gets
+    (:Review)-[:CORRECTS_WITH]->(:Correction {uid: review uid})."""
+    Review = _model("annotations.Review")
+    if Review is None:
+        return
+    ids = _strs(ids)
+    found = list(Review.objects.filter(pk__in=_uuids(ids)).values(
+        "id", "item__turn_id", "reviewer__username", "verdict", "scores", "notes",
+        "corrected_answer", "created_at"))
+    write(_upsert("Review") + " WITH n, row " + _placeholder_answer("a", "row.turn")
+          + " MERGE (n)-[:REVIEWS]->(a)", [
+              {"uid": str(r["id"]), "turn": str(r["item__turn_id"]),
+               "p": {"verdict": r["verdict"], "scores": json.dumps(r["scores"]),
+                     "reviewer": r["reviewer__username"], "notes": r["notes"],
+                     "created_at": r["created_at"]}}
+              for r in found
+          ])
+    corrected = [r for r in found if r["corrected_answer"].strip()]
+    write("UNWIND $rows AS row MATCH (rv:Review {uid: row.uid}) "
+          "MERGE (c:Correction {uid: row.uid}) SET c.text = row.text, c.created_at = row.at "
+          "MERGE (rv)-[:CORRECTS_WITH]->(c)", [
+              {"uid": str(r["id"]), "text": r["corrected_answer"], "at": r["created_at"]}
+              for r in corrected
+          ])
+    _delete("Correction", _missing(ids, (str(r["id"]) for r in corrected)))
+    _delete("Review", _missing(ids, (str(r["id"]) for r in found)))
+
+
+def sync_examples(ids: Iterable[object], *, deps: bool = True) -> None:
+    from annotations.models import Example
+
+    ids = _strs(ids)
+    found = list(Example.objects.filter(pk__in=_uuids(ids)).values(
+        "id", "turn_id", "status", "corrected", "grounded", "model", "approved_at"))
+    write(_upsert("Example") + " WITH n, row " + _placeholder_answer("a", "row.turn")
+          + " MERGE (n)-[:FROM]->(a)", [
+              {"uid": str(e["id"]), "turn": str(e["turn_id"]),
+               "p": {"status": e["status"], "corrected": e["corrected"],
+                     "grounded": e["grounded"], "model": e["model"],
+                     "approved_at": e["approved_at"]}}
+              for e in found
+          ])
+    _delete("Example", _missing(ids, (str(e["id"]) for e in found)))
+
+
+def sync_releases(ids: Iterable[object], *, deps: bool = True) -> None:
+    Release, Item = _model("datasets.Release"), _model("datasets.ReleaseItem")
+    if Release is None or Item is None:
+        return
+    ids = _strs(ids)
+    found = list(Release.objects.filter(pk__in=_uuids(ids))
+                 .values("id", "name", "version", "state", "created_at"))
+    write(_upsert("Release"), [
+        {"uid": str(r["id"]), "p": {"name": r["name"], "version": r["version"],
+                                    "status": r["state"], "created_at": r["created_at"]}}
+        for r in found
+    ])
+    members: dict[str, list[str]] = {str(r["id"]): [] for r in found}
+    for rel, ex in Item.objects.filter(release_id__in=list(members)).values_list(
+            "release_id", "example_id"):
+        members[str(rel)].append(str(ex))
+    if deps:
+        sync_examples({e for m in members.values() for e in m})
+    write("UNWIND $rows AS row MATCH (r:Release {uid: row.r})-[i:INCLUDES]->(e) "
+          "WHERE NOT e.uid IN row.keep DELETE i",
+          [{"r": r, "keep": m} for r, m in members.items()])
+    write("UNWIND $rows AS row MATCH (r:Release {uid: row.r}) "
+          "MATCH (e:Example {uid: row.e}) MERGE (r)-[:INCLUDES]->(e)",
+          [{"r": r, "e": e} for r, m in members.items() for e in m])
+    _delete("Release", _missing(ids, (str(r["id"]) for r in found)))
+
+
+SYNCERS: dict[str, Callable[..., None]] = {
+    "user": sync_users, "topic": sync_topics, "document": sync_documents,
+    "conversation": sync_conversations, "turn": sync_turns, "feedback": sync_feedback,
+    "review": sync_reviews, "example": sync_examples, "release": sync_releases,
+}
+
+
+def sync(entity: str, ids: Iterable[object], *, deps: bool = True) -> None:
+    SYNCERS[entity](ids, deps=deps)
+
+
+# --- the outbox drain -------------------------------------------------------------------
+
+def claim(batch_size: int) -> tuple[str, list[tuple[str, str]]]:
+    """Claim up to `batch_size` pending rows (compare-and-set on claim/claimed_until).
+
+    Rows whose entity another drain is working on right now are skipped, so two workers
+    never write the same entity concurrently (the later change would otherwise race the
+    earlier one)."""
+    now, token = timezone.now(), uuid.uuid4().hex
+    claimable = Q(synced_at=None) & (Q(claimed_until=None) | Q(claimed_until__lt=now))
+    with transaction.atomic():
+        busy = set(OutboxEntry.objects.filter(synced_at=None, claimed_until__gte=now)
+                   .values_list("entity", "entity_id"))
+        candidates = (OutboxEntry.objects.filter(claimable).order_by("id")
+                      .values_list("id", "entity", "entity_id")[: batch_size + len(busy)])
+        pks = [pk for pk, entity, eid in candidates if (entity, eid) not in busy][:batch_size]
+        if pks:
+            OutboxEntry.objects.filter(claimable, id__in=pks).update(
+                claim=token, claimed_until=now + CLAIM_LEASE)
+    rows = list(OutboxEntry.objects.filter(claim=token, synced_at=None)
+                .values_list("entity", "entity_id"))
+    return token, rows
+
+
+def process(rows: Iterable[tuple[str, str]]) -> None:
+    grouped: dict[str, set[str]] = defaultdict(set)
+    for entity, entity_id in rows:
+        grouped[entity].add(entity_id)
+    for entity in ORDER:
+        if grouped.get(entity):
+            sync(entity, grouped[entity])
+
+
+def drain(batch_size: int = 500, time_budget: float | None = None) -> int:
+    """Sync pending outbox rows to the graph; returns how many rows were synced."""
+    deadline = time.monotonic() + time_budget if time_budget else None
+    synced = 0
+    while True:
+        token, rows = claim(batch_size)
+        if not rows:
+            return synced
+        claimed = OutboxEntry.objects.filter(claim=token, synced_at=None)
+        try:
+            process(rows)
+        except Exception as exc:
+            claimed.update(attempts=F("attempts") + 1, last_error=repr(exc)[:2000], claim="",
+                           claimed_until=None)
+            raise
+        synced += claimed.update(synced_at=timezone.now(), claim="", claimed_until=None)
+        if deadline and time.monotonic() > deadline:
+            return synced
+
+
+def pending_count() -> int:
+    return OutboxEntry.objects.filter(synced_at=None).count()
+
+
+def prune(older_than: timedelta = timedelta(days=7)) -> int:
+    cutoff = timezone.now() - older_than
+    return OutboxEntry.objects.filter(synced_at__lt=cutoff).delete()[0]
+
+
+# --- check, reconcile, rebuild -------------------------------------------------------------
+
+@dataclass
+class LabelDiff:
+    sql: int
+    graph: int
+    missing: list[str] = field(default_factory=list)
+    extra: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    labels: dict[str, LabelDiff]
+    rels: dict[str, tuple[int, int]]  # type -> (sql, graph)
+    sql_ids: dict[str, set[str]] = field(default_factory=dict, repr=False)
+
+    @property
+    def ok(self) -> bool:
+        return (all(not d.missing and not d.extra for d in self.labels.values())
+                and all(s == g for s, g in self.rels.values()))
+
+    def differences(self) -> list[str]:
+        lines = []
+        for label, d in self.labels.items():
+            if d.missing or d.extra:
+                lines.append(f"{label}: sql {d.sql}, graph {d.graph}; missing {len(d.missing)} "
+                             f"{d.missing[:5]}, extra {len(d.extra)} {d.extra[:5]}")
+        for rel, (s, g) in self.rels.items():
+            if s != g:
+                lines.append(f"{rel}: sql {s}, graph {g}")
+        return lines
+
+
+def expected() -> tuple[dict[str, set[str]], dict[str, int]]:
+    """What the graph should hold, computed from SQL: node ids per label and
+    relationship counts per type."""
+    from annotations.models import Example
+    from chat.models import Conversation, Feedback, Topic, Turn, TurnContext
+    from knowledge.models import Chunk, Document
+
+    ids = {
+        "User": {str(pk) for pk in Conversation.objects.values_list("user_id", flat=True)},
+        "Conversation": _idset(Conversation), "Topic": _idset(Topic),
+        "Document": _idset(Document), "Chunk": _idset(Chunk), "Feedback": _idset(Feedback),
+        "Example": _idset(Example), "Message": set(),
+    }
+    turns = list(Turn.objects.values_list("id", "question_uid", "conversation_id", "topic_id",
+                                          "replay_of_id"))
+    for tid, quid, *_ in turns:
+        ids["Message"] |= {str(tid), str(quid)}
+    external = set()
+    for source, text in TurnContext.objects.filter(chunk=None).values_list("source", "text"):
+        external.add(external_ids(source, text))
+    ids["Document"] |= {d for d, _ in external}
+    ids["Chunk"] |= {c for _, c in external}
+    convs_with_turns = len({t[2] for t in turns})
+    rels = {
+        "STARTED": Conversation.objects.count(), "FIRST": convs_with_turns,
+        "NEXT": 2 * len(turns) - convs_with_turns,
+        "HAS_CONTEXT": TurnContext.objects.count(),
+        "HAS_CHUNK": len(ids["Chunk"]),
+        "ABOUT": sum(1 for t in turns if t[3]), "REPLAY_OF": sum(1 for t in turns if t[4]),
+        "RATES": len(ids["Feedback"]), "FROM": len(ids["Example"]),
+    }
+    Review = _model("annotations.Review")
+    if Review is not None:
+        ids["Review"] = _idset(Review)
+        ids["Correction"] = {str(pk) for pk, text in
+                             Review.objects.values_list("id", "corrected_answer") if text.strip()}
+        rels["REVIEWS"], rels["CORRECTS_WITH"] = len(ids["Review"]), len(ids["Correction"])
+    Release, Item = _model("datasets.Release"), _model("datasets.ReleaseItem")
+    if Release is not None and Item is not None:
+        ids["Release"] = _idset(Release)
+        rels["INCLUDES"] = Item.objects.count()
+    return ids, rels
+
+
+def _idset(model) -> set[str]:
+    return {str(pk) for pk in model.objects.values_list("pk", flat=True)}
+
+
+def check() -> Report:
+    want_ids, want_rels = expected()
+    labels = {}
+    for label, want in want_ids.items():
+        rows, _ = db.cypher_query(f"MATCH (n:{label}) RETURN n.uid")
+        have = [r[0] for r in rows]
+        dupes = {u for u in have if have.count(u) > 1} if len(have) != len(set(have)) else set()
+        have_set = set(have)
+        labels[label] = LabelDiff(
+            sql=len(want), graph=len(have), missing=sorted(want - have_set),
+            extra=sorted((have_set - want) | dupes),
+        )
+    rows, _ = db.cypher_query("MATCH ()-[r]->() RETURN type(r), count(*)")
+    have_rels = {t: c for t, c in rows}
+    rels = {t: (want_rels.get(t, 0), have_rels.get(t, 0)) for t in set(want_rels) | set(have_rels)}
+    return Report(labels=dict(sorted(labels.items())), rels=dict(sorted(rels.items())),
+                  sql_ids=want_ids)
+
+
+# Which entity's sync writes each relationship type (to repair a count difference).
+REL_OWNER = {"STARTED": "conversation", "FIRST": "turn", "NEXT": "turn", "HAS_CONTEXT": "turn",
+             "ABOUT": "turn", "REPLAY_OF": "turn", "HAS_CHUNK": "document", "RATES": "feedback",
+             "FROM": "example", "REVIEWS": "review", "CORRECTS_WITH": "review",
+             "INCLUDES": "release"}
+LABEL_ENTITY = {"User": "user", "Conversation": "conversation", "Topic": "topic",
+                "Document": "document", "Feedback": "feedback", "Example": "example",
+                "Review": "review", "Release": "release"}
+
+
+def reconcile(*, fix: bool = True, batch_size: int = WRITE_BATCH) -> Report:
+    """Compare SQL with the graph; with `fix`, repair what differs. Returns the report
+    from before the repair."""
+    from chat.models import Turn, TurnContext
+    from knowledge.models import Chunk
+
+    report = check()
+    if not fix or report.ok:
+        return report
+    todo: dict[str, set[str]] = defaultdict(set)
+    for label, diff in report.labels.items():
+        if diff.extra:  # not in SQL (or duplicated): remove, then re-add what SQL has
+            _delete(label, diff.extra)
+            missing = set(diff.missing) | (set(diff.extra) & report.sql_ids[label])
+        else:
+            missing = set(diff.missing)
+        if not missing:
+            continue
+        if label in LABEL_ENTITY:
+            todo[LABEL_ENTITY[label]] |= missing
+        if label == "Message":
+            todo["turn"] |= {str(t) for t in Turn.objects.filter(
+                Q(id__in=_uuids(missing)) | Q(question_uid__in=_uuids(missing))
+            ).values_list("id", flat=True)}
+        if label == "Correction":
+            todo["review"] |= missing
+        if label in {"Chunk", "Document"}:
+            todo["document"] |= {str(d) for d in Chunk.objects.filter(id__in=_uuids(missing))
+                                 .values_list("document_id", flat=True)}
+            if any(m.startswith("ext-") for m in missing):  # passages without a chunk
+                todo["turn"] |= {str(t) for t in TurnContext.objects.filter(chunk=None)
+                                 .values_list("turn_id", flat=True)}
+    for rel, (want, have) in report.rels.items():
+        if want != have and rel in REL_OWNER:
+            # Duplicates are invisible to MERGE: drop the type and let its owner rewrite it.
+            _delete_rels(rel)
+            todo[REL_OWNER[rel]] |= set(_all_ids(REL_OWNER[rel]))
+    for entity in ORDER:
+        for part in _chunks(sorted(todo.get(entity, ())), batch_size):
+            sync(entity, part)
+    return report
+
+
+def _uuids(values: Iterable[str]) -> list[uuid.UUID]:
+    out = []
+    for v in values:
+        try:
+            out.append(uuid.UUID(v))
+        except ValueError:
+            pass
+    return out
+
+
+def _delete_rels(rel: str) -> None:
+    while True:
+        rows, _ = db.cypher_query(
+            f"MATCH ()-[r:{rel}]->() WITH r LIMIT 10000 DELETE r RETURN count(*)")
+        if not rows or not rows[0][0]:
+            return
+
+
+def _all_ids(entity: str) -> list[str]:
+    from annotations.models import Example
+    from chat.models import Conversation, Feedback, Topic, Turn
+    from knowledge.models import Document
+
+    models = {"conversation": Conversation, "turn": Turn, "feedback": Feedback, "topic": Topic,
+              "document": Document, "example": Example, "user": get_user_model(),
+              "review": _model("annotations.Review"), "release": _model("datasets.Release")}
+    model = models[entity]
+    if model is None:
+        return []
+    if entity == "turn":  # conversation by conversation, so chains are written together
+        qs = model.objects.order_by("conversation_id", "position", "id")
+    elif entity == "user":
+        qs = model.objects.filter(conversations__isnull=False).distinct().order_by("pk")
+    else:
+        qs = model.objects.order_by("pk")
+    return [str(pk) for pk in qs.values_list("pk", flat=True)]
+
+
+def wipe() -> None:
+    while True:
+        rows, _ = db.cypher_query("MATCH (n) WITH n LIMIT 5000 DETACH DELETE n RETURN count(*)")
+        if not rows or not rows[0][0]:
+            return
+
+
+def rebuild(*, batch_size: int = WRITE_BATCH, clean: bool = False,
+            progress: Callable[[str, int], None] | None = None) -> Report | None:
+    """Write everything SQL holds into the graph, entity by entity, in batches. With
+    `clean` the graph is emptied first; otherwise nodes SQL no longer has are removed
+    afterwards (so this doubles as a full reconcile-fix)."""
+    if clean:
+        wipe()
+    for entity in ORDER:
+        for part in _chunks(_all_ids(entity), batch_size):
+            sync(entity, part, deps=False)
+            if progress:
+                progress(entity, len(part))
+    if clean:
+        return None
+    return reconcile(fix=True)

@@ -1,0 +1,115 @@
+"""The lineage of one answer, read from the graph in one Cypher query:
+
+question → context chunks → documents → answer → feedback → reviews → corrections
+→ example → releases (plus the topic and replay links).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from neomodel import db
+
+LINEAGE = """
+MATCH (a:Message {uid: $uid, role: 'assistant'})
+RETURN properties(a) AS answer,
+  [(q:Message {role: 'user'})-[:NEXT]->(a) | properties(q)] AS questions,
+  [(q:Message {role: 'user'})-[:NEXT]->(a) | [(q)-[:ABOUT]->(t:Topic) | properties(t)]] AS topics,
+  [(a)-[r:HAS_CONTEXT]->(c:Chunk) | {chunk: properties(c), rank: r.rank, score: r.score,
+     documents: [(d:Document)-[:HAS_CHUNK]->(c) | properties(d)]}] AS contexts,
+  [(f:Feedback)-[:RATES]->(a) | properties(f)] AS feedback,
+  [(rv:Review)-[:REVIEWS]->(a) | {review: properties(rv),
+     corrections: [(rv)-[:CORRECTS_WITH]->(co:Correction) | properties(co)]}] AS reviews,
+  [(e:Example)-[:FROM]->(a) | {example: properties(e),
+     releases: [(rl:Release)-[:INCLUDES]->(e) | properties(rl)]}] AS examples,
+  [(a)-[:REPLAY_OF]->(o:Message) | properties(o)] AS replay_of,
+  [(x:Message)-[:REPLAY_OF]->(a) | properties(x)] AS replays
+"""
+
+
+def _plain(value: Any) -> Any:
+    """neo4j temporal values → ISO strings, recursively (for JSON and templates)."""
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_plain(v) for v in value]
+    if hasattr(value, "iso_format"):
+        return value.iso_format()
+    return value
+
+
+def lineage(turn_id: str) -> dict | None:
+    """The raw lineage of an answer, or None when the graph does not have it (yet)."""
+    rows, cols = db.cypher_query(LINEAGE, {"uid": str(turn_id)})
+    if not rows:
+        return None
+    data = _plain(dict(zip(cols, rows[0], strict=True)))
+    data["question"] = data.pop("questions")[0] if data["questions"] else None
+    topics = [t for ts in data.pop("topics") for t in ts]
+    data["topic"] = topics[0] if topics else None
+    data["contexts"].sort(key=lambda c: c["rank"] or 0)
+    return data
+
+
+def _short(text: str | None, n: int = 60) -> str:
+    text = " ".join((text or "").split())
+    return text if len(text) <= n else text[: n - 1] + "…"
+
+
+def elements(data: dict) -> list[dict]:
+    """Cytoscape elements (nodes and edges) for a lineage."""
+    nodes: dict[str, dict] = {}
+    edges: list[dict] = []
+
+    def node(kind: str, uid: str, label: str, detail: str = "") -> str:
+        key = f"{kind}:{uid}"
+        nodes.setdefault(key, {"data": {"id": key, "kind": kind, "label": label,
+                                        "detail": detail}})
+        return key
+
+    def edge(src: str, dst: str, label: str) -> None:
+        edges.append({"data": {"id": f"{src}>{label}>{dst}", "source": src, "target": dst,
+                               "label": label}})
+
+    answer = data["answer"]
+    a = node("answer", answer["uid"], "Answer: " + _short(answer.get("text")),
+             answer.get("text") or "")
+    if data["question"]:
+        q = node("question", data["question"]["uid"], "Q: " + _short(data["question"]["text"]),
+                 data["question"].get("text") or "")
+        edge(q, a, "NEXT")
+        if data["topic"]:
+            edge(q, node("topic", data["topic"]["uid"], "Topic: " + data["topic"]["name"]), "ABOUT")
+    for ctx in data["contexts"]:
+        chunk = ctx["chunk"]
+        score = "" if ctx["score"] is None else f" · {ctx['score']:.2f}"
+        c = node("chunk", chunk["uid"], f"#{ctx['rank']} chunk{score}", chunk.get("text") or "")
+        edge(a, c, "HAS_CONTEXT")
+        for doc in ctx["documents"]:
+            edge(node("document", doc["uid"], "Doc: " + _short(doc.get("title"), 40),
+                      doc.get("source") or ""), c, "HAS_CHUNK")
+    for fb in data["feedback"]:
+        edge(node("feedback", fb["uid"], f"Feedback: {fb.get('rating')}", fb.get("comment") or ""),
+             a, "RATES")
+    for item in data["reviews"]:
+        rv = item["review"]
+        r = node("review", rv["uid"], f"Review: {rv.get('verdict')} ({rv.get('reviewer')})",
+                 rv.get("notes") or "")
+        edge(r, a, "REVIEWS")
+        for co in item["corrections"]:
+            edge(r, node("correction", co["uid"], "Correction: " + _short(co.get("text")),
+                         co.get("text") or ""), "CORRECTS_WITH")
+    for item in data["examples"]:
+        ex = item["example"]
+        e = node("example", ex["uid"], f"Example ({ex.get('status')})")
+        edge(e, a, "FROM")
+        for rl in item["releases"]:
+            edge(node("release", rl["uid"], f"Release: {rl.get('name')} v{rl.get('version')}",
+                      rl.get("status") or ""), e, "INCLUDES")
+    for o in data["replay_of"]:
+        edge(a, node("answer", o["uid"], "Original: " + _short(o.get("text")),
+                     o.get("text") or ""), "REPLAY_OF")
+    for x in data["replays"]:
+        edge(node("answer", x["uid"], "Replay: " + _short(x.get("text")), x.get("text") or ""),
+             a, "REPLAY_OF")
+    return list(nodes.values()) + edges

@@ -1,0 +1,37 @@
+from django.core.management.base import BaseCommand, CommandError
+
+from graph.connection import configure
+from graph.sync import check, reconcile
+
+
+class Command(BaseCommand):
+    help = ("Compare SQL (the system of record) with the graph: node ids missing/extra per "
+            "label and relationship counts. Exit status 1 when they differ.")
+
+    def add_arguments(self, parser):
+        parser.add_argument("--fix", action="store_true", help="repair what differs")
+
+    def handle(self, *args, fix: bool, **options):
+        configure()
+        report = reconcile(fix=True) if fix else check()
+        for label, d in report.labels.items():
+            flag = "" if not (d.missing or d.extra) else "  <-- differs"
+            self.stdout.write(f"{label:<13} sql {d.sql:>8}  graph {d.graph:>8}  "
+                              f"missing {len(d.missing):>6}  extra {len(d.extra):>6}{flag}")
+            for uid in d.missing[:10]:
+                self.stdout.write(f"    missing {uid}")
+            for uid in d.extra[:10]:
+                self.stdout.write(f"    extra   {uid}")
+        for rel, (want, have) in report.rels.items():
+            flag = "" if want == have else "  <-- differs"
+            self.stdout.write(f"{rel:<13} sql {want:>8}  graph {have:>8}{flag}")
+        if report.ok:
+            self.stdout.write(self.style.SUCCESS("no differences"))
+        elif fix:
+            after = check()
+            if not after.ok:
+                raise CommandError("still differs after repair:\n" + "\n".join(after.differences()))
+            self.stdout.write(self.style.SUCCESS("differences repaired"))
+        else:
+            raise CommandError(f"{len(report.differences())} difference(s); run with --fix "
+                               "or graph_rebuild")

@@ -1,0 +1,18 @@
+"""Graph-related writes. They change SQL and record the outbox; the graph follows."""
+
+from __future__ import annotations
+
+from django.db import transaction
+
+from graph import outbox
+
+
+@transaction.atomic
+def turn_set_topic(*, turn, topic) -> None:
+    """An expert's choice of topic for a question (None clears it)."""
+    new_id = topic.pk if topic else None
+    if turn.topic_id == new_id:
+        return
+    turn.topic_id = new_id
+    turn.save(update_fields=["topic"])
+    outbox.record("turn", [turn.pk])

@@ -1,0 +1,93 @@
+from __future__ import annotations
+
+import logging
+from uuid import UUID
+
+from django.contrib import messages
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from chat.models import Turn
+from graph import analytics as queries
+from graph import charts
+from graph.connection import configure
+from graph.forms import TopicForm
+from graph.lineage import elements, lineage
+from graph.services import turn_set_topic
+from reviewhub.roles import expert_required, is_expert, require_perm
+
+log = logging.getLogger(__name__)
+
+
+def _turn_for_user(request: HttpRequest, turn_id: UUID) -> Turn:
+    """The turn if the user may see its lineage (owner, experts, leads); else 404."""
+    turn = Turn.objects.select_related("topic").filter(pk=turn_id).first()
+    if turn is None or not (turn.user_id == request.user.pk or is_expert(request.user)):
+        raise Http404("No such answer")
+    return turn
+
+
+def _read_lineage(turn: Turn) -> tuple[dict | None, str]:
+    try:
+        configure()
+        return lineage(str(turn.pk)), ""
+    except Exception:  # the graph is a projection: its outage must not break the page
+        log.warning("graph unavailable for lineage", exc_info=True)
+        return None, "The graph is not reachable right now; try again in a moment."
+
+
+def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
+    turn = _turn_for_user(request, turn_id)
+    data, error = _read_lineage(turn)
+    return render(request, "graph/lineage.html", {
+        "turn": turn, "data": data, "error": error,
+        "elements": elements(data) if data else [],
+        "topic_form": TopicForm(initial={"topic": turn.topic_id}) if is_expert(request.user) else None,
+    })
+
+
+def lineage_json(request: HttpRequest, turn_id: UUID) -> JsonResponse:
+    turn = _turn_for_user(request, turn_id)
+    data, error = _read_lineage(turn)
+    if error:
+        return JsonResponse({"error": error}, status=503)
+    if data is None:
+        return JsonResponse({"error": "not in the graph yet", "turn": str(turn.pk)}, status=404)
+    return JsonResponse({"turn": str(turn.pk), "lineage": data, "elements": elements(data)})
+
+
+@require_POST
+@expert_required
+def turn_topic(request: HttpRequest, turn_id: UUID) -> HttpResponse:
+    turn = _turn_for_user(request, turn_id)
+    form = TopicForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, "Choose a topic from the list.")
+    else:
+        turn_set_topic(turn=turn, topic=form.cleaned_data["topic"])
+        messages.success(request, "Topic saved; the graph will show it in a moment.")
+    return redirect("graph:lineage", turn_id=turn.pk)
+
+
+@require_perm("view_analytics")
+def analytics(request: HttpRequest) -> HttpResponse:
+    try:
+        configure()
+        over_time = queries.ratings_over_time()
+        by_topic = queries.ratings_by_topic()
+        context = {
+            "totals": queries.totals(),
+            "over_time": over_time, "over_time_chart": charts.stacked_columns(over_time, "day"),
+            "by_topic": by_topic, "by_topic_chart": charts.stacked_bars(by_topic, "topic"),
+            "stayed_negative": queries.negative_after_grounded_replay(),
+            "bad_chunks": queries.chunks_linked_to_bad_answers(),
+            "bad_documents": queries.documents_linked_to_bad_answers(),
+            "unused_documents": queries.documents_never_used(),
+            "low_context": queries.low_context_questions(),
+            "recent": queries.recent_answers(),
+        }
+    except Exception:
+        log.warning("graph unavailable for analytics", exc_info=True)
+        context = {"error": "The graph is not reachable right now; try again in a moment."}
+    return render(request, "graph/analytics.html", context)

@@ -1,0 +1,162 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+from django.core.management.base import CommandError
+from neomodel import db
+
+from graph import outbox
+from graph.connection import configure
+from graph.models import OutboxEntry
+from graph.sync import check, claim, drain, external_ids, rebuild, reconcile
+from tests.graph import factories as f
+from tests.graph.conftest import counts
+
+pytestmark = pytest.mark.django_db
+
+
+def build_world(end_user, other_user, expert):
+    doc = f.document("Refunds", chunks=3)
+    unused = f.document("Unused", chunks=1)
+    c1, c2, _ = doc.chunks.order_by("index")
+    billing = f.topic("Billing", ["refund", "invoice"])
+    conv = f.conversation(end_user)
+    t1 = f.turn(conv, question="How do refunds work?", contexts=[(c1, 0.9), (c2, 0.4)],
+                topic=billing)
+    t2 = f.turn(conv, question="And invoices?", contexts=[(None, 0.2, "api passage", "crm")])
+    t3 = f.turn(conv, question="Thanks", grounded=False)
+    replay = f.turn(f.conversation(expert), question=t1.question, contexts=[(c1, 0.8)],
+                    replay_of=t1)
+    f.feedback(t1, end_user, "down")
+    f.feedback(t2, end_user, "up")
+    f.feedback(replay, other_user, "down")
+    ex = f.example(t2, approver=expert)
+    return {"doc": doc, "unused": unused, "conv": conv, "turns": [t1, t2, t3], "replay": replay,
+            "example": ex, "topic": billing}
+
+
+def test_drain_twice_gives_the_same_graph(clean_graph, end_user, other_user, expert):
+    w = build_world(end_user, other_user, expert)
+    assert drain() == OutboxEntry.objects.count()
+    assert OutboxEntry.objects.filter(synced_at=None).count() == 0
+    first = counts()
+    assert first[0]["Message"] == 8 and first[0]["Chunk"] == 5  # 4 kb chunks + 1 external
+    assert first[1]["HAS_CONTEXT"] == 4 and first[1]["FIRST"] == 2
+    # conversation chain: q1→a1→q2→a2→q3→a3 (5) + replay q→a (1)
+    assert first[1]["NEXT"] == 6
+    assert check().ok, check().differences()
+
+    OutboxEntry.objects.update(synced_at=None)  # every change delivered twice
+    drain()
+    assert counts() == first
+    rebuild()  # and the rebuild path writes the same graph
+    assert counts() == first
+    t1 = w["turns"][0]
+    rows, _ = db.cypher_query(
+        "MATCH (q:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk) "
+        "RETURN r.rank, r.score, c.uid ORDER BY r.rank", {"q": str(t1.question_uid), "a": str(t1.id)})
+    chunks = list(w["doc"].chunks.order_by("index"))
+    assert rows == [[1, 0.9, str(chunks[0].id)], [2, 0.4, str(chunks[1].id)]]
+
+
+def test_passage_without_chunk_is_keyed_by_its_source_and_text(clean_graph, end_user):
+    conv = f.conversation(end_user)
+    f.turn(conv, contexts=[(None, 0.5, "same text", "crm")])
+    f.turn(conv, contexts=[(None, 0.7, "same text", "crm")])
+    drain()
+    doc_uid, chunk_uid = external_ids("crm", "same text")
+    rows, _ = db.cypher_query(
+        "MATCH (d:Document {uid: $d, external: true})-[:HAS_CHUNK]->(c:Chunk {uid: $c}) "
+        "RETURN COUNT { (c)<-[:HAS_CONTEXT]-() }", {"d": doc_uid, "c": chunk_uid})
+    assert rows == [[2]]
+    assert check().ok
+
+
+def test_changes_and_deletions_follow_sql(clean_graph, end_user, other_user, expert):
+    w = build_world(end_user, other_user, expert)
+    drain()
+    t1, t2, t3 = w["turns"]
+    ex_id = w["example"].id
+    w["example"].delete()
+    outbox.record("example", [ex_id])
+    t2_id = t2.id
+    t2.delete()  # the middle turn goes: the chain must close over the gap
+    outbox.record("turn", [t2_id, "not-a-uuid"])
+    w["doc"].chunks.filter(index=2).delete()
+    outbox.record("document", [w["doc"].id])
+    t1.topic = None
+    t1.save()
+    outbox.record("turn", [t1.id])
+    drain()
+    assert check().ok, check().differences()
+    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[:NEXT]->(q:Message) RETURN q.uid",
+                              {"a": str(t1.id)})
+    assert rows == [[str(t3.question_uid)]]
+    rows, _ = db.cypher_query("MATCH (m:Message {turn_uid: $t}) RETURN count(m)", {"t": str(t2_id)})
+    assert rows == [[0]]
+    rows, _ = db.cypher_query("MATCH ()-[r:ABOUT]->() RETURN count(r)")
+    assert rows == [[0]]
+
+
+def test_failed_write_keeps_rows_and_counts_attempts(clean_graph, end_user, settings):
+    conv = f.conversation(end_user)
+    f.turn(conv)
+    good_url = settings.NEO4J_URL
+    configure("bolt://root:x@127.0.0.1:1/reviewhub")  # nothing listens there
+    try:
+        with pytest.raises(Exception):
+            drain()
+    finally:
+        configure(good_url)
+    pending = OutboxEntry.objects.filter(synced_at=None)
+    assert pending.count() == 2
+    assert all(r.attempts == 1 and r.last_error and not r.claim for r in pending)
+    assert drain() == 2
+    assert check().ok
+
+
+def test_claim_skips_rows_another_drain_holds(clean_graph, end_user):
+    conv = f.conversation(end_user)
+    t = f.turn(conv)
+    outbox.record("turn", [t.id])  # a second change to the same turn
+    token, rows = claim(1)
+    assert rows == [("conversation", str(conv.id))]
+    token2, rows2 = claim(10)
+    assert ("conversation", str(conv.id)) not in rows2 and len(rows2) == 2
+    token3, rows3 = claim(10)
+    assert rows3 == []  # everything is held by the two claims above
+
+
+def test_reconcile_finds_and_fixes_an_injected_difference(clean_graph, end_user, other_user,
+                                                          expert):
+    w = build_world(end_user, other_user, expert)
+    drain()
+    t1 = w["turns"][0]
+    db.cypher_query("MATCH (m:Message {uid: $a}) DETACH DELETE m", {"a": str(t1.id)})
+    db.cypher_query("CREATE (:Feedback {uid: 'ghost', rating: 'down'})")
+    db.cypher_query("MATCH (c:Conversation {uid: $c})-[:FIRST]->(m) "
+                    "CREATE (c)-[:FIRST]->(m)", {"c": str(w["conv"].id)})
+    report = check()
+    assert not report.ok
+    assert report.labels["Message"].missing == [str(t1.id)]
+    assert report.labels["Feedback"].extra == ["ghost"]
+    assert report.rels["FIRST"] == (2, 3)
+    with pytest.raises(CommandError):
+        call_command("graph_check")
+    reconcile(fix=True)
+    assert check().ok, check().differences()
+    call_command("graph_check")  # no differences: exits cleanly
+
+
+def test_graph_rebuild_command_from_an_empty_graph(clean_graph, end_user, other_user, expert):
+    build_world(end_user, other_user, expert)
+    call_command("graph_rebuild", "--clean")
+    assert check().ok, check().differences()
+
+
+def test_graph_install_is_idempotent(clean_graph):
+    call_command("graph_install")
+    call_command("graph_install")
+    rows, _ = db.cypher_query("SHOW CONSTRAINTS")
+    names = {r[1] for r in rows}
+    assert {"unique_Message_uid", "unique_Chunk_uid", "unique_Release_uid"} <= names
