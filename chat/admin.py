@@ -1,12 +1,53 @@
 from django.contrib import admin
 
-from chat.models import Conversation, Feedback, PromptTemplate, Topic, Turn, TurnContext
+from django.contrib import messages
+
+from chat.models import (
+    ApiToken, Conversation, Feedback, PromptTemplate, ReplayJob, Topic, Turn, TurnContext,
+)
+from chat.prompts import prompt_template_new_version
 
 
 @admin.register(PromptTemplate)
 class PromptTemplateAdmin(admin.ModelAdmin):
-    list_display = ("name", "version", "is_active", "created_at")
+    """A template that turns already used is never edited: saving it makes a new version."""
+
+    list_display = ("name", "version", "is_active", "created_at", "created_by")
     list_filter = ("name", "is_active")
+    fields = ("name", "version", "system_prompt", "context_template", "chunk_template", "is_active")
+
+    def get_readonly_fields(self, request, obj=None):
+        return ("name", "version") if obj else ("version",)
+
+    def save_model(self, request, obj, form, change):
+        if change and Turn.objects.filter(prompt_template_id=obj.pk).exists():
+            old_version = obj.version
+            new = prompt_template_new_version(
+                base=obj, system_prompt=obj.system_prompt, context_template=obj.context_template,
+                chunk_template=obj.chunk_template, user=request.user)
+            obj.pk, obj.version, obj.created_by = new.pk, new.version, new.created_by
+            self.message_user(request, f"Version {old_version} is in use by logged turns, so your "
+                              f"changes were saved as version {new.version}.", messages.INFO)
+            return
+        if not change:
+            latest = PromptTemplate.objects.filter(name=obj.name).order_by("-version").first()
+            obj.version = latest.version + 1 if latest else 1
+            obj.created_by = request.user
+        super().save_model(request, obj, form, change)
+
+
+@admin.register(ApiToken)
+class ApiTokenAdmin(admin.ModelAdmin):
+    list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
+    readonly_fields = ("user", "prefix", "token_hash", "created_at", "last_used_at")
+    list_select_related = ("user",)
+
+
+@admin.register(ReplayJob)
+class ReplayJobAdmin(admin.ModelAdmin):
+    list_display = ("created_at", "created_by", "model_key", "grounded", "done", "total", "status")
+    list_select_related = ("created_by",)
+    readonly_fields = ("turn_ids",)
 
 
 @admin.register(Topic)

@@ -18,6 +18,7 @@ class Document(models.Model):
 
     class Meta:
         ordering = ["title"]
+        indexes = [models.Index(fields=["source"])]
 
     def __str__(self) -> str:
         return self.title
@@ -33,6 +34,9 @@ class Chunk(models.Model):
     start = models.PositiveIntegerField(default=0)
     end = models.PositiveIntegerField(default=0)
     embedding = models.BinaryField(null=True, blank=True, editable=False)
+    embedding_model = models.CharField(
+        max_length=120, blank=True, editable=False, help_text="Which embedder made `embedding`"
+    )
 
     class Meta:
         ordering = ["document", "index"]

@@ -1,0 +1,206 @@
+"""LLM providers behind one streaming interface.
+
+* `openai`: any OpenAI-compatible endpoint through the `openai` package (`OPENAI_BASE_URL`,
+  `OPENAI_API_KEY`, models from `OPENAI_MODELS`), streamed, with a timeout
+  (`OPENAI_TIMEOUT_S`) and the client's bounded retries with backoff (`OPENAI_MAX_RETRIES`).
+* `offline`: always available; answers extractively from the retrieved passages (the sentences
+  that share most words with the question). The UI labels it "offline model".
+
+`complete(choice, messages, contexts=..., params=...)` returns a `Completion`: iterate it for text
+deltas as they arrive; afterwards `text`, `prompt_tokens` and `completion_tokens` are set.
+Provider failures raise `LLMError` (before or during iteration).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+
+from django.conf import settings
+
+from knowledge.embedding import tokenize
+
+OFFLINE_MODEL = "offline-extractive"
+DEFAULT_PARAMS = {"temperature": 0.2, "max_tokens": 600}
+# Below this retrieval score a passage is treated as not about the question.
+RELEVANCE_FLOOR = 0.12
+
+
+class LLMError(Exception):
+    pass
+
+
+@dataclass(frozen=True)
+class ModelChoice:
+    provider: str
+    model: str
+
+    @property
+    def key(self) -> str:
+        return f"{self.provider}:{self.model}"
+
+    @property
+    def label(self) -> str:
+        return "Offline model (extractive)" if self.provider == "offline" else self.model
+
+
+def available_models() -> list[ModelChoice]:
+    """The configured models; the default first (the OpenAI model when a key is set)."""
+    offline = ModelChoice("offline", OFFLINE_MODEL)
+    if not settings.OPENAI_API_KEY:
+        return [offline]
+    names = [settings.OPENAI_MODEL] + [m for m in settings.OPENAI_MODELS if m != settings.OPENAI_MODEL]
+    return [ModelChoice("openai", m) for m in names] + [offline]
+
+
+def resolve_model(key: str | None) -> ModelChoice:
+    """The model for a form/API key like 'openai:gpt-4o-mini'; unknown keys raise ValueError."""
+    models = available_models()
+    if not key:
+        return models[0]
+    for choice in models:
+        if choice.key == key:
+            return choice
+    raise ValueError(f"unknown model {key!r}")
+
+
+@dataclass
+class Context:
+    rank: int
+    title: str
+    text: str
+    score: float | None = None
+
+
+@dataclass
+class Completion:
+    deltas: Iterator[str]
+    text: str = ""
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    _parts: list[str] = field(default_factory=list)
+
+    def __iter__(self) -> Iterator[str]:
+        for delta in self.deltas:
+            self._parts.append(delta)
+            yield delta
+        self.text = "".join(self._parts)
+
+    def collect(self) -> Completion:
+        for _ in self:
+            pass
+        return self
+
+
+def complete(choice: ModelChoice, messages: list[dict], *, contexts: list[Context] | None = None,
+             params: dict | None = None) -> Completion:
+    params = {**DEFAULT_PARAMS, **(params or {})}
+    if choice.provider == "openai":
+        return _openai_complete(choice.model, messages, params)
+    return _offline_complete(messages, contexts or [])
+
+
+# --- openai ---------------------------------------------------------------------------------
+
+def openai_client():
+    import openai
+
+    if not settings.OPENAI_API_KEY:
+        raise LLMError("OPENAI_API_KEY is not set")
+    return openai.OpenAI(
+        api_key=settings.OPENAI_API_KEY,
+        base_url=settings.OPENAI_BASE_URL or None,
+        timeout=settings.OPENAI_TIMEOUT_S,
+        max_retries=settings.OPENAI_MAX_RETRIES,
+    )
+
+
+def _openai_complete(model: str, messages: list[dict], params: dict) -> Completion:
+    import openai
+
+    client = openai_client()
+    try:
+        stream = client.chat.completions.create(
+            model=model, messages=messages, stream=True,
+            stream_options={"include_usage": True},
+            temperature=params["temperature"], max_tokens=params["max_tokens"],
+        )
+    except openai.OpenAIError as exc:
+        raise LLMError(_describe(exc)) from exc
+    completion = Completion(deltas=iter(()))
+
+    def deltas() -> Iterator[str]:
+        try:
+            for chunk in stream:
+                if chunk.usage is not None:
+                    completion.prompt_tokens = chunk.usage.prompt_tokens
+                    completion.completion_tokens = chunk.usage.completion_tokens
+                for item in chunk.choices:
+                    if item.delta and item.delta.content:
+                        yield item.delta.content
+        except openai.OpenAIError as exc:
+            raise LLMError(_describe(exc)) from exc
+        finally:
+            stream.close()
+
+    completion.deltas = deltas()
+    return completion
+
+
+def _describe(exc: Exception) -> str:
+    status = getattr(exc, "status_code", None)
+    name = type(exc).__name__
+    return f"{name} (HTTP {status}): {exc}" if status else f"{name}: {exc}"
+
+
+# --- offline ------------------------------------------------------------------------------
+
+_SENTENCE = re.compile(r"(?<=[.!?])\s+|\n{2,}")
+
+
+def _offline_complete(messages: list[dict], contexts: list[Context]) -> Completion:
+    question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
+    answer = offline_answer(question, contexts)
+    prompt_tokens = sum(len(m["content"].split()) for m in messages)
+    completion = Completion(deltas=_words(answer), prompt_tokens=prompt_tokens,
+                            completion_tokens=len(answer.split()))
+    return completion
+
+
+def _words(text: str) -> Iterator[str]:
+    for match in re.finditer(r"\S+\s*", text):
+        yield match.group(0)
+
+
+def offline_answer(question: str, contexts: list[Context]) -> str:
+    """An extractive answer: the passage sentences that share most words with the question."""
+    if not contexts:
+        return ("I can only answer from the knowledge base, and grounding is off for this "
+                "question, so I have nothing reliable to go on. Switch grounding on and ask again.")
+    relevant = [c for c in contexts if c.score is None or c.score >= RELEVANCE_FLOOR]
+    if not relevant:
+        top = contexts[0]
+        return (f"The knowledge base does not seem to cover this. The closest passage I found is "
+                f"from *{top.title}* [{top.rank}], but it does not answer the question.")
+    wanted = set(tokenize(question))
+    scored: list[tuple[float, int, int, str, Context]] = []
+    for ctx in relevant:
+        for position, sentence in enumerate(s.strip() for s in _SENTENCE.split(ctx.text)):
+            words = tokenize(sentence)
+            if not words or sentence.startswith("#"):
+                continue
+            overlap = len(wanted.intersection(words))
+            if overlap:
+                score = overlap / (len(wanted) or 1) + (ctx.score or 0) * 0.5
+                scored.append((score, ctx.rank, position, sentence, ctx))
+    if not scored:
+        top = relevant[0]
+        first = next((s for s in _SENTENCE.split(top.text) if s.strip() and not s.startswith("#")), top.text)
+        return f"{first.strip()} [{top.rank}]"
+    best = sorted(scored, key=lambda row: -row[0])[:3]
+    best.sort(key=lambda row: (row[1], row[2]))  # read in document order
+    lines = [f"{sentence} [{rank}]" for _, rank, _, sentence, _ in best]
+    sources = sorted({(ctx.rank, ctx.title) for *_, ctx in best})
+    cited = "; ".join(f"[{rank}] {title}" for rank, title in sources)
+    return " ".join(lines) + f"\n\nSources: {cited}"

@@ -1,0 +1,84 @@
+"""Chat reads. Lookups take the requesting user, so another user's id gives a 404."""
+
+from __future__ import annotations
+
+from datetime import date
+
+from django.db.models import Prefetch, QuerySet
+from django.http import Http404
+
+from chat.models import Conversation, Feedback, ReplayJob, Turn
+
+
+def conversations_for(user) -> QuerySet[Conversation]:
+    return Conversation.objects.filter(user=user).exclude(source=Conversation.Source.REPLAY)
+
+
+def conversation_for_user(user, conversation_id) -> Conversation:
+    conversation = conversations_for(user).filter(pk=conversation_id).first()
+    if conversation is None:
+        raise Http404("No such conversation")
+    return conversation
+
+
+def turn_for_user(user, turn_id) -> Turn:
+    """A turn the user may rate: one of their own (replays included, for their runner)."""
+    turn = Turn.objects.select_related("conversation").filter(pk=turn_id, user=user).first()
+    if turn is None:
+        raise Http404("No such answer")
+    return turn
+
+
+def with_details(turns: QuerySet[Turn], user) -> QuerySet[Turn]:
+    """Turns with their sources and the viewer's own feedback, in a fixed number of queries."""
+    return turns.select_related("prompt_template").prefetch_related(
+        "contexts",
+        Prefetch("feedback", queryset=Feedback.objects.filter(user=user), to_attr="my_feedback"),
+    )
+
+
+def conversation_turns(conversation: Conversation, user) -> list[Turn]:
+    return list(with_details(conversation.turns.order_by("position"), user))
+
+
+def replayable_turns(*, rating: str = "", grounded: str = "", model: str = "",
+                     date_from: date | None = None, date_to: date | None = None) -> QuerySet[Turn]:
+    """Logged questions (not replays themselves) matching the replay page's filters."""
+    turns = Turn.objects.filter(status=Turn.Status.OK).exclude(source=Conversation.Source.REPLAY)
+    if rating == "down":
+        turns = turns.filter(feedback__rating=Feedback.Rating.DOWN)
+    elif rating == "up":
+        turns = turns.filter(feedback__rating=Feedback.Rating.UP)
+    elif rating == "none":
+        turns = turns.filter(feedback=None)
+    if grounded in {"yes", "no"}:
+        turns = turns.filter(grounded=grounded == "yes")
+    if model:
+        turns = turns.filter(model=model)
+    if date_from:
+        turns = turns.filter(created_at__date__gte=date_from)
+    if date_to:
+        turns = turns.filter(created_at__date__lte=date_to)
+    return turns.distinct().order_by("-created_at")
+
+
+def logged_models() -> list[str]:
+    return sorted(set(Turn.objects.exclude(model="").values_list("model", flat=True).distinct()))
+
+
+def replay_job_for(job_id) -> ReplayJob:
+    job = ReplayJob.objects.select_related("created_by", "prompt_template").filter(pk=job_id).first()
+    if job is None:
+        raise Http404("No such replay")
+    return job
+
+
+def replay_pairs(job: ReplayJob) -> list[tuple[Turn, Turn | None]]:
+    """(original, replay) per original turn of the job, with sources and all ratings."""
+    details = Prefetch("feedback", queryset=Feedback.objects.select_related("user"))
+    replays = {t.replay_of_id: t for t in Turn.objects.filter(replay_job=job)
+               .prefetch_related("contexts", details)}
+    originals = Turn.objects.filter(pk__in=job.turn_ids).prefetch_related("contexts", details)
+    by_id = {str(t.id): t for t in originals}
+    return [(by_id[str(pk)], replays.get(by_id[str(pk)].id)) for pk in job.turn_ids
+            if str(pk) in by_id]

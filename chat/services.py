@@ -1,0 +1,385 @@
+"""Chat writes: conversations, logged turns, feedback, API tokens, ingested interactions, replays.
+
+Every turn — from the chat page, the ingestion API or a replay — is logged by `turn_log` (or
+`interactions_ingest` in bulk) in ONE transaction: the Turn, its TurnContext rows, the graph
+outbox entries and the review-queue refresh. The graph itself is never written here.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+import time
+from dataclasses import dataclass, field
+from datetime import datetime
+from datetime import time as dtime
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Max
+from django.utils import timezone
+
+from annotations.services import queue_refresh
+from chat import llm, prompts
+from chat.models import (
+    ApiToken, Conversation, Feedback, PromptTemplate, ReplayJob, Turn, TurnContext,
+)
+from graph import outbox
+from knowledge.retrieval import DEFAULT_K, retrieve
+
+MAX_QUESTION_CHARS = 4000
+
+
+class ChatError(Exception):
+    """A request the user should be told about in plain words (not a crash)."""
+
+
+class DailyLimitReached(ChatError):
+    pass
+
+
+# --- conversations ----------------------------------------------------------------------------
+
+@transaction.atomic
+def conversation_create(*, user, title: str = "", source: str = Conversation.Source.CHAT) -> Conversation:
+    conversation = Conversation.objects.create(user=user, title=title[:200], source=source)
+    outbox.record("conversation", [conversation.id])
+    return conversation
+
+
+def questions_asked_today(user) -> int:
+    start = timezone.make_aware(datetime.combine(timezone.localdate(), dtime.min))
+    return Turn.objects.filter(user=user, source=Conversation.Source.CHAT,
+                               created_at__gte=start).count()
+
+
+def check_daily_limit(user) -> None:
+    limit = settings.CHAT_DAILY_QUESTION_LIMIT
+    if limit and questions_asked_today(user) >= limit:
+        raise DailyLimitReached(
+            f"You have asked {limit} questions today, which is the daily limit. "
+            "Thanks for all the questions — you can ask more tomorrow."
+        )
+
+
+# --- preparing and logging a turn ------------------------------------------------------------
+
+@dataclass
+class PreparedTurn:
+    """Everything that produces an answer, decided before the model is called."""
+
+    conversation: Conversation
+    user: object
+    question: str
+    choice: llm.ModelChoice
+    grounded: bool
+    template: PromptTemplate | None
+    contexts: list[dict]
+    prompt: prompts.RenderedPrompt
+    params: dict
+    position: int
+    source: str = Conversation.Source.CHAT
+    replay_of: Turn | None = None
+    replay_job: ReplayJob | None = None
+    created_at: datetime = field(default_factory=timezone.now)
+
+    def llm_contexts(self) -> list[llm.Context]:
+        return [llm.Context(rank=c["rank"], title=c["title"], text=c["text"], score=c["score"])
+                for c in self.contexts]
+
+
+def turn_prepare(*, conversation: Conversation, user, question: str, grounded: bool,
+                 model_key: str | None = None, template: PromptTemplate | None = None,
+                 source: str = Conversation.Source.CHAT, replay_of: Turn | None = None,
+                 replay_job: ReplayJob | None = None, k: int = DEFAULT_K) -> PreparedTurn:
+    """Validate the question, retrieve context (when grounded) and render the prompt."""
+    question = question.strip()
+    if not question:
+        raise ChatError("Please type a question.")
+    if len(question) > MAX_QUESTION_CHARS:
+        raise ChatError(f"Questions are limited to {MAX_QUESTION_CHARS} characters.")
+    try:
+        choice = llm.resolve_model(model_key)
+    except ValueError:
+        raise ChatError("That model is not available; pick one from the list.") from None
+    template = template or prompts.active_template()
+    contexts = []
+    if grounded:
+        contexts = [
+            {"rank": h.rank, "score": h.score, "text": h.chunk.text, "title": h.chunk.document.title,
+             "source": h.chunk.document.source, "chunk_id": h.chunk.id}
+            for h in retrieve(question, k=k)
+        ]
+    earlier = list(conversation.turns.filter(status=Turn.Status.OK)
+                   .values_list("question", "answer").order_by("position"))
+    prompt = prompts.render(template=template, question=question, contexts=contexts, history=earlier)
+    position = conversation.turns.aggregate(p=Max("position"))["p"]
+    return PreparedTurn(
+        conversation=conversation, user=user, question=question, choice=choice, grounded=grounded,
+        template=template, contexts=contexts, prompt=prompt, params=dict(llm.DEFAULT_PARAMS),
+        position=0 if position is None else position + 1, source=source, replay_of=replay_of,
+        replay_job=replay_job,
+    )
+
+
+@transaction.atomic
+def turn_log(*, prepared: PreparedTurn, answer: str, latency_ms: int | None,
+             prompt_tokens: int | None = None, completion_tokens: int | None = None,
+             error: str = "") -> Turn:
+    """Log one turn with everything that produced it (one transaction, graph via the outbox)."""
+    p = prepared
+    now = timezone.now()
+    turn = Turn.objects.create(
+        conversation=p.conversation, user=p.user, position=p.position, source=p.source,
+        question=p.question, answer=answer,
+        status=Turn.Status.ERROR if error else Turn.Status.OK, error=error,
+        prompt_template=p.template, system_prompt=p.prompt.system_prompt,
+        rendered_context=p.prompt.rendered_context, prompt_messages=p.prompt.messages,
+        grounded=p.grounded,
+        max_context_score=max((c["score"] for c in p.contexts), default=None),
+        provider=p.choice.provider, model=p.choice.model, params=p.params,
+        latency_ms=latency_ms, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
+        replay_of=p.replay_of, replay_job=p.replay_job, created_at=p.created_at, completed_at=now,
+    )
+    TurnContext.objects.bulk_create(
+        TurnContext(turn=turn, chunk_id=c.get("chunk_id"), rank=c["rank"], score=c["score"],
+                    text=c["text"], source=c["source"][:1000], title=c["title"][:300])
+        for c in p.contexts
+    )
+    updates = {"updated_at": now}
+    if not p.conversation.title:
+        updates["title"] = p.question[:80]
+        p.conversation.title = updates["title"]
+    Conversation.objects.filter(pk=p.conversation.pk).update(**updates)
+    outbox.record("turn", [turn.id])
+    queue_refresh(turn_ids=[turn.id])
+    return turn
+
+
+def turn_answer(*, prepared: PreparedTurn) -> Turn:
+    """Call the model (not streamed) and log the turn; a model failure is logged as an error."""
+    started = time.perf_counter()
+    try:
+        completion = llm.complete(prepared.choice, prepared.prompt.messages,
+                                  contexts=prepared.llm_contexts(), params=prepared.params).collect()
+    except llm.LLMError as exc:
+        return turn_log(prepared=prepared, answer="", error=str(exc),
+                        latency_ms=_ms_since(started))
+    return turn_log(prepared=prepared, answer=completion.text, latency_ms=_ms_since(started),
+                    prompt_tokens=completion.prompt_tokens,
+                    completion_tokens=completion.completion_tokens)
+
+
+def _ms_since(started: float) -> int:
+    return int((time.perf_counter() - started) * 1000)
+
+
+def chat_ask(*, conversation: Conversation, user, question: str, grounded: bool = True,
+             model_key: str | None = None) -> Turn:
+    """Ask from the chat page without streaming (no-JavaScript form, demo data)."""
+    check_daily_limit(user)
+    prepared = turn_prepare(conversation=conversation, user=user, question=question,
+                            grounded=grounded, model_key=model_key)
+    return turn_answer(prepared=prepared)
+
+
+# --- feedback ---------------------------------------------------------------------------------
+
+@transaction.atomic
+def feedback_set(*, turn: Turn, user, rating: str, comment: str = "") -> Feedback:
+    """A user's rating of an answer: one per user per turn; setting it again changes it."""
+    if rating not in Feedback.Rating.values:
+        raise ChatError("Rate with thumbs up or thumbs down.")
+    feedback, _ = Feedback.objects.update_or_create(
+        turn=turn, user=user, defaults={"rating": rating, "comment": comment.strip()[:4000]}
+    )
+    outbox.record("feedback", [feedback.id])
+    queue_refresh(turn_ids=[turn.id])
+    return feedback
+
+
+# --- API tokens -------------------------------------------------------------------------------
+
+TOKEN_PREFIX = "rh_"
+
+
+def hash_token(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+@transaction.atomic
+def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
+    """A new token; the raw value is returned once and only its hash is stored."""
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken.objects.create(user=user, name=(name.strip() or "API token")[:100],
+                                    prefix=raw[:10], token_hash=hash_token(raw))
+    return token, raw
+
+
+def api_token_revoke(*, token: ApiToken) -> None:
+    ApiToken.objects.filter(pk=token.pk, revoked_at=None).update(revoked_at=timezone.now())
+
+
+def api_token_user(raw: str):
+    """The active user for a raw Bearer token, or None."""
+    token = (ApiToken.objects.select_related("user")
+             .filter(token_hash=hash_token(raw), revoked_at=None).first())
+    if token is None or not token.user.is_active:
+        return None
+    now = timezone.now()
+    if token.last_used_at is None or (now - token.last_used_at).total_seconds() > 60:
+        ApiToken.objects.filter(pk=token.pk).update(last_used_at=now)
+    return token.user
+
+
+# --- ingestion API ----------------------------------------------------------------------------
+
+@transaction.atomic
+def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn, object, bool]]:
+    """Store validated interactions in bulk; returns (turn or None, id, created) per item.
+
+    An item whose client `id` is already stored is a no-op (idempotent retries); its stored
+    turn is returned with created=False. Conversations are matched on the client's
+    `conversation_id` within this user's API conversations, created when new.
+    """
+    wanted_ids = [item["id"] for item in items if item.get("id")]
+    existing = {t.id: t for t in Turn.objects.filter(id__in=wanted_ids, user=user)} if wanted_ids else {}
+    fresh_items = [item for item in items if not item.get("id") or item["id"] not in existing]
+
+    external = {item["conversation_id"] for item in fresh_items if item.get("conversation_id")}
+    conversations: dict[str, Conversation] = {}
+    if external:
+        for conv in Conversation.objects.filter(user=user, source=Conversation.Source.API,
+                                                external_id__in=external):
+            conversations.setdefault(conv.external_id, conv)
+    next_position = {}
+    if conversations:
+        rows = (Turn.objects.filter(conversation__in=list(conversations.values()))
+                .values("conversation_id").annotate(p=Max("position")))
+        next_position = {r["conversation_id"]: r["p"] + 1 for r in rows}
+    new_conversations: list[Conversation] = []
+    for ext in sorted(external - conversations.keys()):
+        conv = Conversation(user=user, source=Conversation.Source.API, external_id=ext[:200])
+        conversations[ext] = conv
+        new_conversations.append(conv)
+
+    now = timezone.now()
+    turns: list[Turn] = []
+    contexts: list[TurnContext] = []
+    results: list[tuple[Turn, object, bool]] = []
+    batch: dict[object, Turn] = {}
+    for item in items:
+        client_id = item.get("id")
+        if client_id in existing:
+            results.append((existing[client_id], client_id, False))
+            continue
+        if client_id and client_id in batch:  # the same id twice in one batch: stored once
+            results.append((batch[client_id], client_id, False))
+            continue
+        ext = item.get("conversation_id")
+        if ext:
+            conv = conversations[ext]
+        else:
+            conv = Conversation(user=user, source=Conversation.Source.API)
+            new_conversations.append(conv)
+        if not conv.title:
+            conv.title = item["question"][:80]
+        position = next_position.get(conv.id, 0)
+        next_position[conv.id] = position + 1
+        ctx = item.get("context") or []
+        turn = Turn(
+            conversation=conv, user=user, position=position, source=Conversation.Source.API,
+            question=item["question"], answer=item["answer"], model=item["model"],
+            provider="api", system_prompt=item.get("system_prompt") or "",
+            prompt_messages=item.get("messages") or _api_messages(item),
+            grounded=item["grounded"] if item.get("grounded") is not None else bool(ctx),
+            max_context_score=max((c["score"] for c in ctx if c.get("score") is not None), default=None),
+            latency_ms=item.get("latency_ms"), prompt_tokens=item.get("prompt_tokens"),
+            completion_tokens=item.get("completion_tokens"),
+            external_user=(item.get("user") or "")[:200], metadata=item.get("metadata") or {},
+            created_at=item.get("created_at") or now, completed_at=now,
+        )
+        if client_id:
+            turn.id = client_id
+            batch[client_id] = turn
+        turns.append(turn)
+        results.append((turn, turn.id, True))
+        contexts += [
+            TurnContext(turn=turn, rank=rank, score=c.get("score"), text=c["text"],
+                        source=(c.get("source") or "")[:1000], title=(c.get("title") or "")[:300])
+            for rank, c in enumerate(ctx, start=1)
+        ]
+    Conversation.objects.bulk_create(new_conversations, batch_size=500)
+    Turn.objects.bulk_create(turns, batch_size=500)
+    TurnContext.objects.bulk_create(contexts, batch_size=1000)
+    outbox.record("conversation", [c.id for c in new_conversations])
+    outbox.record("turn", [t.id for t in turns])
+    if turns:
+        queue_refresh(turn_ids=[t.id for t in turns])
+    return results
+
+
+def _api_messages(item: dict) -> list[dict]:
+    """The prompt as far as the client told us: its system prompt, then the question."""
+    system = item.get("system_prompt") or ""
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + [{"role": "user", "content": item["question"]}]
+
+
+# --- replay -----------------------------------------------------------------------------------
+
+@transaction.atomic
+def replay_job_create(*, user, turn_ids: list, grounded: bool, model_key: str,
+                      template: PromptTemplate | None, filters: dict) -> ReplayJob:
+    """A replay of the given logged turns with the given settings, run by a Celery task."""
+    if not turn_ids:
+        raise ChatError("No logged questions match these filters.")
+    llm.resolve_model(model_key)
+    conversation = Conversation.objects.create(
+        user=user, source=Conversation.Source.REPLAY,
+        title=f"Replay of {len(turn_ids)} questions",
+    )
+    outbox.record("conversation", [conversation.id])
+    job = ReplayJob.objects.create(
+        created_by=user, conversation=conversation, filters=filters, grounded=grounded,
+        model_key=model_key, prompt_template=template, turn_ids=[str(t) for t in turn_ids],
+        total=len(turn_ids),
+    )
+    from chat.tasks import replay_run
+
+    replay_run.delay_on_commit(str(job.id))
+    return job
+
+
+def replay_job_run(*, job_id) -> ReplayJob:
+    """Replay each original turn not yet replayed by this job (safe to run again)."""
+    ReplayJob.objects.filter(pk=job_id, status=ReplayJob.Status.QUEUED).update(
+        status=ReplayJob.Status.RUNNING)
+    job = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template").get(pk=job_id)
+    done = set(Turn.objects.filter(replay_job=job).values_list("replay_of_id", flat=True))
+    originals = Turn.objects.in_bulk(job.turn_ids)
+    for turn_id in job.turn_ids:
+        original = originals.get(_uuid(turn_id))
+        if original is None or original.id in done:
+            continue
+        # each replayed question stands alone: a fresh conversation-less history
+        prepared = turn_prepare(
+            conversation=job.conversation, user=job.created_by, question=original.question,
+            grounded=job.grounded, model_key=job.model_key, template=job.prompt_template,
+            source=Conversation.Source.REPLAY, replay_of=original, replay_job=job,
+        )
+        prepared.prompt = prompts.render(template=prepared.template, question=prepared.question,
+                                         contexts=prepared.contexts, history=[])
+        turn = turn_answer(prepared=prepared)
+        ReplayJob.objects.filter(pk=job.pk).update(
+            done=F("done") + 1, failed=F("failed") + (turn.status == Turn.Status.ERROR))
+    ReplayJob.objects.filter(pk=job.pk).update(status=ReplayJob.Status.DONE,
+                                               finished_at=timezone.now())
+    job.refresh_from_db()
+    return job
+
+
+def _uuid(value):
+    import uuid
+
+    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))

@@ -1,0 +1,224 @@
+"""The chat page, feedback, API tokens and replays."""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterator
+from uuid import UUID
+
+from django.conf import settings
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.template.loader import render_to_string
+from django.urls import reverse
+from django.views.decorators.http import require_GET, require_POST
+
+from chat import llm, prompts, selectors, services
+from chat.forms import AskForm, ReplayForm, TokenForm
+from chat.models import ApiToken, Conversation, ReplayJob, Turn
+from reviewhub.roles import require_perm
+
+chat_required = require_perm("use_chat")
+
+
+def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict:
+    turns = selectors.conversation_turns(conversation, request.user) if conversation else []
+    last = turns[-1] if turns else None
+    initial = {"grounded": last.grounded if last else True,
+               "model": f"{last.provider}:{last.model}" if last and last.provider != "api" else None}
+    limit = settings.CHAT_DAILY_QUESTION_LIMIT
+    return {
+        "conversation": conversation,
+        "conversations": selectors.conversations_for(request.user)[:50],
+        "turns": turns,
+        "form": AskForm(initial=initial),
+        "questions_left": max(0, limit - services.questions_asked_today(request.user)) if limit else None,
+    }
+
+
+@require_GET
+@chat_required
+def home(request: HttpRequest) -> HttpResponse:
+    return render(request, "chat/chat.html", _chat_context(request, None))
+
+
+@require_POST
+@chat_required
+def conversation_new(request: HttpRequest) -> HttpResponse:
+    conversation = services.conversation_create(user=request.user)
+    return redirect("chat:conversation", conversation_id=conversation.id)
+
+
+@require_GET
+@chat_required
+def conversation(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    current = selectors.conversation_for_user(request.user, conversation_id)
+    return render(request, "chat/chat.html", _chat_context(request, current))
+
+
+@require_POST
+@chat_required
+def ask(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """Ask a question: streamed as server-sent events for the page's script, else a redirect."""
+    current = selectors.conversation_for_user(request.user, conversation_id)
+    form = AskForm(request.POST)
+    streaming = "text/event-stream" in request.headers.get("Accept", "")
+    if not form.is_valid():
+        problem = " ".join(e for errors in form.errors.values() for e in errors)
+        return _event_error(problem) if streaming else _flash_back(request, current, problem)
+    try:
+        services.check_daily_limit(request.user)
+        prepared = services.turn_prepare(
+            conversation=current, user=request.user, question=form.cleaned_data["question"],
+            grounded=form.cleaned_data["grounded"], model_key=form.cleaned_data["model"])
+    except services.ChatError as exc:
+        return _event_error(str(exc)) if streaming else _flash_back(request, current, str(exc))
+    if not streaming:
+        turn = services.turn_answer(prepared=prepared)
+        return redirect(reverse("chat:conversation", args=[current.id]) + f"#turn-{turn.id}")
+    response = StreamingHttpResponse(_stream(request, prepared), content_type="text/event-stream")
+    response["Cache-Control"] = "no-cache"
+    response["X-Accel-Buffering"] = "no"
+    return response
+
+
+def _sse(event: str, data) -> bytes:
+    return f"event: {event}\ndata: {json.dumps(data)}\n\n".encode()
+
+
+def _stream(request: HttpRequest, prepared: services.PreparedTurn) -> Iterator[bytes]:
+    """Tokens as they are generated, then the logged turn rendered (sanitised) as HTML."""
+    yield _sse("sources", {"count": len(prepared.contexts), "model": prepared.choice.label})
+    started = time.perf_counter()
+    completion = None
+    error = ""
+    try:
+        completion = llm.complete(prepared.choice, prepared.prompt.messages,
+                                  contexts=prepared.llm_contexts(), params=prepared.params)
+        for delta in completion:
+            yield _sse("token", delta)
+    except llm.LLMError as exc:
+        error = str(exc)
+    latency = int((time.perf_counter() - started) * 1000)
+    turn = services.turn_log(
+        prepared=prepared, answer="" if error else completion.text, error=error, latency_ms=latency,
+        prompt_tokens=None if error else completion.prompt_tokens,
+        completion_tokens=None if error else completion.completion_tokens)
+    turn = selectors.with_details(Turn.objects.filter(pk=turn.pk), request.user).get()
+    html = render_to_string("chat/chat.html#turn", {"turn": turn}, request=request)
+    yield _sse("done", {"html": html, "turn": str(turn.id), "status": turn.status})
+
+
+def _event_error(message: str) -> HttpResponse:
+    return HttpResponse(_sse("problem", {"message": message}), content_type="text/event-stream")
+
+
+def _flash_back(request: HttpRequest, conversation: Conversation, message: str) -> HttpResponse:
+    messages.error(request, message)
+    return redirect("chat:conversation", conversation_id=conversation.id)
+
+
+@require_POST
+@chat_required
+def feedback(request: HttpRequest, turn_id: UUID) -> HttpResponse:
+    turn = selectors.turn_for_user(request.user, turn_id)
+    error = ""
+    try:
+        services.feedback_set(turn=turn, user=request.user, rating=request.POST.get("rating", ""),
+                              comment=request.POST.get("comment", ""))
+    except services.ChatError as exc:
+        error = str(exc)
+    if not request.htmx:
+        if error:
+            messages.error(request, error)
+        return redirect(reverse("chat:conversation", args=[turn.conversation_id]) + f"#turn-{turn.id}")
+    turn = selectors.with_details(Turn.objects.filter(pk=turn.pk), request.user).get()
+    return render(request, "chat/chat.html#feedback", {"turn": turn, "feedback_error": error,
+                                                        "saved": not error})
+
+
+# --- API tokens ---------------------------------------------------------------------------------
+
+@chat_required
+def tokens(request: HttpRequest) -> HttpResponse:
+    form = TokenForm(request.POST or None)
+    new_token = None
+    if request.method == "POST" and form.is_valid():
+        _, new_token = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
+        form = TokenForm()
+    return render(request, "chat/tokens.html", {
+        "form": form, "new_token": new_token,
+        "tokens": ApiToken.objects.filter(user=request.user),
+        "api_url": request.build_absolute_uri("/api/v1/"),
+    })
+
+
+@require_POST
+@chat_required
+def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
+    token = ApiToken.objects.filter(pk=token_id, user=request.user).first()
+    if token is None:
+        return HttpResponse(status=404)
+    services.api_token_revoke(token=token)
+    messages.success(request, f"Token {token.name} revoked.")
+    return redirect("chat:tokens")
+
+
+# --- replay -------------------------------------------------------------------------------------
+
+replay_required = require_perm("replay")
+
+
+@replay_required
+def replays(request: HttpRequest) -> HttpResponse:
+    form = ReplayForm(request.POST or request.GET or None)
+    matching = None
+    if form.is_bound and form.is_valid():
+        matching = selectors.replayable_turns(**form.filters())
+        if request.method == "POST":
+            try:
+                limit = form.cleaned_data["limit"]
+                job = services.replay_job_create(
+                    user=request.user, turn_ids=list(matching.values_list("id", flat=True)[:limit]),
+                    grounded=form.cleaned_data["grounded"], model_key=form.cleaned_data["model"],
+                    template=form.cleaned_data["prompt_template"], filters=form.filters_json())
+            except services.ChatError as exc:
+                messages.error(request, str(exc))
+            else:
+                return redirect("chat:replay", job_id=job.id)
+    jobs = (ReplayJob.objects.select_related("created_by", "prompt_template")
+            .order_by("-created_at")[:20])
+    return render(request, "chat/replays.html", {
+        "form": form, "jobs": jobs,
+        "matching_count": matching.count() if matching is not None else None,
+        "preview": list(matching[:10]) if matching is not None else [],
+    })
+
+
+@require_GET
+@replay_required
+def replay(request: HttpRequest, job_id: UUID) -> HttpResponse:
+    job = selectors.replay_job_for(job_id)
+    context = {"job": job, "template_label": _template_label(job.prompt_template),
+               "model_label": _model_label(job.model_key)}
+    if request.htmx and request.GET.get("progress"):
+        response = render(request, "chat/replay.html#progress", context)
+        if job.status in {ReplayJob.Status.DONE, ReplayJob.Status.FAILED}:
+            response["HX-Refresh"] = "true"  # reload once to show the comparison
+        return response
+    context["pairs"] = selectors.replay_pairs(job) if job.status == ReplayJob.Status.DONE else []
+    return render(request, "chat/replay.html", context)
+
+
+def _template_label(template) -> str:
+    active = template or prompts.active_template()
+    return str(active) if active else "no template"
+
+
+def _model_label(key: str) -> str:
+    try:
+        return llm.resolve_model(key).label
+    except ValueError:
+        return key

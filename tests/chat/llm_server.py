@@ -1,0 +1,120 @@
+"""A tiny OpenAI-compatible HTTP server for tests: /v1/chat/completions (incl. `stream: true`
+server-sent events with a usage chunk) and /v1/embeddings. The real `openai` client talks to it
+over real HTTP, so the provider code is tested end to end, not through a patched function."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+API_KEY = "test-key"
+
+
+class LLMServer(ThreadingHTTPServer):
+    daemon_threads = True
+
+    def __init__(self, port: int = 0):
+        super().__init__(("127.0.0.1", port), _Handler)
+        self.requests: list[dict] = []
+        self.mode = "ok"  # ok | error | slow
+        self.delay = 0.0
+        self.answer = "Restore a snapshot from the **Snapshots** tab [1]."
+        self.thread = threading.Thread(target=self.serve_forever, daemon=True)
+
+    @property
+    def base_url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/v1"
+
+    def start(self) -> LLMServer:
+        self.thread.start()
+        return self
+
+    def stop(self) -> None:
+        self.shutdown()
+        self.server_close()
+
+
+def _words(text: str) -> list[str]:
+    parts, current = [], ""
+    for ch in text:
+        current += ch
+        if ch == " ":
+            parts.append(current)
+            current = ""
+    return parts + ([current] if current else [])
+
+
+class _Handler(BaseHTTPRequestHandler):
+    server: LLMServer
+    protocol_version = "HTTP/1.1"
+
+    def log_message(self, *args):  # keep test output quiet
+        pass
+
+    def _json(self, status: int, body: dict) -> None:
+        data = json.dumps(body).encode()
+        self.send_response(status)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def do_POST(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        body = json.loads(self.rfile.read(length) or b"{}")
+        self.server.requests.append({"path": self.path, "body": body,
+                                     "auth": self.headers.get("Authorization")})
+        if self.headers.get("Authorization") != f"Bearer {API_KEY}":
+            return self._json(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+        if self.server.mode == "error":
+            return self._json(500, {"error": {"message": "the model is overloaded", "type": "server_error"}})
+        if self.server.mode == "slow":
+            time.sleep(self.server.delay)
+        if self.path == "/v1/embeddings":
+            return self._embeddings(body)
+        if self.path == "/v1/chat/completions":
+            return self._chat(body)
+        return self._json(404, {"error": {"message": "not found"}})
+
+    def _embeddings(self, body: dict) -> None:
+        from knowledge.embedding import hashed_vector
+
+        inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
+        data = [{"object": "embedding", "index": i, "embedding": hashed_vector(text)[:64].tolist()}
+                for i, text in enumerate(inputs)]
+        self._json(200, {"object": "list", "data": data, "model": body["model"],
+                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+
+    def _chat(self, body: dict) -> None:
+        answer = self.server.answer
+        prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
+        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(answer.split()),
+                 "total_tokens": prompt_tokens + len(answer.split())}
+        base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"]}
+        if not body.get("stream"):
+            return self._json(200, {**base, "object": "chat.completion", "usage": usage, "choices": [
+                {"index": 0, "finish_reason": "stop",
+                 "message": {"role": "assistant", "content": answer}}]})
+        self.send_response(200)
+        self.send_header("Content-Type", "text/event-stream")
+        self.send_header("Transfer-Encoding", "chunked")
+        self.end_headers()
+
+        def send(payload) -> None:
+            line = f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n".encode()
+            self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
+            self.wfile.flush()
+
+        chunk = {**base, "object": "chat.completion.chunk"}
+        send({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
+                                    "finish_reason": None}]})
+        for word in _words(answer):
+            send({**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
+        send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
+        if (body.get("stream_options") or {}).get("include_usage"):
+            send({**chunk, "choices": [], "usage": usage})
+        send("[DONE]")
+        self.wfile.write(b"0\r\n\r\n")
+        self.wfile.flush()
