@@ -167,6 +167,14 @@ NEO4J_URL = env_url("NEO4J_URL", {"bolt", "bolt+s", "bolt+ssc", "neo4j", "neo4j+
 GRAPH_EMBEDDED = not NEO4J_URL
 if GRAPH_EMBEDDED:
     NEO4J_URL = f"bolt://root:{GRAPH_PASSWORD}@127.0.0.1:{GRAPH_BOLT_PORT}/{GRAPH_DATABASE}"
+# The outbox drain is enqueued on commit; these catch leftovers and repair drift.
+CELERY_BEAT_SCHEDULE["graph-maintenance"] = {
+    "task": "graph.tasks.graph_maintenance",
+    "schedule": env_float("GRAPH_RECONCILE_INTERVAL_S", 900.0),
+}
+CELERY_BEAT_SCHEDULE["graph-assign-topics"] = {
+    "task": "graph.tasks.assign_topics", "schedule": 600.0,
+}
 
 # --- LLM --------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")

@@ -1,0 +1,43 @@
+from __future__ import annotations
+
+import pytest
+from django.core.management import call_command
+
+from graph.models import OutboxEntry
+from graph.topics import best_topic, score
+from tests.graph import factories as f
+
+pytestmark = pytest.mark.django_db
+
+
+def test_score_counts_whole_words_and_phrases():
+    assert score("How do I get a refund?", ["refund", "invoice"]) == 1
+    assert score("refunds", ["refund"]) == 0  # whole tokens only
+    assert score("what is the refund policy", ["refund policy", "refund"]) == 3
+    assert score("anything", []) == 0
+
+
+def test_best_topic_prefers_the_highest_score_then_the_name(db):
+    billing = f.topic("Billing", ["refund", "invoice"])
+    shipping = f.topic("Shipping", ["parcel", "refund"])
+    assert best_topic("refund my parcel", [billing, shipping]) == shipping
+    assert best_topic("refund", [shipping, billing]) == billing  # tie → name order
+    assert best_topic("hello", [billing, shipping]) is None
+
+
+def test_assign_topics_keeps_experts_choices_unless_redo(end_user):
+    billing = f.topic("Billing", ["refund"])
+    other = f.topic("Other", ["zzz"])
+    conv = f.conversation(end_user)
+    t1 = f.turn(conv, question="refund please")
+    t2 = f.turn(conv, question="refund again", topic=other)  # chosen by an expert
+    t3 = f.turn(conv, question="hello")
+    OutboxEntry.objects.all().delete()
+    call_command("assign_topics")
+    for t in (t1, t2, t3):
+        t.refresh_from_db()
+    assert (t1.topic_id, t2.topic_id, t3.topic_id) == (billing.id, other.id, None)
+    assert list(OutboxEntry.objects.values_list("entity", "entity_id")) == [("turn", str(t1.id))]
+    call_command("assign_topics", "--redo")
+    t2.refresh_from_db()
+    assert t2.topic_id == billing.id
