@@ -25,7 +25,9 @@ class Example(models.Model):
     system_prompt = models.TextField(blank=True)
     rendered_context = models.TextField(blank=True)
     question = models.TextField()
-    answer = models.TextField(help_text="The final answer: the correction if any, else the original")
+    answer = models.TextField(
+        help_text="The final answer: the correction if any, else the original"
+    )
     original_answer = models.TextField()
     corrected = models.BooleanField(default=False)
     grounded = models.BooleanField(default=False)

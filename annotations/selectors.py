@@ -53,9 +53,10 @@ class QueueFilters:
         return qs
 
 
-def claimable(*, expert, now: datetime, filters: QueueFilters | None = None) -> QuerySet[QueueItem]:
+def claimable(*, expert, now: datetime, filters: QueueFilters | None = None,
+              exclude: tuple = ()) -> QuerySet[QueueItem]:
     """Pending items nobody holds a live lease on, not the expert's own turns, not
-    already reviewed by them — in priority order."""
+    already reviewed by them (nor just skipped) — in priority order."""
     already_reviewed = Review.objects.filter(item=OuterRef("pk"), reviewer=expert)
     qs = (
         QueueItem.objects.filter(state=QueueItem.State.PENDING)
@@ -63,6 +64,8 @@ def claimable(*, expert, now: datetime, filters: QueueFilters | None = None) -> 
         .exclude(author=expert)
         .exclude(Exists(already_reviewed))
     )
+    if exclude:
+        qs = qs.exclude(pk__in=exclude)
     return (filters or QueueFilters()).apply(qs).order_by(*ORDER)
 
 

@@ -105,7 +105,8 @@ def _audit(item_id, actor, action: str, **details) -> None:
     AuditEvent.objects.create(item_id=item_id, actor=actor, action=action, details=details)
 
 
-def queue_claim_next(*, expert, filters: selectors.QueueFilters | None = None) -> QueueItem | None:
+def queue_claim_next(*, expert, filters: selectors.QueueFilters | None = None,
+                     exclude: Iterable[object] = ()) -> QueueItem | None:
     """Lease the highest-priority item nobody holds to `expert` (or give back the item
     they already hold). Two experts never hold the same item: candidates are locked
     with SKIP LOCKED where the database has it, and the lease is taken with a
@@ -118,7 +119,8 @@ def queue_claim_next(*, expert, filters: selectors.QueueFilters | None = None) -
     skip_locked = connection.features.has_select_for_update_skip_locked
     for _ in range(CLAIM_ATTEMPTS):
         with transaction.atomic():
-            qs = selectors.claimable(expert=expert, now=now, filters=filters)
+            qs = selectors.claimable(expert=expert, now=now, filters=filters,
+                                     exclude=tuple(exclude))
             if skip_locked:
                 qs = qs.select_for_update(skip_locked=True)
             pk = qs.values_list("pk", flat=True).first()

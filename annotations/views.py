@@ -14,6 +14,7 @@ from annotations.rendering import diff_stats, render_markdown, word_diff
 from reviewhub.roles import expert_required, is_lead, lead_required, require_perm
 
 FILTERS_KEY = "review_filters"
+SKIPPED_KEY, SKIPPED_MAX = "review_skipped", 50
 FILTER_FIELDS = ("date_from", "date_to", "model", "grounded", "topic", "feedback")
 
 
@@ -44,7 +45,8 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     if form.errors:
         messages.error(request, "Fix the filters first.")
         return redirect("annotations:home")
-    item = services.queue_claim_next(expert=request.user, filters=form.filters())
+    item = services.queue_claim_next(expert=request.user, filters=form.filters(),
+                                     exclude=request.session.get(SKIPPED_KEY, []))
     if item is None:
         messages.info(request, "Nothing left to review with these filters. Well done!")
         return redirect("annotations:home")
@@ -122,11 +124,11 @@ def item_skip(request: HttpRequest, item_id) -> HttpResponse:
     item = selectors.item_for_user(request.user, item_id)
     if not services.queue_release(item_id=item.pk, expert=request.user):
         messages.info(request, "You were not holding that item.")
-    # Skip means "not this one": claim the next, leaving the skipped item to others.
-    nxt = services.queue_claim_next(expert=request.user, filters=_filter_form(request).filters())
-    if nxt is not None and nxt.pk == item.pk:
-        services.queue_release(item_id=nxt.pk, expert=request.user)
-        nxt = None
+    # Skip means "not this one (for me, for now)": remember it for this session.
+    skipped = [str(item.pk), *request.session.get(SKIPPED_KEY, [])][:SKIPPED_MAX]
+    request.session[SKIPPED_KEY] = skipped
+    nxt = services.queue_claim_next(expert=request.user, filters=_filter_form(request).filters(),
+                                    exclude=skipped)
     if nxt is None:
         messages.info(request, "Skipped. Nothing else to review right now.")
         return redirect("annotations:home")

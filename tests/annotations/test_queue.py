@@ -39,7 +39,8 @@ def test_feedback_change_refreshes_priority_and_signal(end_user):
     assert item_of(turn).feedback == "up" and item_of(turn).priority == 10
 
 
-def test_queue_refresh_is_a_few_bulk_queries_for_many_turns(end_user, django_assert_max_num_queries):
+def test_queue_refresh_is_a_few_bulk_queries_for_many_turns(
+        end_user, django_assert_max_num_queries):
     turns = [make_turn(end_user, refresh=False) for _ in range(60)]
     with django_assert_max_num_queries(3):
         services.queue_refresh(turn_ids=[t.id for t in turns] * 2)  # duplicates are fine
@@ -60,7 +61,8 @@ def test_backfill_command_queues_turns_logged_before_the_queue(end_user):
     old = [make_turn(end_user, refresh=False) for _ in range(3)]
     queued = make_turn(end_user)
     call_command("queue_refresh")
-    assert set(QueueItem.objects.values_list("turn_id", flat=True)) == {t.id for t in [*old, queued]}
+    queued_ids = set(QueueItem.objects.values_list("turn_id", flat=True))
+    assert queued_ids == {t.id for t in [*old, queued]}
     QueueItem.objects.update(priority=0)
     call_command("queue_refresh", "--all")
     assert not QueueItem.objects.filter(priority=0).exists()
@@ -96,7 +98,8 @@ def test_nothing_to_claim_when_every_item_is_held(end_user, expert, expert2):
 def test_an_expired_lease_is_claimable_again(end_user, expert, expert2):
     make_turn(end_user)
     item = services.queue_claim_next(expert=expert)
-    QueueItem.objects.filter(pk=item.pk).update(lease_expires_at=timezone.now() - timedelta(seconds=1))
+    expired = timezone.now() - timedelta(seconds=1)
+    QueueItem.objects.filter(pk=item.pk).update(lease_expires_at=expired)
     taken = services.queue_claim_next(expert=expert2)
     assert taken.pk == item.pk and taken.holder == expert2
 

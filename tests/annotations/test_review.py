@@ -10,7 +10,8 @@ from tests.annotations.factories import GOOD, make_rubric, make_turn
 pytestmark = pytest.mark.django_db
 
 PROMPT = [
-    {"role": "system", "content": "You answer from the context.\n\nContext:\n[1] Bolt docs\nPort 7687."},
+    {"role": "system",
+     "content": "You answer from the context.\n\nContext:\n[1] Bolt docs\nPort 7687."},
     {"role": "user", "content": "Hi"},
     {"role": "assistant", "content": "Hello!"},
     {"role": "user", "content": "What port does Bolt use?"},
