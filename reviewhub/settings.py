@@ -134,13 +134,14 @@ if REDIS_URL:
     CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
 else:
     # Kombu's filesystem transport: a real worker in another process, no server.
-    for _sub in ("queue", "processed"):
+    for _sub in ("queue", "processed", "control"):
         (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
     CELERY_BROKER_URL = "filesystem://"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),
         "processed_folder": str(BROKER_DIR / "processed"),
+        "control_folder": str(BROKER_DIR / "control"),  # kombu's default is ./control
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE
@@ -207,12 +208,6 @@ CELERY_BEAT_SCHEDULE["annotations-queue-backfill"] = {
     "task": "annotations.tasks.queue_backfill", "schedule": 300.0,
 }
 EXPORT_DIR = Path(env_str("EXPORT_DIR") or VAR_DIR / "exports")
-
-# --- the rest ---------------------------------------------------------------
-LANGUAGE_CODE = "en-us"
-TIME_ZONE = "UTC"
-USE_I18N = True
-USE_TZ = True
 if TESTING and not env_str("EXPORT_DIR"):  # the test run's own folder, removed at the end
     EXPORT_DIR = VAR_DIR / "test" / TEST_RUN_ID / "exports"
 # Per-format token limits for one exported example (see datasets/exports.py for the count).
@@ -221,6 +216,12 @@ RELEASE_TOKEN_LIMITS = {
     "openai_dpo": env_int("RELEASE_MAX_TOKENS_OPENAI_DPO", 65536, minimum=1),
     "vertex_gemini": env_int("RELEASE_MAX_TOKENS_VERTEX_GEMINI", 32768, minimum=1),
 }
+
+# --- the rest ---------------------------------------------------------------
+LANGUAGE_CODE = "en-us"
+TIME_ZONE = "UTC"
+USE_I18N = True
+USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
 STATIC_ROOT = VAR_DIR / "static"
