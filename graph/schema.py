@@ -26,7 +26,7 @@ def schema_statements() -> list[str]:
     for cls in node_classes():
         label = cls.__label__
         for name, prop in cls.defined_properties(aliases=False, rels=False).items():
-            db_name = prop.get_db_property_name(name) if hasattr(prop, "get_db_property_name") else name
+            db_name = getattr(prop, "db_property", None) or name
             if getattr(prop, "unique_index", False):
                 statements.append(
                     f"CREATE CONSTRAINT unique_{label}_{db_name} IF NOT EXISTS "

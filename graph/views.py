@@ -43,7 +43,8 @@ def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
     return render(request, "graph/lineage.html", {
         "turn": turn, "data": data, "error": error,
         "elements": elements(data) if data else [],
-        "topic_form": TopicForm(initial={"topic": turn.topic_id}) if is_expert(request.user) else None,
+        "topic_form": (TopicForm(initial={"topic": turn.topic_id})
+                       if is_expert(request.user) else None),
     })
 
 

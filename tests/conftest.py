@@ -161,10 +161,11 @@ def graph(graph_server):
 # --- a real Celery worker -------------------------------------------------------------
 
 @pytest.fixture(scope="session")
-def celery_worker_process(django_db_setup, django_db_blocker):
+def celery_worker_process(django_db_setup, django_db_blocker, graph_server):
     """A real worker process on the configured broker, reading the test database.
 
     Tests that use it need committed data: mark them `django_db(transaction=True)`.
+    It starts after the graph server so the worker is given the graph's real URL.
     """
     db = settings.DATABASES["default"]
     env = {**os.environ, "REVIEWHUB_QUEUE": settings.CELERY_QUEUE,

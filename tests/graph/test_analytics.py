@@ -46,7 +46,7 @@ CREATE (t1:Topic {uid: 't1', name: 'Billing'}), (t2:Topic {uid: 't2', name: 'Shi
   (:Feedback {uid: 'f7', rating: 'down', created_at: datetime('2026-11-04T15:00:00Z')})-[:RATES]->(r4),
   (:Review {uid: 'rv1', verdict: 'reject'})-[:REVIEWS]->(a1),
   (:Review {uid: 'rv2', verdict: 'approve'})-[:REVIEWS]->(a2)
-"""
+"""  # noqa: E501
 
 
 @pytest.fixture
@@ -90,7 +90,8 @@ def test_documents_never_used(hand_built):
 def test_low_context_questions(hand_built):
     rows = analytics.low_context_questions(threshold=0.3)
     # a4: grounded, no context at all; a2: best 0.2. a1 (0.9) and r3 (0.5) are fine.
-    assert [(r["turn"], r["best"], r["contexts"]) for r in rows] == [("a4", None, 0), ("a2", 0.2, 2)]
+    assert [(r["turn"], r["best"], r["contexts"]) for r in rows] == [
+        ("a4", None, 0), ("a2", 0.2, 2)]
 
 
 def test_every_query_is_empty_on_an_empty_graph(clean_graph):

@@ -3,6 +3,7 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 from django.core.management.base import CommandError
+from neo4j.exceptions import ServiceUnavailable
 from neomodel import db
 
 from graph import outbox
@@ -54,7 +55,8 @@ def test_drain_twice_gives_the_same_graph(clean_graph, end_user, other_user, exp
     t1 = w["turns"][0]
     rows, _ = db.cypher_query(
         "MATCH (q:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk) "
-        "RETURN r.rank, r.score, c.uid ORDER BY r.rank", {"q": str(t1.question_uid), "a": str(t1.id)})
+        "RETURN r.rank, r.score, c.uid ORDER BY r.rank",
+        {"q": str(t1.question_uid), "a": str(t1.id)})
     chunks = list(w["doc"].chunks.order_by("index"))
     assert rows == [[1, 0.9, str(chunks[0].id)], [2, 0.4, str(chunks[1].id)]]
 
@@ -104,7 +106,7 @@ def test_failed_write_keeps_rows_and_counts_attempts(clean_graph, end_user, sett
     good_url = settings.NEO4J_URL
     configure("bolt://root:x@127.0.0.1:1/reviewhub")  # nothing listens there
     try:
-        with pytest.raises(Exception):
+        with pytest.raises(ServiceUnavailable):
             drain()
     finally:
         configure(good_url)

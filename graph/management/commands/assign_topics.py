@@ -13,4 +13,5 @@ class Command(BaseCommand):
 
     def handle(self, *args, redo: bool, **options):
         changed = assign_topics(redo=redo)
-        self.stdout.write(f"{changed} question(s) got a new topic (synced to the graph via the outbox)")
+        self.stdout.write(f"{changed} question(s) got a new topic "
+                          "(synced to the graph via the outbox)")
