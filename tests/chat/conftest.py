@@ -44,3 +44,27 @@ def ask(end_user):
                                  grounded=grounded, model_key=model_key)
 
     return _ask
+
+
+@pytest.fixture
+def seeded_db(transactional_db):
+    """Put back what migrations seed (role groups, the default prompt template).
+
+    Transactional tests flush the database afterwards; `serialized_rollback` should restore it,
+    but once Playwright's session fixture is running, Django hands this thread a fresh
+    connection object without the serialized contents, so the restore is skipped.
+    """
+    import importlib
+
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Group, Permission
+
+    from reviewhub.roles import ROLE_GROUPS, ROLE_PERMISSIONS
+
+    create_permissions(apps.get_app_config("accounts"), verbosity=0)
+    for role, name in ROLE_GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(Permission.objects.filter(
+            content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]))
+    importlib.import_module("chat.migrations.0003_default_prompt_template").seed(apps, None)

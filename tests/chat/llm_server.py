@@ -20,6 +20,7 @@ class LLMServer(ThreadingHTTPServer):
         self.requests: list[dict] = []
         self.mode = "ok"  # ok | error | slow
         self.delay = 0.0
+        self.token_delay = 0.0  # seconds between streamed chunks
         self.answer = "Restore a snapshot from the **Snapshots** tab [1]."
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
@@ -111,6 +112,7 @@ class _Handler(BaseHTTPRequestHandler):
         send({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
                                     "finish_reason": None}]})
         for word in _words(answer):
+            time.sleep(self.server.token_delay)
             send({**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
         send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
