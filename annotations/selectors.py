@@ -6,6 +6,7 @@ import base64
 import binascii
 import json
 import math
+import uuid
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import date, datetime, time
@@ -15,7 +16,8 @@ import krippendorff
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
@@ -144,40 +146,57 @@ def encode_cursor(item: QueueItem) -> str:
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[int, datetime, str] | None:
+def decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID] | None:
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         priority, created, pk = raw.split("|")
         when = parse_datetime(created)
         if when is None:
             return None
-        return int(priority), when, pk
+        return int(priority), when, uuid.UUID(pk)
     except (ValueError, binascii.Error, UnicodeDecodeError):
         return None
+
+
+PAGE_FIELDS = ("id", "priority", "state", "reviews_done", "holder__username", "lease_expires_at",
+               "turn_created_at", "model", "grounded", "max_context_score", "feedback",
+               "topic__name", "turn__question", "turn__id")
+
+
+def _after_in_same_priority(qs: QuerySet[QueueItem], created: datetime,
+                            pk: uuid.UUID) -> QuerySet[QueueItem]:
+    """(turn_created_at, id) > (created, pk) as a row comparison, which PostgreSQL turns
+    into an index bound (an OR of column comparisons would be a filter over the whole
+    priority group)."""
+    table = QueueItem._meta.db_table
+    values = (QueueItem._meta.get_field("turn_created_at").get_db_prep_value(created, connection),
+              QueueItem._meta.get_field("id").get_db_prep_value(pk, connection))
+    return qs.filter(RawSQL(f'("{table}"."turn_created_at", "{table}"."id") > (%s, %s)', values,
+                            output_field=BooleanField()))
 
 
 def queue_page(*, state: str, filters: QueueFilters, cursor: str = "",
                size: int | None = None) -> tuple[list[QueueItem], str]:
     """One page of the queue in claim order, after `cursor`; returns (items, next cursor).
 
-    Keyset, not OFFSET: a deep page costs the same as the first. Three queries at most
-    whatever the page size (items with turn and holder joined)."""
+    Keyset, not OFFSET: a deep page costs the same as the first. At most two queries
+    whatever the page size: the rest of the cursor's priority group, then lower ones."""
     size = size or settings.REVIEW_QUEUE_PAGE_SIZE
-    qs = filters.apply(QueueItem.objects.filter(state=state))
+    base = filters.apply(QueueItem.objects.filter(state=state))
+
+    def fetch(qs: QuerySet[QueueItem], n: int) -> list[QueueItem]:
+        return list(qs.select_related("turn", "holder", "topic").only(*PAGE_FIELDS)
+                    .order_by(*ORDER)[:n])
+
     after = decode_cursor(cursor) if cursor else None
-    if after:
-        p, t, pk = after
-        qs = qs.filter(
-            Q(priority__lt=p) | Q(priority=p, turn_created_at__gt=t)
-            | Q(priority=p, turn_created_at=t, id__gt=pk)
-        )
-    rows = list(
-        qs.select_related("turn", "holder", "topic")
-        .only("id", "priority", "state", "reviews_done", "holder__username", "lease_expires_at",
-              "turn_created_at", "model", "grounded", "max_context_score", "feedback",
-              "topic__name", "turn__question", "turn__id")
-        .order_by(*ORDER)[: size + 1]
-    )
+    if after is None:
+        rows = fetch(base, size + 1)
+    else:
+        priority, created, pk = after
+        rows = fetch(_after_in_same_priority(base.filter(priority=priority), created, pk),
+                     size + 1)
+        if len(rows) <= size:
+            rows += fetch(base.filter(priority__lt=priority), size + 1 - len(rows))
     next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else ""
     return rows[:size], next_cursor
 
