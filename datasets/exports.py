@@ -34,6 +34,7 @@ from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import orjson
 from django.conf import settings
@@ -65,8 +66,7 @@ def file_name(fmt: str, split: str) -> str:
 
 # --- building one line ------------------------------------------------------------------
 
-@dataclass(frozen=True)
-class Row:
+class Row(NamedTuple):
     example_id: str
     split: str
     messages: list  # production messages: [{"role", "content"}, …], ending with the user's

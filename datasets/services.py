@@ -210,9 +210,9 @@ def iter_rows(release: Release):
         .values_list("example_id", "split", "messages_text", "answer", "original_answer",
                      "corrected")
     )
-    loads, Row = orjson.loads, exports.Row
+    loads, row = orjson.loads, exports.Row
     for example_id, split, messages, answer, original, corrected in rows.iterator(2000):
-        yield Row(str(example_id), split, loads(messages), answer, original, corrected)
+        yield row(str(example_id), split, loads(messages), answer, original, corrected)
 
 
 def _production_messages(example, counts: Counter) -> list[dict]:

@@ -1,0 +1,128 @@
+"""Export throughput to OpenAI chat JSONL, and peak RSS, at 10k and 100k examples.
+
+Own database: a temp SQLite file (never the dev DB). One subprocess migrates and bulk-
+inserts the data (two built releases: 10k and 100k items snapshotted from 100k examples);
+then each size is exported in a FRESH subprocess — `datasets.exports.write_files` fed by
+`datasets.services.iter_rows` (the same path a build and `export_release` take: stream
+from the database, serialise, write, read back to validate and hash, move into place) —
+reporting its wall time and `ru_maxrss`.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+SIZES = (10_000, 100_000)
+
+SETUP = r"""
+import sys, uuid, json
+import django
+django.setup()
+from django.core.management import call_command
+call_command("migrate", verbosity=0)
+from django.contrib.auth.models import User
+from django.db import connection, transaction
+from django.utils import timezone
+from chat.models import Conversation, Turn
+from annotations.models import Example
+from datasets.models import Release, ReleaseItem
+sizes = [int(x) for x in sys.argv[1:]]
+n = max(sizes)
+user = User.objects.create_user("bench")
+conv = Conversation.objects.create(user=user)
+now = timezone.now()
+system = "You are the support assistant. Answer only from the context.\n\nContext:\n" + \
+    "[1] Snapshots\nOpen the snapshot page, choose the snapshot and press Restore. " * 4
+B = 5000
+with transaction.atomic():
+    for start in range(0, n, B):
+        turns = [Turn(conversation=conv, user=user, question=f"q{i}", answer="a",
+                      created_at=now) for i in range(start, min(n, start + B))]
+        Turn.objects.bulk_create(turns)
+        exs = [Example(turn=t, question=f"How do I restore snapshot {i}?",
+                       messages=[{"role": "system", "content": system},
+                                 {"role": "user", "content": f"How do I restore snapshot {i}?"}],
+                       answer=f"Open snapshot {i} and press Restore; it takes a few minutes.",
+                       original_answer="Press restore.", approved_at=now)
+               for i, t in zip(range(start, min(n, start + B)), turns)]
+        Example.objects.bulk_create(exs)
+ids = list(Example.objects.order_by("id").values_list("id", "question", "messages", "answer"))
+out = {}
+for size in sizes:
+    r = Release.objects.create(name=f"bench{size}", version=1, formats=["openai_chat"],
+                               state="built")
+    with transaction.atomic():
+        for start in range(0, size, B):
+            ReleaseItem.objects.bulk_create([
+                ReleaseItem(release=r, example_id=eid, position=p, split="train",
+                            messages=m, question=q, answer=a, original_answer=a)
+                for p, (eid, q, m, a) in enumerate(ids[start:start + B], start=start)])
+    out[size] = str(r.id)
+print(json.dumps(out))
+"""
+
+EXPORT = r"""
+import sys, time, json, resource
+import django
+django.setup()
+from pathlib import Path
+from datasets import exports, services
+from datasets.models import Release
+release = Release.objects.get(id=sys.argv[1])
+start = time.perf_counter()
+result = exports.write_files(folder=Path(sys.argv[2]), formats=["openai_chat"],
+                             rows=services.iter_rows(release))
+elapsed = time.perf_counter() - start
+lines = result.lines("openai_chat")
+print(json.dumps({"lines": lines, "seconds": elapsed,
+                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+"""
+
+
+def _env(tmp: Path) -> dict:
+    return {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "EXPORT_DIR": str(tmp / "exports"), "REVIEWHUB_VAR_DIR": str(tmp / "var"),
+            "DJANGO_SETTINGS_MODULE": "reviewhub.settings", "PYTHONPATH": str(ROOT),
+            "LOG_LEVEL": "WARNING"}
+
+
+def _py(code: str, args: list[str], env: dict) -> dict:
+    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
+                         capture_output=True, text=True, check=False, timeout=600)
+    if out.returncode:
+        raise RuntimeError(out.stderr[-3000:])
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def run() -> dict:
+    tmp = Path(tempfile.mkdtemp(prefix="bench-export-"))
+    try:
+        env = _env(tmp)
+        releases = _py(SETUP, [str(s) for s in SIZES], env)
+        figures = {}
+        for size in SIZES:
+            figures[size] = _py(EXPORT, [releases[str(size)], str(tmp / f"out{size}")], env)
+            assert figures[size]["lines"] == size, figures[size]
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    big, small = figures[100_000], figures[10_000]
+    return {
+        "export_openai_per_s_100k": {"value": round(big["lines"] / big["seconds"], 1),
+                                     "unit": "examples/s", "target": ">= 50000", "n": 100_000},
+        "export_peak_rss_mb_10k": {"value": round(small["rss_mb"], 1), "unit": "MB",
+                                   "target": "baseline", "n": 10_000},
+        "export_peak_rss_mb_100k": {"value": round(big["rss_mb"], 1), "unit": "MB",
+                                    "target": "<= 1.2 x the 10k figure", "n": 100_000,
+                                    "ratio": round(big["rss_mb"] / small["rss_mb"], 3)},
+    }
+
+
+if __name__ == "__main__":
+    print(json.dumps(run(), indent=2))
