@@ -13,6 +13,7 @@ from datetime import datetime
 from datetime import timezone as dt_timezone
 
 from django.contrib.auth.decorators import login_not_required
+from django.db import IntegrityError
 from django.http import HttpRequest, JsonResponse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
@@ -205,17 +206,28 @@ def interactions(request: HttpRequest) -> JsonResponse:
         items.append(clean)
     if errors:
         return _error(400, errors)
-    results = services.interactions_ingest(user=user, items=items)
+    try:
+        results = _ingest(user, items)
+    except services.IdTaken as exc:
+        return _error(400, {("id" if single else f"{i}.id"): ["This id is already used."]
+                            for i in exc.positions})
     created = sum(1 for *_, was_created in results if was_created)
     status = 201 if created else 200
     if single:
-        turn, turn_id, was_created = results[0]
+        _, turn_id, was_created = results[0]
         payload = {"id": str(turn_id), "ids": [str(turn_id)], "created": was_created}
         if not was_created:
             payload["record"] = turn_record(_load(turn_id))
         return JsonResponse(payload, status=status)
     return JsonResponse({"ids": [str(turn_id) for _, turn_id, _ in results], "created": created,
                          "existing": len(results) - created}, status=status)
+
+
+def _ingest(user, items: list[dict]):
+    try:
+        return services.interactions_ingest(user=user, items=items)
+    except IntegrityError:  # a concurrent retry stored the same client id first
+        return services.interactions_ingest(user=user, items=items)
 
 
 def _load(turn_id) -> Turn:

@@ -184,16 +184,26 @@ def offline_answer(question: str, contexts: list[Context]) -> str:
         return (f"The knowledge base does not seem to cover this. The closest passage I found is "
                 f"from *{top.title}* [{top.rank}], but it does not answer the question.")
     wanted = set(tokenize(question))
-    scored: list[tuple[float, int, int, str, Context]] = []
+    candidates: list[tuple[int, int, str, set[str], Context]] = []
+    seen: set[str] = set()
     for ctx in relevant:
         for position, sentence in enumerate(s.strip() for s in _SENTENCE.split(ctx.text)):
-            words = tokenize(sentence)
-            if not words or sentence.startswith("#"):
+            words = set(tokenize(sentence))
+            key = " ".join(sorted(words))
+            if not words or sentence.startswith("#") or key in seen:  # overlapping chunks repeat
                 continue
-            overlap = len(wanted.intersection(words))
-            if overlap:
-                score = overlap / (len(wanted) or 1) + (ctx.score or 0) * 0.5
-                scored.append((score, ctx.rank, position, sentence, ctx))
+            seen.add(key)
+            candidates.append((ctx.rank, position, sentence, words, ctx))
+    # a question word found in few sentences says more than one found everywhere
+    df = {w: sum(1 for c in candidates if w in c[3]) for w in wanted}
+    scored: list[tuple[float, int, int, str, Context]] = []
+    for rank, position, sentence, words, ctx in candidates:
+        hit = sum(1.0 / df[w] for w in wanted & words)
+        if hit:
+            scored.append((hit + (ctx.score or 0) * 0.3, rank, position, sentence, ctx))
+    if scored:
+        top_score = max(row[0] for row in scored)
+        scored = [row for row in scored if row[0] >= 0.5 * top_score]
     if not scored:
         top = relevant[0]
         first = next((s for s in _SENTENCE.split(top.text) if s.strip() and not s.startswith("#")), top.text)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import hashlib
 import secrets
 import time
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -20,7 +21,7 @@ from django.db.models import F, Max
 from django.utils import timezone
 
 from annotations.services import queue_refresh
-from chat import llm, prompts
+from chat import bulk, llm, prompts
 from chat.models import (
     ApiToken, Conversation, Feedback, PromptTemplate, ReplayJob, Turn, TurnContext,
 )
@@ -36,6 +37,14 @@ class ChatError(Exception):
 
 class DailyLimitReached(ChatError):
     pass
+
+
+class IdTaken(ChatError):
+    """Client ids already used by another user's interactions (positions in the batch)."""
+
+    def __init__(self, positions: list[int]):
+        super().__init__("id already used")
+        self.positions = positions
 
 
 # --- conversations ----------------------------------------------------------------------------
@@ -235,15 +244,19 @@ def api_token_user(raw: str):
 # --- ingestion API ----------------------------------------------------------------------------
 
 @transaction.atomic
-def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn, object, bool]]:
-    """Store validated interactions in bulk; returns (turn or None, id, created) per item.
+def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, object, bool]]:
+    """Store validated interactions in bulk; returns (stored turn or None, id, created) per item.
 
     An item whose client `id` is already stored is a no-op (idempotent retries); its stored
     turn is returned with created=False. Conversations are matched on the client's
     `conversation_id` within this user's API conversations, created when new.
     """
     wanted_ids = [item["id"] for item in items if item.get("id")]
-    existing = {t.id: t for t in Turn.objects.filter(id__in=wanted_ids, user=user)} if wanted_ids else {}
+    found = dict(Turn.objects.filter(id__in=wanted_ids).values_list("id", "user_id")) if wanted_ids else {}
+    taken = [i for i, item in enumerate(items) if found.get(item.get("id"), user.id) != user.id]
+    if taken:
+        raise IdTaken(taken)
+    existing = set(found)
     fresh_items = [item for item in items if not item.get("id") or item["id"] not in existing]
 
     external = {item["conversation_id"] for item in fresh_items if item.get("conversation_id")}
@@ -257,65 +270,73 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn, object, 
         rows = (Turn.objects.filter(conversation__in=list(conversations.values()))
                 .values("conversation_id").annotate(p=Max("position")))
         next_position = {r["conversation_id"]: r["p"] + 1 for r in rows}
-    new_conversations: list[Conversation] = []
+    new_conversations: dict[uuid.UUID, dict] = {}
+    conversation_ids: dict[str, uuid.UUID] = {ext: conv.id for ext, conv in conversations.items()}
     for ext in sorted(external - conversations.keys()):
-        conv = Conversation(user=user, source=Conversation.Source.API, external_id=ext[:200])
-        conversations[ext] = conv
-        new_conversations.append(conv)
+        conversation_ids[ext] = uuid.uuid4()
+        new_conversations[conversation_ids[ext]] = {"id": conversation_ids[ext],
+                                                    "external_id": ext[:200], "title": ""}
 
     now = timezone.now()
-    turns: list[Turn] = []
-    contexts: list[TurnContext] = []
-    results: list[tuple[Turn, object, bool]] = []
-    batch: dict[object, Turn] = {}
+    turns: list[dict] = []
+    contexts: list[dict] = []
+    results: list[tuple[object, object, bool]] = []
+    batch: set = set()
     for item in items:
         client_id = item.get("id")
         if client_id in existing:
-            results.append((existing[client_id], client_id, False))
+            results.append((None, client_id, False))
             continue
         if client_id and client_id in batch:  # the same id twice in one batch: stored once
-            results.append((batch[client_id], client_id, False))
+            results.append((None, client_id, False))
             continue
         ext = item.get("conversation_id")
         if ext:
-            conv = conversations[ext]
+            conv_id = conversation_ids[ext]
         else:
-            conv = Conversation(user=user, source=Conversation.Source.API)
-            new_conversations.append(conv)
-        if not conv.title:
-            conv.title = item["question"][:80]
-        position = next_position.get(conv.id, 0)
-        next_position[conv.id] = position + 1
+            conv_id = uuid.uuid4()
+            new_conversations[conv_id] = {"id": conv_id, "external_id": "", "title": ""}
+        new_conv = new_conversations.get(conv_id)
+        if new_conv is not None and not new_conv["title"]:
+            new_conv["title"] = item["question"][:80]
+        position = next_position.get(conv_id, 0)
+        next_position[conv_id] = position + 1
         ctx = item.get("context") or []
-        turn = Turn(
-            conversation=conv, user=user, position=position, source=Conversation.Source.API,
-            question=item["question"], answer=item["answer"], model=item["model"],
-            provider="api", system_prompt=item.get("system_prompt") or "",
-            prompt_messages=item.get("messages") or _api_messages(item),
-            grounded=item["grounded"] if item.get("grounded") is not None else bool(ctx),
-            max_context_score=max((c["score"] for c in ctx if c.get("score") is not None), default=None),
-            latency_ms=item.get("latency_ms"), prompt_tokens=item.get("prompt_tokens"),
-            completion_tokens=item.get("completion_tokens"),
-            external_user=(item.get("user") or "")[:200], metadata=item.get("metadata") or {},
-            created_at=item.get("created_at") or now, completed_at=now,
-        )
-        if client_id:
-            turn.id = client_id
-            batch[client_id] = turn
-        turns.append(turn)
-        results.append((turn, turn.id, True))
+        turn_id = client_id or uuid.uuid4()
+        batch.add(turn_id)
+        turns.append({
+            "id": turn_id, "conversation_id": conv_id, "user_id": user.id, "position": position,
+            "source": Conversation.Source.API, "question": item["question"],
+            "answer": item["answer"], "model": item["model"], "provider": "api",
+            "system_prompt": item.get("system_prompt") or "",
+            "prompt_messages": item.get("messages") or _api_messages(item),
+            "grounded": item["grounded"] if item.get("grounded") is not None else bool(ctx),
+            "max_context_score": max((c["score"] for c in ctx if c.get("score") is not None),
+                                     default=None),
+            "latency_ms": item.get("latency_ms"), "prompt_tokens": item.get("prompt_tokens"),
+            "completion_tokens": item.get("completion_tokens"),
+            "external_user": (item.get("user") or "")[:200], "metadata": item.get("metadata") or {},
+            "created_at": item.get("created_at") or now, "completed_at": now,
+        })
+        results.append((None, turn_id, True))
         contexts += [
-            TurnContext(turn=turn, rank=rank, score=c.get("score"), text=c["text"],
-                        source=(c.get("source") or "")[:1000], title=(c.get("title") or "")[:300])
+            {"turn_id": turn_id, "chunk_id": None, "rank": rank, "score": c.get("score"),
+             "text": c["text"], "source": (c.get("source") or "")[:1000],
+             "title": (c.get("title") or "")[:300]}
             for rank, c in enumerate(ctx, start=1)
         ]
-    Conversation.objects.bulk_create(new_conversations, batch_size=500)
-    Turn.objects.bulk_create(turns, batch_size=500)
-    TurnContext.objects.bulk_create(contexts, batch_size=1000)
-    outbox.record("conversation", [c.id for c in new_conversations])
-    outbox.record("turn", [t.id for t in turns])
+    for conv in new_conversations.values():
+        conv.update(user_id=user.id, source=Conversation.Source.API, created_at=now, updated_at=now)
+    bulk.insert(Conversation, new_conversations.values())
+    bulk.insert(Turn, turns)
+    bulk.insert(TurnContext, contexts)
+    if conversations:
+        Conversation.objects.filter(pk__in=[c.id for c in conversations.values()]).update(updated_at=now)
+    # No "conversation" entries: syncing a turn syncs its conversation too (graph.sync.sync_turns),
+    # and at 500 interactions a request the extra rows would be a tenth of its time.
+    outbox.record("turn", [t["id"] for t in turns])
     if turns:
-        queue_refresh(turn_ids=[t.id for t in turns])
+        queue_refresh(turn_ids=[t["id"] for t in turns])
     return results
 
 

@@ -199,3 +199,13 @@ def test_create_api_token_command_prints_a_working_token(api, end_user, capsys):
     call_command("create_api_token", end_user.username)
     raw = capsys.readouterr().out.split(": ")[1].split()[0]
     assert api("post", "interactions", interaction(), token=raw).status_code == 201
+
+
+@pytest.mark.django_db
+def test_an_id_used_by_another_user_is_refused_without_revealing_it(api, token, other_user):
+    other = services.api_token_create(user=other_user, name="x")[1]
+    item = interaction(id=str(uuid.uuid4()))
+    assert api("post", "interactions", item, token=other).status_code == 201
+    response = api("post", "interactions", [interaction(), item], token=token)
+    assert response.status_code == 400 and response.json()["errors"] == {"1.id": ["This id is already used."]}
+    assert Turn.objects.count() == 1 and Turn.objects.get().user == other_user
