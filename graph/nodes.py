@@ -12,7 +12,10 @@ The schema (DESIGN.md):
 
 A turn is two messages: the question (uid = Turn.question_uid, role 'user') and the
 answer (uid = Turn.id, role 'assistant'). Both carry `turn_uid` and `conversation_uid`
-so a deleted turn or conversation can be removed without its SQL row.
+so a deleted turn or conversation can be removed without its SQL row. Those two (and
+`Chunk.document_uid`) are deliberately not indexed: every index slows the hot write path
+(measured ~2× on message upserts), while the lookups they would serve are rare deletes
+that go through `uid` and relationships instead.
 
 Context passages that came through the ingestion API without a knowledge-base chunk
 become `Chunk {external: true}` nodes keyed by a hash of source + text, under a
@@ -53,7 +56,7 @@ class Conversation(StructuredNode):
     source = StringProperty()
     created_at = DateTimeNeo4jFormatProperty()
 
-    first = RelationshipTo("Message", "FIRST")
+    first_message = RelationshipTo("Message", "FIRST")
 
 
 class Topic(StructuredNode):
@@ -75,7 +78,7 @@ class Document(StructuredNode):
 
 class Chunk(StructuredNode):
     uid = StringProperty(unique_index=True, required=True)
-    document_uid = StringProperty(index=True)
+    document_uid = StringProperty()
     index = IntegerProperty()
     text = StringProperty()
     external = BooleanProperty(default=False)
@@ -84,8 +87,8 @@ class Chunk(StructuredNode):
 class Message(StructuredNode):
     uid = StringProperty(unique_index=True, required=True)
     role = StringProperty(choices={"user": "user", "assistant": "assistant"})
-    turn_uid = StringProperty(index=True)
-    conversation_uid = StringProperty(index=True)
+    turn_uid = StringProperty()
+    conversation_uid = StringProperty()
     position = IntegerProperty()
     text = StringProperty()
     created_at = DateTimeNeo4jFormatProperty()

@@ -144,11 +144,12 @@ def sync_documents(ids: Iterable[object], *, deps: bool = True) -> None:
     keep: dict[str, list[str]] = {str(d["id"]): [] for d in docs}
     for c in chunks:
         keep[str(c["document_id"])].append(str(c["id"]))
-    write("UNWIND $rows AS row MATCH (c:Chunk {document_uid: row.doc}) "
+    write("UNWIND $rows AS row MATCH (:Document {uid: row.doc})-[:HAS_CHUNK]->(c:Chunk) "
           "WHERE NOT c.uid IN row.keep DETACH DELETE c",
           [{"doc": d, "keep": k} for d, k in keep.items()])
     gone = _missing(ids, keep)
-    write("UNWIND $rows AS id MATCH (c:Chunk {document_uid: id}) DETACH DELETE c", gone)
+    write("UNWIND $rows AS id MATCH (:Document {uid: id})-[:HAS_CHUNK]->(c:Chunk) "
+          "DETACH DELETE c", gone)
     _delete("Document", gone)
 
 
@@ -172,16 +173,20 @@ def sync_conversations(ids: Iterable[object], *, deps: bool = True) -> None:
               for c in found
           ])
     gone = _missing(ids, (str(c["id"]) for c in found))
-    _delete_messages("conversation_uid", gone)
+    if gone:  # rare: a scan over messages rather than an index every write pays for
+        rows, _ = db.cypher_query("MATCH (m:Message) WHERE m.conversation_uid IN $ids "
+                                  "RETURN m.uid", {"ids": gone})
+        _delete_messages([r[0] for r in rows])
     _delete("Conversation", gone)
 
 
-def _delete_messages(key: str, ids: list[str]) -> None:
-    """Delete the messages of deleted turns/conversations, with what SQL deleted along
+def _delete_messages(uids: list[str]) -> None:
+    """Delete messages of deleted turns/conversations, with what SQL deleted along
     (feedback and reviews cascade there) and external passages nothing uses any more."""
+    ids = sorted(set(uids))
     if not ids:
         return
-    match = f"UNWIND $rows AS id MATCH (m:Message {{{key}: id}})"
+    match = "UNWIND $rows AS id MATCH (m:Message {uid: id})"
     rows, _ = db.cypher_query(match + "-[:HAS_CONTEXT]->(c:Chunk {external: true}) "
                               "RETURN DISTINCT c.uid", {"rows": ids})
     write(match + "<-[:REVIEWS]-(:Review)-[:CORRECTS_WITH]->(c:Correction) DETACH DELETE c", ids)
@@ -209,10 +214,12 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
     gone = _missing(ids, found)
     convs = {str(t["conversation_id"]) for t in turns}
     if gone:  # the conversation of a deleted turn is only known to the graph now
-        rows, _ = db.cypher_query("UNWIND $rows AS id MATCH (m:Message {turn_uid: id}) "
-                                  "RETURN DISTINCT m.conversation_uid", {"rows": gone})
+        rows, _ = db.cypher_query(
+            "UNWIND $rows AS id MATCH (a:Message {uid: id}) "
+            "OPTIONAL MATCH (q:Message {role: 'user'})-[:NEXT]->(a) "
+            "RETURN a.conversation_uid, a.uid, q.uid", {"rows": gone})
         convs |= {r[0] for r in rows if r[0]}
-        _delete_messages("turn_uid", gone)
+        _delete_messages([uid for r in rows for uid in r[1:] if uid])
     contexts = list(TurnContext.objects.filter(turn_id__in=[t["id"] for t in turns]).values(
         "turn_id", "chunk_id", "chunk__document_id", "rank", "score", "text", "source", "title"))
     if deps:
@@ -220,23 +227,63 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
         sync_topics({t["topic_id"] for t in turns if t["topic_id"]})
         sync_documents({c["chunk__document_id"] for c in contexts if c["chunk_id"]})
 
+    # Fast path for turns the graph has never seen (the usual case: fresh logs): CREATE
+    # with literal maps and no stale-edge cleanup, ~1.6× faster on the embedded server.
+    # Anything already there (a retry after a partial write, an edit, a placeholder made
+    # by feedback) goes through MERGE. Claims keep two drains off the same turn.
+    existing = _existing("Message", [str(t["id"]) for t in turns]
+                         + [str(t["question_uid"]) for t in turns])
+    fresh = [t for t in turns if str(t["id"]) not in existing
+             and str(t["question_uid"]) not in existing]
+    fresh_ids = {str(t["id"]) for t in fresh}
+    known = [t for t in turns if str(t["id"]) not in fresh_ids]
+    write(CREATE_TURN, [_turn_row(t) for t in fresh])
     write("UNWIND $rows AS row "
           "MERGE (q:Message {uid: row.q}) SET q += row.qp "
           "MERGE (a:Message {uid: row.a}) SET a += row.ap "
-          "MERGE (q)-[:NEXT]->(a)", [_turn_row(t) for t in turns])
-    _write_contexts(found, contexts)
+          "MERGE (q)-[:NEXT]->(a)", [_turn_row(t) for t in known])
+    _write_contexts({str(t["id"]) for t in known},
+                    [c for c in contexts if str(c["turn_id"]) not in fresh_ids], fresh=False)
+    _write_contexts(fresh_ids, [c for c in contexts if str(c["turn_id"]) in fresh_ids],
+                    fresh=True)
+    write("UNWIND $rows AS row MATCH (m:Message {uid: row.m}) MATCH (t:Topic {uid: row.t}) "
+          "CREATE (m)-[:ABOUT]->(t)",
+          [{"m": str(t["question_uid"]), "t": str(t["topic_id"])} for t in fresh if t["topic_id"]])
     _replace_single("ABOUT", "Topic", [
         {"m": str(t["question_uid"]), "t": str(t["topic_id"]) if t["topic_id"] else None}
-        for t in turns
+        for t in known
     ])
     write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:REPLAY_OF]->(o) "
           "WHERE row.o IS NULL OR o.uid <> row.o DELETE r",
           [{"a": str(t["id"]), "o": str(t["replay_of_id"]) if t["replay_of_id"] else None}
-           for t in turns])
+           for t in known])
     write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) "
           + _placeholder_answer("o", "row.o") + " MERGE (a)-[:REPLAY_OF]->(o)",
           [{"a": str(t["id"]), "o": str(t["replay_of_id"])} for t in turns if t["replay_of_id"]])
-    _write_chains(convs)
+    _write_chains(convs, fresh_ids)
+
+
+CREATE_TURN = (
+    "UNWIND $rows AS row "
+    "CREATE (q:Message {uid: row.q, role: 'user', turn_uid: row.qp.turn_uid, "
+    "conversation_uid: row.qp.conversation_uid, position: row.qp.position, "
+    "text: row.qp.text, created_at: row.qp.created_at}) "
+    "CREATE (a:Message {uid: row.a, role: 'assistant', turn_uid: row.ap.turn_uid, "
+    "conversation_uid: row.ap.conversation_uid, position: row.ap.position, "
+    "text: row.ap.text, status: row.ap.status, grounded: row.ap.grounded, "
+    "model: row.ap.model, provider: row.ap.provider, "
+    "max_context_score: row.ap.max_context_score, created_at: row.ap.created_at}) "
+    "CREATE (q)-[:NEXT]->(a)"
+)
+
+
+def _existing(label: str, uids: list[str]) -> set[str]:
+    found: set[str] = set()
+    for part in _chunks(uids, WRITE_BATCH * 2):
+        rows, _ = db.cypher_query(f"UNWIND $rows AS id MATCH (n:{label} {{uid: id}}) RETURN id",
+                                  {"rows": part})
+        found |= {r[0] for r in rows}
+    return found
 
 
 def _turn_row(t: dict) -> dict:
@@ -252,7 +299,7 @@ def _turn_row(t: dict) -> dict:
     }
 
 
-def _write_contexts(turn_ids: set[str], contexts: list[dict]) -> None:
+def _write_contexts(turn_ids: set[str], contexts: list[dict], *, fresh: bool) -> None:
     external: dict[str, dict] = {}
     links, keep = [], {t: [] for t in turn_ids}
     for c in contexts:
@@ -270,11 +317,15 @@ def _write_contexts(turn_ids: set[str], contexts: list[dict]) -> None:
     _write_chunks([{"uid": e["uid"], "doc": e["doc"],
                     "p": {"document_uid": e["doc"], "text": e["text"], "external": True}}
                    for e in external.values()])
+    link = "UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (c:Chunk {uid: row.c}) "
+    if fresh:  # the answer was just created: it has no edges to keep or replace
+        write(link + "CREATE (a)-[:HAS_CONTEXT {rank: row.rank, score: row.score}]->(c)", links)
+        return
     write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:HAS_CONTEXT]->(c) "
           "WHERE NOT (c.uid + '#' + toString(r.rank)) IN row.keep DELETE r",
           [{"a": t, "keep": k} for t, k in keep.items()])
-    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (c:Chunk {uid: row.c}) "
-          "MERGE (a)-[r:HAS_CONTEXT {rank: row.rank}]->(c) SET r.score = row.score", links)
+    write(link + "MERGE (a)-[r:HAS_CONTEXT {rank: row.rank}]->(c) SET r.score = row.score",
+          links)
 
 
 def _replace_single(rel: str, label: str, rows: list[dict]) -> None:
@@ -286,9 +337,10 @@ def _replace_single(rel: str, label: str, rows: list[dict]) -> None:
           [r for r in rows if r["t"]])
 
 
-def _write_chains(conv_ids: Iterable[str]) -> None:
+def _write_chains(conv_ids: Iterable[str], fresh: set[str] = frozenset()) -> None:
     """FIRST from each conversation to its first question, NEXT from each answer to the
-    following question, recomputed for whole conversations (turns may have come or gone)."""
+    following question, recomputed for whole conversations (turns may have come or gone).
+    `fresh`: turns whose messages were just created, so have no edges yet."""
     from chat.models import Turn
 
     conv_ids = sorted(set(conv_ids))
@@ -308,10 +360,11 @@ def _write_chains(conv_ids: Iterable[str]) -> None:
     nexts = [{"a": turns[i][0], "n": turns[i + 1][1] if i + 1 < len(turns) else None}
              for turns in ordered.values() for i in range(len(turns))]
     write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:NEXT]->(x) "
-          "WHERE row.n IS NULL OR x.uid <> row.n DELETE r", nexts)
-    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) "
-          "MATCH (q:Message {uid: row.n}) MERGE (a)-[:NEXT]->(q)",
-          [n for n in nexts if n["n"]])
+          "WHERE row.n IS NULL OR x.uid <> row.n DELETE r",
+          [n for n in nexts if n["a"] not in fresh])
+    link = "UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (q:Message {uid: row.n}) "
+    write(link + "CREATE (a)-[:NEXT]->(q)", [n for n in nexts if n["n"] and n["a"] in fresh])
+    write(link + "MERGE (a)-[:NEXT]->(q)", [n for n in nexts if n["n"] and n["a"] not in fresh])
 
 
 # --- feedback, reviews, examples, releases ------------------------------------------------
