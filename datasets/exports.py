@@ -30,6 +30,7 @@ from __future__ import annotations
 import hashlib
 import os
 import tempfile
+import uuid
 from collections import Counter
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
@@ -118,25 +119,27 @@ BUILDERS: dict[str, Callable[[Row], dict | None]] = {
 # --- rules per format -------------------------------------------------------------------
 
 def _text_ok(value) -> bool:
-    return isinstance(value, str) and value.strip() != ""
+    # isspace() stops at the first non-space character; strip() would copy the text.
+    return type(value) is str and value != "" and not value.isspace()
 
 
 def _chat_errors(messages, *, last: str) -> list[str]:
     """System messages only at the start, then user/assistant alternating from user."""
-    if not isinstance(messages, list) or not messages:
+    if type(messages) is not list or not messages:
         return ["messages is not a non-empty list"]
     errors: list[str] = []
     expected, started = "user", False
     for i, m in enumerate(messages):
-        if not isinstance(m, dict) or set(m) != {"role", "content"}:
+        if type(m) is not dict or len(m) != 2 or "role" not in m or "content" not in m:
             return [f"message {i} is not {{role, content}}"]
+        role = m["role"]
         if not _text_ok(m["content"]):
-            errors.append(f"message {i} ({m['role']}) has empty content")
-        if m["role"] == "system" and not started:
+            errors.append(f"message {i} ({role}) has empty content")
+        if role == "system" and not started:
             continue
         started = True
-        if m["role"] != expected:
-            errors.append(f"message {i} is {m['role']!r}, expected {expected!r}")
+        if role != expected:
+            errors.append(f"message {i} is {role!r}, expected {expected!r}")
             break
         expected = "assistant" if expected == "user" else "user"
     if not started:
@@ -147,7 +150,7 @@ def _chat_errors(messages, *, last: str) -> list[str]:
 
 
 def errors_openai_chat(line) -> list[str]:
-    if not isinstance(line, dict) or set(line) != {"messages"}:
+    if type(line) is not dict or len(line) != 1 or "messages" not in line:
         return ["line is not {messages}"]
     return _chat_errors(line["messages"], last="assistant")
 
@@ -231,7 +234,8 @@ def count_tokens(texts: Iterable[str]) -> int:
     """Conservative offline token count (see the module docstring)."""
     total = 3
     for text in texts:
-        total += 4 + -(-len(text.encode("utf-8")) // 3)
+        size = len(text) if text.isascii() else len(text.encode("utf-8"))
+        total += 4 + -(-size // 3)
     return total
 
 
@@ -346,11 +350,18 @@ def _write_row(fmt: str, row: Row, out: _Out, limit: int, result: WriteResult) -
     if reason:
         result.excluded[fmt][_reason_kind(reason)] += 1
         if len(result.excluded_examples[fmt]) < 50:
-            result.excluded_examples[fmt].append(f"{row.example_id}: {reason}")
+            result.excluded_examples[fmt].append(f"{_uuid(row.example_id)}: {reason}")
         return
     out.fh.write(orjson.dumps(line, option=DUMP_OPTS))
     out.fh.write(b"\n")
     out.lines += 1
+
+
+def _uuid(value: str) -> str:
+    try:  # SQLite gives a UUID cast to text as 32 hex digits
+        return str(uuid.UUID(value))
+    except ValueError:
+        return value
 
 
 def _reason_kind(reason: str) -> str:

@@ -206,13 +206,15 @@ def iter_rows(release: Release):
     """Snapshot rows in release order, as the writer wants them (JSON parsed by orjson)."""
     rows = (
         ReleaseItem.objects.filter(release=release).order_by("position")
-        .annotate(messages_text=Cast("messages", TextField()))
-        .values_list("example_id", "split", "messages_text", "answer", "original_answer",
+        # Text casts skip Django's per-row JSON and UUID converters (orjson parses here).
+        .annotate(messages_text=Cast("messages", TextField()),
+                  example_text=Cast("example_id", TextField()))
+        .values_list("example_text", "split", "messages_text", "answer", "original_answer",
                      "corrected")
     )
     loads, row = orjson.loads, exports.Row
     for example_id, split, messages, answer, original, corrected in rows.iterator(2000):
-        yield row(str(example_id), split, loads(messages), answer, original, corrected)
+        yield row(example_id, split, loads(messages), answer, original, corrected)
 
 
 def _production_messages(example, counts: Counter) -> list[dict]:
