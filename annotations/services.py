@@ -56,6 +56,10 @@ def queue_refresh(*, turn_ids: Iterable[object]) -> None:
         _refresh_batch(ids[start:start + REFRESH_BATCH])
 
 
+_SIGNALS = ("author_id", "turn_created_at", "model", "grounded", "max_context_score",
+            "topic_id", "feedback", "priority")
+
+
 def _refresh_batch(ids: list[object]) -> None:
     turns = (
         Turn.objects.filter(id__in=ids, status=Turn.Status.OK).order_by()
@@ -64,19 +68,24 @@ def _refresh_batch(ids: list[object]) -> None:
         .annotate(down=Count("feedback", filter=Q(feedback__rating="down")),
                   up=Count("feedback", filter=Q(feedback__rating="up")))
     )
-    done = dict(QueueItem.objects.filter(turn_id__in=ids).values_list("turn_id", "reviews_done"))
+    existing = {
+        row[0]: row[1:]
+        for row in QueueItem.objects.filter(turn_id__in=ids)
+        .values_list("turn_id", "reviews_done", *_SIGNALS)
+    }
     now = timezone.now()
     rows = []
     for t in turns:
         feedback = "down" if t["down"] else ("up" if t["up"] else "none")
-        rows.append(QueueItem(
-            turn_id=t["id"], author_id=t["user_id"], turn_created_at=t["created_at"],
-            model=t["model"], grounded=t["grounded"], max_context_score=t["max_context_score"],
-            topic_id=t["topic_id"], feedback=feedback, updated_at=now,
-            priority=queue_priority(feedback=feedback, grounded=t["grounded"],
-                                    max_context_score=t["max_context_score"],
-                                    reviews_done=done.get(t["id"], 0)),
-        ))
+        old = existing.get(t["id"])
+        signals = (t["user_id"], t["created_at"], t["model"], t["grounded"],
+                   t["max_context_score"], t["topic_id"], feedback,
+                   queue_priority(feedback=feedback, grounded=t["grounded"],
+                                  max_context_score=t["max_context_score"],
+                                  reviews_done=old[0] if old else 0))
+        if old is not None and tuple(old[1:]) == signals:
+            continue  # nothing changed: no write, no index churn
+        rows.append(QueueItem(turn_id=t["id"], updated_at=now, **dict(zip(_SIGNALS, signals))))
     if rows:
         QueueItem.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["turn"],

@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import uuid
+
 from django.contrib import messages
 from django.core.exceptions import ValidationError
 from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
+from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_POST
 
@@ -15,6 +18,7 @@ from reviewhub.roles import expert_required, is_lead, lead_required, require_per
 
 FILTERS_KEY = "review_filters"
 SKIPPED_KEY, SKIPPED_MAX = "review_skipped", 50
+_ZERO = uuid.UUID(int=0)
 FILTER_FIELDS = ("date_from", "date_to", "model", "grounded", "topic", "feedback")
 
 
@@ -165,6 +169,8 @@ def queue_list(request: HttpRequest) -> HttpResponse:
         "states": QueueItem.State.choices, "depth": depth,
         "leases": selectors.live_leases(now=now),
         "base_query": query.urlencode(), "now": now,
+        # One reverse() instead of one per row; the item URL is this prefix + id + "/".
+        "item_base": reverse("annotations:item", args=[_ZERO]).removesuffix(f"{_ZERO}/"),
     })
 
 
