@@ -11,7 +11,8 @@ from tests.graph import factories as f
 
 
 @pytest.mark.django_db(transaction=True)
-def test_worker_drains_the_outbox_after_commit(clean_graph, celery_worker, end_user):
+def test_worker_drains_the_outbox_after_commit(roles_seeded, clean_graph, celery_worker,
+                                                end_user):
     conv = f.conversation(end_user)
     t = f.turn(conv, question="committed question")  # commit → drain_outbox.delay()
 
