@@ -50,6 +50,8 @@ class ReleaseForm(forms.Form):
         reviewer_ids = Example.reviewers.through.objects.values("user_id")
         self.fields["reviewers"].queryset = User.objects.filter(id__in=reviewer_ids).order_by(
             "username")
+        if criteria := score_criteria():
+            self.fields["min_scores"].help_text += ". Criteria in use: " + ", ".join(criteria)
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -96,6 +98,15 @@ class ReleaseForm(forms.Form):
         return {"name": d["name"], "version": d["version"], "description": d["description"],
                 "filters": self.filters(), "validation_fraction": d["validation_fraction"],
                 "seed": d["seed"], "formats": d["formats"]}
+
+
+def score_criteria(sample: int = 500) -> list[str]:
+    """Rubric criteria seen on recent approved examples (a hint for the scores field)."""
+    rows = Example.objects.filter(status=Example.Status.APPROVED).order_by("-approved_at")
+    keys: set[str] = set()
+    for scores in rows.values_list("scores", flat=True)[:sample]:
+        keys.update(scores or {})
+    return sorted(keys)
 
 
 def initial_from(release: Release, version: int) -> dict:
