@@ -20,7 +20,7 @@ from django.utils import timezone
 
 from annotations import selectors
 from annotations.models import AuditEvent, Example, QueueItem, Review, Rubric
-from chat.models import Turn
+from chat.models import Feedback, Turn
 from datasets.selectors import example_is_locked
 from graph import outbox
 
@@ -49,11 +49,66 @@ def queue_priority(*, feedback: str, grounded: bool, max_context_score: float | 
     return points
 
 
+def queue_priority_sql(*, feedback: str, grounded: str, score: str) -> str:
+    """queue_priority() as a SQL expression over the given columns, without the
+    never-reviewed points (they depend on the existing row). Named parameters."""
+    return (f"(CASE WHEN {feedback} = 'down' THEN %(w_negative_feedback)s ELSE 0 END"
+            f" + CASE WHEN NOT {grounded} THEN %(w_ungrounded)s"
+            f" WHEN {score} IS NULL OR {score} < %(low_score_threshold)s"
+            f" THEN %(w_low_score)s ELSE 0 END)")
+
+
+def queue_priority_params() -> dict:
+    return {**{f"w_{k}": v for k, v in settings.REVIEW_PRIORITY_WEIGHTS.items()},
+            "low_score_threshold": settings.REVIEW_LOW_SCORE_THRESHOLD}
+
+
 def queue_refresh(*, turn_ids: Iterable[object]) -> None:
     """Create or update the queue items of these turns from their current signals."""
     ids = list(dict.fromkeys(turn_ids))
+    refresh = _refresh_batch_pg if connection.vendor == "postgresql" else _refresh_batch
     for start in range(0, len(ids), REFRESH_BATCH):
-        _refresh_batch(ids[start:start + REFRESH_BATCH])
+        refresh(ids[start:start + REFRESH_BATCH])
+
+
+def _refresh_batch_pg(ids: list[object]) -> None:
+    """One INSERT … SELECT … ON CONFLICT DO UPDATE for the whole batch: no rows travel
+    to Python, and rows whose signals did not change are not rewritten."""
+    q, t, f = QueueItem._meta.db_table, Turn._meta.db_table, Feedback._meta.db_table
+    base = queue_priority_sql(feedback="t.signal", grounded="t.grounded",
+                              score="t.max_context_score")
+    never = f"CASE WHEN {q}.reviews_done = 0 THEN %(w_never_reviewed)s ELSE 0 END"
+    columns = ("author_id", "turn_created_at", "model", "grounded", "max_context_score",
+               "topic_id", "feedback")
+    sql = f"""
+        WITH t AS (
+            SELECT t.id, t.user_id, t.created_at, t.model, t.grounded, t.max_context_score,
+                   t.topic_id, CASE WHEN fb.down THEN 'down' WHEN fb.up THEN 'up'
+                                    ELSE 'none' END AS signal
+            FROM {t} t
+            LEFT JOIN LATERAL (SELECT bool_or(rating = 'down') AS down,
+                                      bool_or(rating = 'up') AS up
+                               FROM {f} WHERE turn_id = t.id) fb ON true
+            WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = 'ok'
+        )
+        INSERT INTO {q} (id, turn_id, state, priority, reviews_done, author_id, turn_created_at,
+                         model, grounded, max_context_score, topic_id, feedback, created_at,
+                         updated_at)
+        SELECT gen_random_uuid(), t.id, 'pending', {base} + %(w_never_reviewed)s, 0, t.user_id,
+               t.created_at, t.model, t.grounded, t.max_context_score, t.topic_id, t.signal,
+               now(), now()
+        FROM t
+        ON CONFLICT (turn_id) DO UPDATE SET
+            priority = EXCLUDED.priority - %(w_never_reviewed)s + {never},
+            {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)},
+            updated_at = EXCLUDED.updated_at
+        WHERE ({q}.priority, {", ".join(f"{q}.{c}" for c in columns)})
+              IS DISTINCT FROM
+              (EXCLUDED.priority - %(w_never_reviewed)s + {never},
+               {", ".join(f"EXCLUDED.{c}" for c in columns)})
+    """
+    with connection.cursor() as cursor:
+        cursor.execute(sql, {**queue_priority_params(), "ids": [str(i) for i in ids]})
 
 
 _SIGNALS = ("author_id", "turn_created_at", "model", "grounded", "max_context_score",
@@ -85,7 +140,8 @@ def _refresh_batch(ids: list[object]) -> None:
                                   reviews_done=old[0] if old else 0))
         if old is not None and tuple(old[1:]) == signals:
             continue  # nothing changed: no write, no index churn
-        rows.append(QueueItem(turn_id=t["id"], updated_at=now, **dict(zip(_SIGNALS, signals))))
+        fields = dict(zip(_SIGNALS, signals, strict=True))
+        rows.append(QueueItem(turn_id=t["id"], updated_at=now, **fields))
     if rows:
         QueueItem.objects.bulk_create(
             rows, update_conflicts=True, unique_fields=["turn"],

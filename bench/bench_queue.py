@@ -152,17 +152,16 @@ def insert_turns(cursor, *, first: int, count: int) -> list:
 
 
 def generate() -> dict:
-    from django.conf import settings
     from django.contrib.auth.models import User
     from django.db import connection, transaction
 
     from accounts.services import user_create
+    from annotations.services import queue_priority_params, queue_priority_sql
 
     experts = [user_create(username=f"bench_expert{i}", role="expert", password="x")[0]
                for i in range(EXPERTS)]
     lead = user_create(username="bench_lead", role="lead", password="x")[0]
     User.objects.bulk_create([User(username=f"bench_user{i}", password="!") for i in range(100)])
-    w = settings.REVIEW_PRIORITY_WEIGHTS
     with transaction.atomic(), connection.cursor() as c:
         c.execute("""INSERT INTO chat_conversation (id, user_id, title, source, external_id,
                          created_at, updated_at)
@@ -177,17 +176,15 @@ def generate() -> dict:
                      SELECT gen_random_uuid(), t.id, t.user_id,
                             CASE WHEN t.position % 2 = 0 THEN 'down' ELSE 'up' END, '', now(), now()
                      FROM chat_turn t WHERE abs(hashtext(t.id::text)) % 10 = 0""")
-        # Queue items mirror services.queue_priority; a fifth are already decided.
-        c.execute("""
+        # Queue items with the same priority SQL as queue_refresh; a fifth already decided.
+        priority = queue_priority_sql(feedback="coalesce(f.rating, 'none')",
+                                      grounded="t.grounded", score="t.max_context_score")
+        c.execute(f"""
             INSERT INTO annotations_queueitem (id, turn_id, state, priority, reviews_done,
                 author_id, turn_created_at, model, grounded, max_context_score, topic_id,
                 feedback, created_at, updated_at)
             SELECT gen_random_uuid(), t.id, s.state,
-                   CASE WHEN f.rating = 'down' THEN %(neg)s ELSE 0 END
-                   + CASE WHEN NOT t.grounded THEN %(ungrounded)s
-                          WHEN t.max_context_score IS NULL OR t.max_context_score < %(thr)s
-                          THEN %(low)s ELSE 0 END
-                   + CASE WHEN s.state = 'pending' THEN %(never)s ELSE 0 END,
+                   {priority} + CASE WHEN s.state = 'pending' THEN %(w_never_reviewed)s ELSE 0 END,
                    CASE WHEN s.state = 'pending' THEN 0 ELSE 1 END,
                    t.user_id, t.created_at, t.model, t.grounded, t.max_context_score, NULL,
                    coalesce(f.rating, 'none'), now(), now()
@@ -195,9 +192,7 @@ def generate() -> dict:
             LEFT JOIN chat_feedback f ON f.turn_id = t.id
             CROSS JOIN LATERAL (SELECT CASE WHEN abs(hashtext(t.question_uid::text)) %% 5 = 0
                                 THEN 'approved' ELSE 'pending' END AS state) s
-        """, {"neg": w["negative_feedback"], "ungrounded": w["ungrounded"],
-              "low": w["low_score"], "never": w["never_reviewed"],
-              "thr": settings.REVIEW_LOW_SCORE_THRESHOLD})
+        """, queue_priority_params())
     with connection.cursor() as c:
         c.execute("VACUUM ANALYZE")
     return {"experts": experts, "lead": lead}

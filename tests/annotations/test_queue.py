@@ -142,3 +142,18 @@ def test_claim_filters_by_model_grounding_feedback_topic_and_date(end_user, expe
     assert claim(date_to=(timezone.now() - timedelta(days=5)).date()) == c.id
     assert claim(model="m-a", grounded=True) is None
     assert claim(date_from=date(2000, 1, 1), feedback="down") is None
+
+
+@pytest.mark.parametrize("feedback", [None, "up", "down"])
+@pytest.mark.parametrize("grounded,score", [(False, None), (True, None), (True, 0.2),
+                                            (True, 0.5), (True, 0.9)])
+def test_refresh_stores_the_priority_queue_priority_computes(end_user, feedback, grounded, score):
+    turn = make_turn(end_user, feedback=feedback, grounded=grounded, score=score)
+    item = item_of(turn)
+    assert item.feedback == (feedback or "none")
+    assert item.priority == services.queue_priority(
+        feedback=item.feedback, grounded=grounded, max_context_score=score, reviews_done=0)
+    QueueItem.objects.filter(pk=item.pk).update(reviews_done=1, priority=-1)
+    services.queue_refresh(turn_ids=[turn.id])
+    assert item_of(turn).priority == services.queue_priority(
+        feedback=item.feedback, grounded=grounded, max_context_score=score, reviews_done=1)
