@@ -124,9 +124,11 @@ def test_correction_diff_marks_removed_and_added_words():
 
 
 def test_markdown_is_rendered_and_sanitised():
-    html = render_markdown("**bold** <script>alert(1)</script> [x](javascript:alert(1))")
+    html = render_markdown("**bold** <script>alert(1)</script> [x](javascript:alert(1)) "
+                           "![pixel](https://tracker.example/p.png) <a href='/ok' onclick=x>y</a>")
     assert "<strong>bold</strong>" in html
     assert "<script" not in html and "javascript:" not in html
+    assert "<img" not in html and "onclick" not in html and 'href="/ok"' in html
 
 
 def test_reviewers_that_agree_approve_and_that_disagree_go_to_adjudication(
