@@ -140,7 +140,7 @@ def test_manifest_has_counts_hashes_and_provenance(built):
 
 
 @pytest.mark.django_db
-def test_diff_against_previous_version(lead, lead2):
+def test_diff_against_previous_version(lead, lead2, client_for):
     examples = make_examples(lead, 12)
     v1 = built_release(lead, name="d", version=1, formats=["openai_chat"])
     make_example(lead, question="A brand new question about restores?")
@@ -152,6 +152,9 @@ def test_diff_against_previous_version(lead, lead2):
     diff = selectors.release_diff(v2, v1)
     assert diff["added_count"] == 1 and diff["removed_count"] == 1
     assert diff["removed"][0][0] == examples[0].id
+    page = client_for(lead2).get(reverse("datasets:diff", args=[v2.id])).content.decode()
+    assert "<strong>1</strong> added, <strong>1</strong> removed" in page
+    assert "A brand new question about restores?" in page
 
 
 # --- pages -------------------------------------------------------------------------------
