@@ -1,5 +1,7 @@
 from __future__ import annotations
 
+import uuid
+
 from django import forms
 
 from annotations.models import QueueItem, Review, Rubric
@@ -14,7 +16,9 @@ class QueueFilterForm(forms.Form):
     grounded = forms.ChoiceField(
         required=False, choices=[("", "Any"), ("yes", "Grounded"), ("no", "Not grounded")]
     )
-    topic = forms.ModelChoiceField(queryset=None, required=False, empty_label="Any topic")
+    # A plain choice list (one query) rather than a ModelChoiceField, whose iterator uses a
+    # server-side cursor: three round trips on every queue page.
+    topic = forms.TypedChoiceField(required=False, coerce=uuid.UUID, empty_value=None)
     feedback = forms.ChoiceField(
         required=False, choices=[("", "Any feedback"), *QueueItem.FeedbackSignal.choices]
     )
@@ -23,7 +27,9 @@ class QueueFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         from chat.models import Topic
 
-        self.fields["topic"].queryset = Topic.objects.all()
+        self.fields["topic"].choices = [("", "Any topic"), *(
+            (str(pk), name) for pk, name in Topic.objects.order_by("name").values_list("id", "name")
+        )]
 
     def clean(self):
         data = super().clean()
@@ -35,10 +41,9 @@ class QueueFilterForm(forms.Form):
         """Only valid fields count; call after is_valid()."""
         d = getattr(self, "cleaned_data", {})
         grounded = {"yes": True, "no": False}.get(d.get("grounded") or "")
-        topic = d.get("topic")
         return QueueFilters(
             date_from=d.get("date_from"), date_to=d.get("date_to"), model=d.get("model") or "",
-            grounded=grounded, topic_id=topic.pk if topic else None,
+            grounded=grounded, topic_id=d.get("topic"),
             feedback=d.get("feedback") or "",
         )
 

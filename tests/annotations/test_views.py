@@ -194,3 +194,19 @@ def test_only_the_approver_or_a_lead_withdraws(client_for, end_user, expert, exp
     assert client_for(expert).post(url).status_code == 302
     example.refresh_from_db()
     assert example.status == "withdrawn"
+
+
+def test_filters_posted_with_next_narrow_the_claim_and_stick_for_the_session(
+        client_for, end_user, expert):
+    from chat.models import Topic
+
+    topic = Topic.objects.create(name="billing")
+    make_turn(end_user, feedback="down")  # top priority, but not in the topic
+    wanted = make_turn(end_user, topic=topic, model="m-x")
+    client = client_for(expert)
+    response = client.post(reverse("annotations:next"), {"topic": str(topic.pk), "model": "m-x"})
+    assert response["Location"] == reverse("annotations:item", args=[wanted.queue_item.pk])
+    assert client.get(reverse("annotations:home")).context["filter_form"]["topic"].value() == \
+        str(topic.pk)
+    bad = client.post(reverse("annotations:next"), {"topic": "not-a-uuid"})
+    assert bad.status_code == 302 and bad["Location"] == reverse("annotations:home")
