@@ -46,17 +46,24 @@ def p95(values: list[float]) -> float:
 
 
 def _env(tmp: Path) -> dict:
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"REDIS_URL", "OPENAI_API_KEY", "NEO4J_URL"}}
-    env.update({
-        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-        "REVIEWHUB_BROKER_DIR": str(tmp / "broker"),
-        "REVIEWHUB_QUEUE": "bench-chat",
-        "REVIEWHUB_VAR_DIR": str(tmp / "var"),
-        "DEBUG": "false", "SECRET_KEY": "bench-only", "ALLOWED_HOSTS": "127.0.0.1,localhost",
-        "LOG_LEVEL": "WARNING", "CHAT_DAILY_QUESTION_LIMIT": "0",
-        "DJANGO_SETTINGS_MODULE": "reviewhub.settings", "PYTHONPATH": str(ROOT),
-    })
+    env = {
+        k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "OPENAI_API_KEY", "NEO4J_URL"}
+    }
+    env.update(
+        {
+            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+            "REVIEWHUB_BROKER_DIR": str(tmp / "broker"),
+            "REVIEWHUB_QUEUE": "bench-chat",
+            "REVIEWHUB_VAR_DIR": str(tmp / "var"),
+            "DEBUG": "false",
+            "SECRET_KEY": "bench-only",
+            "ALLOWED_HOSTS": "127.0.0.1,localhost",
+            "LOG_LEVEL": "WARNING",
+            "CHAT_DAILY_QUESTION_LIMIT": "0",
+            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
     return env
 
 
@@ -71,30 +78,54 @@ def run() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-chat-"))
     env = _env(tmp)
     try:
-        subprocess.run([PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True)
+        subprocess.run(
+            [PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
+        )
         logging_result = _child("logging", env)
-        print(f"  logging: p50 {logging_result['p50']:.2f} ms, p95 {logging_result['p95']:.2f} ms "
-              f"per turn; whole offline turn p95 {logging_result['turn_p95']:.1f} ms", flush=True)
+        print(
+            f"  logging: p50 {logging_result['p50']:.2f} ms, p95 {logging_result['p95']:.2f} ms "
+            f"per turn; whole offline turn p95 {logging_result['turn_p95']:.1f} ms",
+            flush=True,
+        )
         ingest = _ingest(env)
-        print(f"  ingestion: {ingest['rate']:,.0f} interactions/s over {ingest['n']:,} "
-              f"({BATCH} per request, p95 request {ingest['p95_request_ms']:.0f} ms)", flush=True)
+        print(
+            f"  ingestion: {ingest['rate']:,.0f} interactions/s over {ingest['n']:,} "
+            f"({BATCH} per request, p95 request {ingest['p95_request_ms']:.0f} ms)",
+            flush=True,
+        )
         retrieval_result = _child("retrieval", env)
-        print(f"  retrieval: index of {retrieval_result['chunks']:,} chunks built in "
-              f"{retrieval_result['build_s']:.1f} s; p50 {retrieval_result['p50']:.1f} ms, "
-              f"p95 {retrieval_result['p95']:.1f} ms", flush=True)
+        print(
+            f"  retrieval: index of {retrieval_result['chunks']:,} chunks built in "
+            f"{retrieval_result['build_s']:.1f} s; p50 {retrieval_result['p50']:.1f} ms, "
+            f"p95 {retrieval_result['p95']:.1f} ms",
+            flush=True,
+        )
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return {
-        "chat_logging_overhead_p95_ms": {"value": round(logging_result["p95"], 2), "unit": "ms",
-                                         "target": "<= 5", "n": logging_result["n"]},
-        "ingest_throughput_per_s": {"value": round(ingest["rate"], 1), "unit": "interactions/s",
-                                    "target": ">= 5000", "n": ingest["n"]},
-        "retrieval_p95_ms_100k": {"value": round(retrieval_result["p95"], 2), "unit": "ms",
-                                  "target": "<= 50", "n": retrieval_result["n"]},
+        "chat_logging_overhead_p95_ms": {
+            "value": round(logging_result["p95"], 2),
+            "unit": "ms",
+            "target": "<= 5",
+            "n": logging_result["n"],
+        },
+        "ingest_throughput_per_s": {
+            "value": round(ingest["rate"], 1),
+            "unit": "interactions/s",
+            "target": ">= 5000",
+            "n": ingest["n"],
+        },
+        "retrieval_p95_ms_100k": {
+            "value": round(retrieval_result["p95"], 2),
+            "unit": "ms",
+            "target": "<= 50",
+            "n": retrieval_result["n"],
+        },
     }
 
 
 # --- ingestion over HTTP ------------------------------------------------------------------------
+
 
 def _free_port() -> int:
     with socket.socket() as s:
@@ -118,17 +149,28 @@ def _interaction(rng: random.Random, words: list[str]) -> dict:
         "question": _text(rng, words, 60).rstrip() + "?",
         "answer": _text(rng, words, 400),
         "model": "gpt-4o-mini",
-        "context": [{"text": _text(rng, words, 300), "source": f"docs/page-{rng.randint(1, 99)}.md",
-                     "score": round(rng.random(), 3)} for _ in range(3)],
+        "context": [
+            {
+                "text": _text(rng, words, 300),
+                "source": f"docs/page-{rng.randint(1, 99)}.md",
+                "score": round(rng.random(), 3),
+            }
+            for _ in range(3)
+        ],
     }
 
 
 def _ingest(env: dict) -> dict:
     token = _child("token", env)["token"]
     port = _free_port()
-    server = subprocess.Popen([PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
-                              env=env, cwd=ROOT, start_new_session=True,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    server = subprocess.Popen(
+        [PY, "manage.py", "runserver", f"127.0.0.1:{port}", "--noreload"],
+        env=env,
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
     try:
         deadline = time.monotonic() + 60
         while True:
@@ -140,9 +182,13 @@ def _ingest(env: dict) -> dict:
                     raise RuntimeError("the bench server did not start") from None
                 time.sleep(0.2)
         rng = random.Random(6)
-        words = [w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()]
-        bodies = [json.dumps([_interaction(rng, words) for _ in range(BATCH)]).encode()
-                  for _ in range(BATCHES + 2)]
+        words = [
+            w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()
+        ]
+        bodies = [
+            json.dumps([_interaction(rng, words) for _ in range(BATCH)]).encode()
+            for _ in range(BATCHES + 2)
+        ]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
         def post(conn: http.client.HTTPConnection, body: bytes) -> http.client.HTTPConnection:
@@ -182,6 +228,7 @@ def _ingest(env: dict) -> dict:
 
 # --- child phases (run with Django configured for the temporary database) ------------------------
 
+
 class _Quiet:
     def write(self, *_):
         pass
@@ -204,29 +251,50 @@ def _phase_logging() -> dict:
 
     seed(_Quiet())
     user = User.objects.create_user("bench-chat")
-    questions = ["How do I restore a snapshot?", "What port does Bolt use?",
-                 "How much is the Professional plan?", "Which version supports vector indexes?",
-                 "How do I import a large CSV file?", "Can I export metrics to Prometheus?"]
+    questions = [
+        "How do I restore a snapshot?",
+        "What port does Bolt use?",
+        "How much is the Professional plan?",
+        "Which version supports vector indexes?",
+        "How do I import a large CSV file?",
+        "Can I export metrics to Prometheus?",
+    ]
     log_ms, turn_ms = [], []
     conversation = None
     for i in range(LOGGED_TURNS + 20):
         if i % 5 == 0:
             conversation = services.conversation_create(user=user)
         t0 = time.perf_counter()
-        prepared = services.turn_prepare(conversation=conversation, user=user,
-                                         question=questions[i % len(questions)], grounded=True)
-        completion = llm.complete(prepared.choice, prepared.prompt.messages,
-                                  contexts=prepared.llm_contexts(), params=prepared.params).collect()
+        prepared = services.turn_prepare(
+            conversation=conversation,
+            user=user,
+            question=questions[i % len(questions)],
+            grounded=True,
+        )
+        completion = llm.complete(
+            prepared.choice,
+            prepared.prompt.messages,
+            contexts=prepared.llm_contexts(),
+            params=prepared.params,
+        ).collect()
         t1 = time.perf_counter()
-        services.turn_log(prepared=prepared, answer=completion.text, latency_ms=int((t1 - t0) * 1000),
-                          prompt_tokens=completion.prompt_tokens,
-                          completion_tokens=completion.completion_tokens)
+        services.turn_log(
+            prepared=prepared,
+            answer=completion.text,
+            latency_ms=int((t1 - t0) * 1000),
+            prompt_tokens=completion.prompt_tokens,
+            completion_tokens=completion.completion_tokens,
+        )
         t2 = time.perf_counter()
         if i >= 20:  # warm-up excluded
             log_ms.append((t2 - t1) * 1000)
             turn_ms.append((t2 - t0) * 1000)
-    return {"p95": p95(log_ms), "p50": statistics.median(log_ms), "n": len(log_ms),
-            "turn_p95": p95(turn_ms)}
+    return {
+        "p95": p95(log_ms),
+        "p50": statistics.median(log_ms),
+        "n": len(log_ms),
+        "turn_p95": p95(turn_ms),
+    }
 
 
 def _phase_retrieval() -> dict:
@@ -238,34 +306,73 @@ def _phase_retrieval() -> dict:
     from knowledge.models import Chunk, Document
 
     rng = np.random.default_rng(6)
-    syllables = ["ka", "lo", "mi", "ne", "ru", "sa", "ti", "vo", "zen", "dra", "pol", "gri", "an",
-                 "es", "ul", "or", "qua", "bix", "tor", "lem"]
+    syllables = [
+        "ka",
+        "lo",
+        "mi",
+        "ne",
+        "ru",
+        "sa",
+        "ti",
+        "vo",
+        "zen",
+        "dra",
+        "pol",
+        "gri",
+        "an",
+        "es",
+        "ul",
+        "or",
+        "qua",
+        "bix",
+        "tor",
+        "lem",
+    ]
     vocab = sorted({"".join(rng.choice(syllables, size=rng.integers(2, 5))) for _ in range(40_000)})
-    vocab += ("snapshot restore backup instance bolt port tls password plan price invoice vector "
-              "index embedding chunk import csv metrics prometheus alert region memory").split()
+    vocab += (
+        "snapshot restore backup instance bolt port tls password plan price invoice vector "
+        "index embedding chunk import csv metrics prometheus alert region memory"
+    ).split()
     weights = 1.0 / np.arange(1, len(vocab) + 1) ** 1.05
     weights /= weights.sum()
     order = rng.permutation(len(vocab))
     per_doc = 100
-    documents = [Document(title=f"Document {d}", source=f"bench/{d}.md", text="-",
-                          checksum=hashlib.sha256(f"bench-{d}".encode()).hexdigest())
-                 for d in range(RETRIEVAL_CHUNKS // per_doc)]
+    documents = [
+        Document(
+            title=f"Document {d}",
+            source=f"bench/{d}.md",
+            text="-",
+            checksum=hashlib.sha256(f"bench-{d}".encode()).hexdigest(),
+        )
+        for d in range(RETRIEVAL_CHUNKS // per_doc)
+    ]
     Document.objects.bulk_create(documents, batch_size=1000)
     emb = embedding.OfflineEmbedder()
     texts_for_queries: list[str] = []
     batch: list[Chunk] = []
     for d, document in enumerate(documents):
         counts = rng.integers(55, 95, size=per_doc)
-        words = np.asarray(vocab, dtype=object)[order[rng.choice(len(vocab), size=int(counts.sum()), p=weights)]]
+        words = np.asarray(vocab, dtype=object)[
+            order[rng.choice(len(vocab), size=int(counts.sum()), p=weights)]
+        ]
         start = 0
         texts = []
         for c in counts:
             texts.append(" ".join(words[start : start + c]))
             start += c
         vectors = emb.embed(texts)
-        for i, (text, vec) in enumerate(zip(texts, vectors)):
-            batch.append(Chunk(document=document, index=i, text=text, start=0, end=len(text),
-                               embedding=embedding.to_bytes(vec), embedding_model=emb.name))
+        for i, (text, vec) in enumerate(zip(texts, vectors, strict=True)):
+            batch.append(
+                Chunk(
+                    document=document,
+                    index=i,
+                    text=text,
+                    start=0,
+                    end=len(text),
+                    embedding=embedding.to_bytes(vec),
+                    embedding_model=emb.name,
+                )
+            )
         if d % 50 == 0:
             texts_for_queries.append(texts[0])
         if len(batch) >= 5000:
@@ -287,8 +394,13 @@ def _phase_retrieval() -> dict:
         hits = retrieval.retrieve(query, k=5)
         timings.append((time.perf_counter() - t) * 1000)
         assert hits, query
-    return {"p95": p95(timings), "p50": statistics.median(timings), "n": len(timings),
-            "build_s": build_s, "chunks": Chunk.objects.count()}
+    return {
+        "p95": p95(timings),
+        "p50": statistics.median(timings),
+        "n": len(timings),
+        "build_s": build_s,
+        "chunks": Chunk.objects.count(),
+    }
 
 
 if __name__ == "__main__":
@@ -296,5 +408,7 @@ if __name__ == "__main__":
 
     django.setup()
     phase = sys.argv[1]
-    result = {"logging": _phase_logging, "retrieval": _phase_retrieval, "token": _phase_token}[phase]()
+    result = {"logging": _phase_logging, "retrieval": _phase_retrieval, "token": _phase_token}[
+        phase
+    ]()
     print(json.dumps(result))

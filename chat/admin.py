@@ -1,9 +1,14 @@
-from django.contrib import admin
-
-from django.contrib import messages
+from django.contrib import admin, messages
 
 from chat.models import (
-    ApiToken, Conversation, Feedback, PromptTemplate, ReplayJob, Topic, Turn, TurnContext,
+    ApiToken,
+    Conversation,
+    Feedback,
+    PromptTemplate,
+    ReplayJob,
+    Topic,
+    Turn,
+    TurnContext,
 )
 from chat.prompts import prompt_template_new_version
 
@@ -23,11 +28,19 @@ class PromptTemplateAdmin(admin.ModelAdmin):
         if change and Turn.objects.filter(prompt_template_id=obj.pk).exists():
             old_version = obj.version
             new = prompt_template_new_version(
-                base=obj, system_prompt=obj.system_prompt, context_template=obj.context_template,
-                chunk_template=obj.chunk_template, user=request.user)
+                base=obj,
+                system_prompt=obj.system_prompt,
+                context_template=obj.context_template,
+                chunk_template=obj.chunk_template,
+                user=request.user,
+            )
             obj.pk, obj.version, obj.created_by = new.pk, new.version, new.created_by
-            self.message_user(request, f"Version {old_version} is in use by logged turns, so your "
-                              f"changes were saved as version {new.version}.", messages.INFO)
+            self.message_user(
+                request,
+                f"Version {old_version} is in use by logged turns, so your "
+                f"changes were saved as version {new.version}.",
+                messages.INFO,
+            )
             return
         if not change:
             latest = PromptTemplate.objects.filter(name=obj.name).order_by("-version").first()

@@ -9,8 +9,7 @@ from __future__ import annotations
 
 import json
 import uuid
-from datetime import datetime
-from datetime import timezone as dt_timezone
+from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError
@@ -28,8 +27,20 @@ MAX_BODY_BYTES = 8 * 1024 * 1024
 MAX_TEXT = 100_000
 MAX_CONTEXT_ITEMS = 50
 FIELDS = {
-    "id", "conversation_id", "user", "question", "answer", "model", "system_prompt", "context",
-    "grounded", "latency_ms", "prompt_tokens", "completion_tokens", "created_at", "metadata",
+    "id",
+    "conversation_id",
+    "user",
+    "question",
+    "answer",
+    "model",
+    "system_prompt",
+    "context",
+    "grounded",
+    "latency_ms",
+    "prompt_tokens",
+    "completion_tokens",
+    "created_at",
+    "metadata",
     "messages",
 }
 
@@ -47,7 +58,9 @@ def _authenticate(request: HttpRequest):
 
 
 def _unauthorized() -> JsonResponse:
-    response = _error(401, {"authorization": ["Send a valid API token: Authorization: Bearer <token>."]})
+    response = _error(
+        401, {"authorization": ["Send a valid API token: Authorization: Bearer <token>."]}
+    )
     response["WWW-Authenticate"] = 'Bearer realm="reviewhub"'
     return response
 
@@ -58,8 +71,10 @@ def _read_json(request: HttpRequest) -> tuple[object, JsonResponse | None]:
     except ValueError:
         length = 0
     if length > MAX_BODY_BYTES:
-        return None, _error(413, {"body": [f"The body is larger than {MAX_BODY_BYTES} bytes; "
-                                           f"send smaller batches."]})
+        return None, _error(
+            413,
+            {"body": [f"The body is larger than {MAX_BODY_BYTES} bytes; send smaller batches."]},
+        )
     try:
         return json.loads(request.body or b"null"), None
     except (ValueError, UnicodeDecodeError):
@@ -67,6 +82,7 @@ def _read_json(request: HttpRequest) -> tuple[object, JsonResponse | None]:
 
 
 # --- validation ---------------------------------------------------------------------------------
+
 
 def _text(value, name, errors, *, required=False, max_len=MAX_TEXT, allow_empty=False):
     if value is None:
@@ -105,7 +121,9 @@ def validate_interaction(raw) -> tuple[dict, dict[str, list[str]]]:
             clean["id"] = uuid.UUID(str(raw["id"]))
         except ValueError:
             errors["id"] = ["Must be a UUID."]
-    clean["conversation_id"] = _text(raw.get("conversation_id"), "conversation_id", errors, max_len=200)
+    clean["conversation_id"] = _text(
+        raw.get("conversation_id"), "conversation_id", errors, max_len=200
+    )
     clean["user"] = _text(raw.get("user"), "user", errors, max_len=200)
     clean["question"] = _text(raw.get("question"), "question", errors, required=True)
     clean["answer"] = _text(raw.get("answer"), "answer", errors, required=True, allow_empty=True)
@@ -134,7 +152,7 @@ def _datetime(value, errors) -> datetime | None:
     if parsed is None:
         errors["created_at"] = ["Must be an ISO 8601 date-time, e.g. 2026-11-24T10:00:00Z."]
         return None
-    return parsed if parsed.tzinfo else parsed.replace(tzinfo=dt_timezone.utc)
+    return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
 
 
 def _context(value, errors) -> list[dict]:
@@ -161,8 +179,14 @@ def _context(value, errors) -> list[dict]:
         if score is not None and (isinstance(score, bool) or not isinstance(score, (int, float))):
             errors[f"{name}.score"] = ["Must be a number."]
             score = None
-        passages.append({"text": text, "source": source or "", "title": title or "",
-                         "score": float(score) if score is not None else None})
+        passages.append(
+            {
+                "text": text,
+                "source": source or "",
+                "title": title or "",
+                "score": float(score) if score is not None else None,
+            }
+        )
     return passages
 
 
@@ -171,7 +195,8 @@ def _messages(value, errors) -> list[dict] | None:
         return None
     ok = isinstance(value, list) and all(
         isinstance(m, dict) and isinstance(m.get("role"), str) and isinstance(m.get("content"), str)
-        for m in value)
+        for m in value
+    )
     if not ok:
         errors["messages"] = ["Must be a list of {role, content} objects."]
         return None
@@ -179,6 +204,7 @@ def _messages(value, errors) -> list[dict] | None:
 
 
 # --- views --------------------------------------------------------------------------------------
+
 
 @login_not_required
 @csrf_exempt
@@ -209,8 +235,10 @@ def interactions(request: HttpRequest) -> JsonResponse:
     try:
         results = _ingest(user, items)
     except services.IdTaken as exc:
-        return _error(400, {("id" if single else f"{i}.id"): ["This id is already used."]
-                            for i in exc.positions})
+        return _error(
+            400,
+            {("id" if single else f"{i}.id"): ["This id is already used."] for i in exc.positions},
+        )
     created = sum(1 for *_, was_created in results if was_created)
     status = 201 if created else 200
     if single:
@@ -219,8 +247,14 @@ def interactions(request: HttpRequest) -> JsonResponse:
         if not was_created:
             payload["record"] = turn_record(_load(turn_id))
         return JsonResponse(payload, status=status)
-    return JsonResponse({"ids": [str(turn_id) for _, turn_id, _ in results], "created": created,
-                         "existing": len(results) - created}, status=status)
+    return JsonResponse(
+        {
+            "ids": [str(turn_id) for _, turn_id, _ in results],
+            "created": created,
+            "existing": len(results) - created,
+        },
+        status=status,
+    )
 
 
 def _ingest(user, items: list[dict]):
@@ -231,8 +265,11 @@ def _ingest(user, items: list[dict]):
 
 
 def _load(turn_id) -> Turn:
-    return (Turn.objects.select_related("user", "conversation")
-            .prefetch_related("contexts", "feedback__user").get(pk=turn_id))
+    return (
+        Turn.objects.select_related("user", "conversation")
+        .prefetch_related("contexts", "feedback__user")
+        .get(pk=turn_id)
+    )
 
 
 @login_not_required
@@ -243,8 +280,12 @@ def interaction_detail(request: HttpRequest, turn_id: uuid.UUID) -> JsonResponse
     user = _authenticate(request)
     if user is None:
         return _unauthorized()
-    turn = (Turn.objects.select_related("user", "conversation")
-            .prefetch_related("contexts", "feedback__user").filter(pk=turn_id).first())
+    turn = (
+        Turn.objects.select_related("user", "conversation")
+        .prefetch_related("contexts", "feedback__user")
+        .filter(pk=turn_id)
+        .first()
+    )
     # the owner and experts/leads only; anyone else sees the same 404 as for a missing id
     if turn is None or (turn.user_id != user.id and not is_expert(user)):
         return _error(404, {"id": ["No such interaction."]})
@@ -266,7 +307,7 @@ def interaction_feedback(request: HttpRequest, turn_id: uuid.UUID) -> JsonRespon
     if problem:
         return problem
     if not isinstance(body, dict):
-        return _error(400, {"body": ["Send an object: {\"rating\": \"up\"|\"down\", \"comment\": \"...\"}."]})
+        return _error(400, {"body": ['Send an object: {"rating": "up"|"down", "comment": "..."}.']})
     errors: dict[str, list[str]] = {}
     rating = body.get("rating")
     if rating not in Feedback.Rating.values:
@@ -288,10 +329,15 @@ def openapi(request: HttpRequest) -> JsonResponse:
 
 # --- records ------------------------------------------------------------------------------------
 
+
 def _feedback_record(feedback: Feedback) -> dict:
-    return {"id": str(feedback.id), "rating": feedback.rating, "comment": feedback.comment,
-            "user": feedback.user.username if feedback.user else None,
-            "updated_at": feedback.updated_at.isoformat()}
+    return {
+        "id": str(feedback.id),
+        "rating": feedback.rating,
+        "comment": feedback.comment,
+        "user": feedback.user.username if feedback.user else None,
+        "updated_at": feedback.updated_at.isoformat(),
+    }
 
 
 def turn_record(turn: Turn) -> dict:
@@ -313,8 +359,10 @@ def turn_record(turn: Turn) -> dict:
         "completion_tokens": turn.completion_tokens,
         "created_at": turn.created_at.isoformat(),
         "metadata": turn.metadata,
-        "context": [{"rank": c.rank, "text": c.text, "source": c.source, "title": c.title,
-                     "score": c.score} for c in turn.contexts.all()],
+        "context": [
+            {"rank": c.rank, "text": c.text, "source": c.source, "title": c.title, "score": c.score}
+            for c in turn.contexts.all()
+        ],
         "feedback": [_feedback_record(f) for f in turn.feedback.all()],
         "reviews": _reviews(turn),
     }
@@ -328,8 +376,10 @@ def _reviews(turn: Turn) -> list[dict]:
         Review = apps.get_model("annotations", "Review")
     except LookupError:
         return []
-    turn_field = next((f.name for f in Review._meta.concrete_fields
-                       if getattr(f, "related_model", None) is Turn), None)
+    turn_field = next(
+        (f.name for f in Review._meta.concrete_fields if getattr(f, "related_model", None) is Turn),
+        None,
+    )
     if turn_field is None:
         return []
     records = []

@@ -11,6 +11,7 @@ added later with a default needs no change here; a field without one fails loudl
 from __future__ import annotations
 
 from collections.abc import Callable, Iterable
+from functools import lru_cache
 
 from django.db import connection, models
 
@@ -33,27 +34,40 @@ def insert(model: type[models.Model], rows: Iterable[dict]) -> int:
     rows = list(rows)
     if not rows:
         return 0
+    given = frozenset().union(*(row.keys() for row in rows))
+    sql, columns = _plan(model, given, connection.vendor)
+    values = [tuple(column(row) for column in columns) for row in rows]
+    with connection.cursor() as cursor:
+        if len(values) == 1:
+            cursor.execute(sql, values[0])
+        else:
+            cursor.executemany(sql, values)
+    return len(values)
+
+
+@lru_cache(maxsize=64)
+def _plan(model: type[models.Model], given: frozenset, vendor: str) -> tuple[str, list[Callable]]:
+    """The INSERT statement and one value getter per column (built once per row shape)."""
     fields = [f for f in model._meta.concrete_fields if not isinstance(f, models.AutoField)]
-    given = set().union(*(row.keys() for row in rows))
     columns: list[Callable[[dict], object]] = []
     for field in fields:
         convert = _converter(field)
-        if isinstance(field, models.DateTimeField):
-            convert = _memo(convert)  # most rows share the same timestamps
         if field.attname in given:
-            columns.append(_from_row(field, convert))
-        elif callable(field.default) and field.default is not dict and field.default is not list:
+            if isinstance(field, models.DateTimeField):
+                columns.append(_from_row(field, _memo(convert)))  # rows share timestamps
+            else:
+                columns.append(_from_row(field, convert))
+        elif callable(field.default) and field.default not in (dict, list):
             columns.append(lambda row, f=field, c=convert: c(f.get_default()))  # e.g. uuid4
         else:
             constant = convert(field.get_default())
             columns.append(lambda row, v=constant: v)
-    values = [tuple(column(row) for column in columns) for row in rows]
     qn = connection.ops.quote_name
-    sql = (f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
-           f"VALUES ({', '.join(['%s'] * len(fields))})")
-    with connection.cursor() as cursor:
-        cursor.executemany(sql, values)
-    return len(values)
+    sql = (
+        f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
+        f"VALUES ({', '.join(['%s'] * len(fields))})"
+    )
+    return sql, columns
 
 
 def _from_row(field: models.Field, convert: Callable) -> Callable[[dict], object]:
@@ -67,6 +81,8 @@ def _memo(convert: Callable) -> Callable:
 
     def cached(value):
         if value not in cache:
+            if len(cache) > 1000:
+                cache.clear()
             cache[value] = convert(value)
         return cache[value]
 

@@ -13,27 +13,41 @@ def _model_choices() -> list[tuple[str, str]]:
 
 
 class AskForm(forms.Form):
-    question = forms.CharField(max_length=MAX_QUESTION_CHARS, strip=True,
-                               widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Ask a question…"}),
-                               error_messages={"required": "Please type a question."})
-    grounded = forms.BooleanField(required=False, label="Grounding",
-                                  help_text="Answer from the knowledge base")
+    question = forms.CharField(
+        max_length=MAX_QUESTION_CHARS,
+        strip=True,
+        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Ask a question…"}),
+        error_messages={"required": "Please type a question."},
+    )
+    grounded = forms.BooleanField(
+        required=False, label="Grounding", help_text="Answer from the knowledge base"
+    )
     model = forms.ChoiceField(choices=(), required=False)
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = _model_choices()
-        if not self.is_bound and self.initial.get("model") not in dict(self.fields["model"].choices):
+        if not self.is_bound and self.initial.get("model") not in dict(
+            self.fields["model"].choices
+        ):
             self.initial["model"] = self.fields["model"].choices[0][0]
 
 
 class TokenForm(forms.Form):
-    name = forms.CharField(max_length=100, initial="My LLM app",
-                           help_text="What the token is for, to tell tokens apart")
+    name = forms.CharField(
+        max_length=100,
+        initial="My LLM app",
+        help_text="What the token is for, to tell tokens apart",
+    )
 
 
 class ReplayForm(forms.Form):
-    RATING = [("", "any rating"), ("down", "thumbs down"), ("up", "thumbs up"), ("none", "not rated")]
+    RATING = [
+        ("", "any rating"),
+        ("down", "thumbs down"),
+        ("up", "thumbs up"),
+        ("none", "not rated"),
+    ]
     GROUNDED = [("", "grounded or not"), ("no", "not grounded"), ("yes", "grounded")]
 
     rating = forms.ChoiceField(choices=RATING, required=False)
@@ -43,21 +57,34 @@ class ReplayForm(forms.Form):
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     grounded = forms.BooleanField(required=False, initial=True, label="Replay with grounding")
     model = forms.ChoiceField(choices=(), label="Replay with model")
-    prompt_template = forms.ModelChoiceField(queryset=PromptTemplate.objects.all(), required=False,
-                                             empty_label="active version", label="Prompt version")
-    limit = forms.IntegerField(min_value=1, max_value=500, initial=50,
-                               label="At most this many questions")
+    prompt_template = forms.ModelChoiceField(
+        queryset=PromptTemplate.objects.all(),
+        required=False,
+        empty_label="active version",
+        label="Prompt version",
+    )
+    limit = forms.IntegerField(
+        min_value=1, max_value=500, initial=50, label="At most this many questions"
+    )
 
     def __init__(self, *args, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["model"].choices = _model_choices()
-        self.fields["original_model"].choices = [("", "any model")] + [(m, m) for m in logged_models()]
+        self.fields["original_model"].choices = [("", "any model")] + [
+            (m, m) for m in logged_models()
+        ]
 
     def filters(self) -> dict:
         d = self.cleaned_data
-        return {"rating": d["rating"], "grounded": d["was_grounded"], "model": d["original_model"],
-                "date_from": d["date_from"], "date_to": d["date_to"]}
+        return {
+            "rating": d["rating"],
+            "grounded": d["was_grounded"],
+            "model": d["original_model"],
+            "date_from": d["date_from"],
+            "date_to": d["date_to"],
+        }
 
     def filters_json(self) -> dict:
-        return {k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in self.filters().items()}
-
+        return {
+            k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in self.filters().items()
+        }

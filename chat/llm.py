@@ -50,7 +50,9 @@ def available_models() -> list[ModelChoice]:
     offline = ModelChoice("offline", OFFLINE_MODEL)
     if not settings.OPENAI_API_KEY:
         return [offline]
-    names = [settings.OPENAI_MODEL] + [m for m in settings.OPENAI_MODELS if m != settings.OPENAI_MODEL]
+    names = [settings.OPENAI_MODEL] + [
+        m for m in settings.OPENAI_MODELS if m != settings.OPENAI_MODEL
+    ]
     return [ModelChoice("openai", m) for m in names] + [offline]
 
 
@@ -93,8 +95,13 @@ class Completion:
         return self
 
 
-def complete(choice: ModelChoice, messages: list[dict], *, contexts: list[Context] | None = None,
-             params: dict | None = None) -> Completion:
+def complete(
+    choice: ModelChoice,
+    messages: list[dict],
+    *,
+    contexts: list[Context] | None = None,
+    params: dict | None = None,
+) -> Completion:
     params = {**DEFAULT_PARAMS, **(params or {})}
     if choice.provider == "openai":
         return _openai_complete(choice.model, messages, params)
@@ -102,6 +109,7 @@ def complete(choice: ModelChoice, messages: list[dict], *, contexts: list[Contex
 
 
 # --- openai ---------------------------------------------------------------------------------
+
 
 def openai_client():
     import openai
@@ -122,9 +130,12 @@ def _openai_complete(model: str, messages: list[dict], params: dict) -> Completi
     client = openai_client()
     try:
         stream = client.chat.completions.create(
-            model=model, messages=messages, stream=True,
+            model=model,
+            messages=messages,
+            stream=True,
             stream_options={"include_usage": True},
-            temperature=params["temperature"], max_tokens=params["max_tokens"],
+            temperature=params["temperature"],
+            max_tokens=params["max_tokens"],
         )
     except openai.OpenAIError as exc:
         raise LLMError(_describe(exc)) from exc
@@ -163,8 +174,9 @@ def _offline_complete(messages: list[dict], contexts: list[Context]) -> Completi
     question = next((m["content"] for m in reversed(messages) if m["role"] == "user"), "")
     answer = offline_answer(question, contexts)
     prompt_tokens = sum(len(m["content"].split()) for m in messages)
-    completion = Completion(deltas=_words(answer), prompt_tokens=prompt_tokens,
-                            completion_tokens=len(answer.split()))
+    completion = Completion(
+        deltas=_words(answer), prompt_tokens=prompt_tokens, completion_tokens=len(answer.split())
+    )
     return completion
 
 
@@ -176,13 +188,17 @@ def _words(text: str) -> Iterator[str]:
 def offline_answer(question: str, contexts: list[Context]) -> str:
     """An extractive answer: the passage sentences that share most words with the question."""
     if not contexts:
-        return ("I can only answer from the knowledge base, and grounding is off for this "
-                "question, so I have nothing reliable to go on. Switch grounding on and ask again.")
+        return (
+            "I can only answer from the knowledge base, and grounding is off for this "
+            "question, so I have nothing reliable to go on. Switch grounding on and ask again."
+        )
     relevant = [c for c in contexts if c.score is None or c.score >= RELEVANCE_FLOOR]
     if not relevant:
         top = contexts[0]
-        return (f"The knowledge base does not seem to cover this. The closest passage I found is "
-                f"from *{top.title}* [{top.rank}], but it does not answer the question.")
+        return (
+            f"The knowledge base does not seem to cover this. The closest passage I found is "
+            f"from *{top.title}* [{top.rank}], but it does not answer the question."
+        )
     wanted = set(tokenize(question))
     candidates: list[tuple[int, int, str, set[str], Context]] = []
     seen: set[str] = set()
@@ -206,7 +222,9 @@ def offline_answer(question: str, contexts: list[Context]) -> str:
         scored = [row for row in scored if row[0] >= 0.5 * top_score]
     if not scored:
         top = relevant[0]
-        first = next((s for s in _SENTENCE.split(top.text) if s.strip() and not s.startswith("#")), top.text)
+        first = next(
+            (s for s in _SENTENCE.split(top.text) if s.strip() and not s.startswith("#")), top.text
+        )
         return f"{first.strip()} [{top.rank}]"
     best = sorted(scored, key=lambda row: -row[0])[:3]
     best.sort(key=lambda row: (row[1], row[2]))  # read in document order

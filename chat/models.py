@@ -153,7 +153,10 @@ class TurnContext(models.Model):
 
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="contexts")
     chunk = models.ForeignKey(
-        "knowledge.Chunk", null=True, blank=True, on_delete=models.SET_NULL,
+        "knowledge.Chunk",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
         related_name="turn_contexts",
     )
     rank = models.PositiveIntegerField()
@@ -166,6 +169,9 @@ class TurnContext(models.Model):
         ordering = ["turn", "rank"]
         constraints = [models.UniqueConstraint(fields=["turn", "rank"], name="context_turn_rank")]
 
+    def __str__(self) -> str:
+        return f"[{self.rank}] {self.title or self.source}"
+
 
 class Feedback(models.Model):
     """A user's thumbs up/down on an answer; one per user per turn, changeable."""
@@ -177,7 +183,10 @@ class Feedback(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="feedback")
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.CASCADE,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.CASCADE,
         related_name="feedback",
     )
     rating = models.CharField(max_length=4, choices=Rating.choices)
@@ -186,7 +195,12 @@ class Feedback(models.Model):
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
-        constraints = [models.UniqueConstraint(fields=["turn", "user"], name="feedback_one_per_user")]
+        constraints = [
+            models.UniqueConstraint(fields=["turn", "user"], name="feedback_one_per_user")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.get_rating_display()} on {self.turn_id}"
 
 
 class ApiToken(models.Model):
@@ -243,6 +257,9 @@ class ReplayJob(models.Model):
 
     class Meta:
         ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"Replay {self.done}/{self.total} ({self.status})"
 
     @property
     def percent(self) -> int:

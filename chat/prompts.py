@@ -35,9 +35,14 @@ class RenderedPrompt:
     messages: list[dict]
 
 
-def render(*, template: PromptTemplate | None, question: str, contexts: list[dict],
-           history: list[tuple[str, str]]) -> RenderedPrompt:
-    """contexts: dicts with rank, title, text, source, score; history: earlier (question, answer)."""
+def render(
+    *,
+    template: PromptTemplate | None,
+    question: str,
+    contexts: list[dict],
+    history: list[tuple[str, str]],
+) -> RenderedPrompt:
+    """contexts: dicts of rank, title, text, source, score; history: earlier (question, answer)."""
     system = template.system_prompt if template else ""
     rendered_context = ""
     if contexts and template:
@@ -48,17 +53,28 @@ def render(*, template: PromptTemplate | None, question: str, contexts: list[dic
     for asked, answered in history[-HISTORY_TURNS:]:
         messages += [{"role": "user", "content": asked}, {"role": "assistant", "content": answered}]
     messages.append({"role": "user", "content": question})
-    return RenderedPrompt(system_prompt=system, rendered_context=rendered_context, messages=messages)
+    return RenderedPrompt(
+        system_prompt=system, rendered_context=rendered_context, messages=messages
+    )
 
 
 @transaction.atomic
-def prompt_template_new_version(*, base: PromptTemplate, system_prompt: str, context_template: str,
-                                chunk_template: str, user=None) -> PromptTemplate:
+def prompt_template_new_version(
+    *,
+    base: PromptTemplate,
+    system_prompt: str,
+    context_template: str,
+    chunk_template: str,
+    user=None,
+) -> PromptTemplate:
     """A change to a template is a new version; the old one stays as it was (turns point at it)."""
-    latest = PromptTemplate.objects.filter(name=base.name).aggregate(
-        v=Max("version"))["v"] or 0
+    latest = PromptTemplate.objects.filter(name=base.name).aggregate(v=Max("version"))["v"] or 0
     return PromptTemplate.objects.create(
-        name=base.name, version=latest + 1, system_prompt=system_prompt,
-        context_template=context_template, chunk_template=chunk_template, is_active=True,
+        name=base.name,
+        version=latest + 1,
+        system_prompt=system_prompt,
+        context_template=context_template,
+        chunk_template=chunk_template,
+        is_active=True,
         created_by=user,
     )

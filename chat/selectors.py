@@ -41,8 +41,14 @@ def conversation_turns(conversation: Conversation, user) -> list[Turn]:
     return list(with_details(conversation.turns.order_by("position"), user))
 
 
-def replayable_turns(*, rating: str = "", grounded: str = "", model: str = "",
-                     date_from: date | None = None, date_to: date | None = None) -> QuerySet[Turn]:
+def replayable_turns(
+    *,
+    rating: str = "",
+    grounded: str = "",
+    model: str = "",
+    date_from: date | None = None,
+    date_to: date | None = None,
+) -> QuerySet[Turn]:
     """Logged questions (not replays themselves) matching the replay page's filters."""
     turns = Turn.objects.filter(status=Turn.Status.OK).exclude(source=Conversation.Source.REPLAY)
     if rating == "down":
@@ -67,7 +73,9 @@ def logged_models() -> list[str]:
 
 
 def replay_job_for(job_id) -> ReplayJob:
-    job = ReplayJob.objects.select_related("created_by", "prompt_template").filter(pk=job_id).first()
+    job = (
+        ReplayJob.objects.select_related("created_by", "prompt_template").filter(pk=job_id).first()
+    )
     if job is None:
         raise Http404("No such replay")
     return job
@@ -76,9 +84,12 @@ def replay_job_for(job_id) -> ReplayJob:
 def replay_pairs(job: ReplayJob) -> list[tuple[Turn, Turn | None]]:
     """(original, replay) per original turn of the job, with sources and all ratings."""
     details = Prefetch("feedback", queryset=Feedback.objects.select_related("user"))
-    replays = {t.replay_of_id: t for t in Turn.objects.filter(replay_job=job)
-               .prefetch_related("contexts", details)}
+    replays = {
+        t.replay_of_id: t
+        for t in Turn.objects.filter(replay_job=job).prefetch_related("contexts", details)
+    }
     originals = Turn.objects.filter(pk__in=job.turn_ids).prefetch_related("contexts", details)
     by_id = {str(t.id): t for t in originals}
-    return [(by_id[str(pk)], replays.get(by_id[str(pk)].id)) for pk in job.turn_ids
-            if str(pk) in by_id]
+    return [
+        (by_id[str(pk)], replays.get(by_id[str(pk)].id)) for pk in job.turn_ids if str(pk) in by_id
+    ]

@@ -23,7 +23,13 @@ from django.utils import timezone
 from annotations.services import queue_refresh
 from chat import bulk, llm, prompts
 from chat.models import (
-    ApiToken, Conversation, Feedback, PromptTemplate, ReplayJob, Turn, TurnContext,
+    ApiToken,
+    Conversation,
+    Feedback,
+    PromptTemplate,
+    ReplayJob,
+    Turn,
+    TurnContext,
 )
 from graph import outbox
 from knowledge.retrieval import DEFAULT_K, retrieve
@@ -49,8 +55,11 @@ class IdTaken(ChatError):
 
 # --- conversations ----------------------------------------------------------------------------
 
+
 @transaction.atomic
-def conversation_create(*, user, title: str = "", source: str = Conversation.Source.CHAT) -> Conversation:
+def conversation_create(
+    *, user, title: str = "", source: str = Conversation.Source.CHAT
+) -> Conversation:
     conversation = Conversation.objects.create(user=user, title=title[:200], source=source)
     outbox.record("conversation", [conversation.id])
     return conversation
@@ -58,8 +67,9 @@ def conversation_create(*, user, title: str = "", source: str = Conversation.Sou
 
 def questions_asked_today(user) -> int:
     start = timezone.make_aware(datetime.combine(timezone.localdate(), dtime.min))
-    return Turn.objects.filter(user=user, source=Conversation.Source.CHAT,
-                               created_at__gte=start).count()
+    return Turn.objects.filter(
+        user=user, source=Conversation.Source.CHAT, created_at__gte=start
+    ).count()
 
 
 def check_daily_limit(user) -> None:
@@ -72,6 +82,7 @@ def check_daily_limit(user) -> None:
 
 
 # --- preparing and logging a turn ------------------------------------------------------------
+
 
 @dataclass
 class PreparedTurn:
@@ -93,14 +104,25 @@ class PreparedTurn:
     created_at: datetime = field(default_factory=timezone.now)
 
     def llm_contexts(self) -> list[llm.Context]:
-        return [llm.Context(rank=c["rank"], title=c["title"], text=c["text"], score=c["score"])
-                for c in self.contexts]
+        return [
+            llm.Context(rank=c["rank"], title=c["title"], text=c["text"], score=c["score"])
+            for c in self.contexts
+        ]
 
 
-def turn_prepare(*, conversation: Conversation, user, question: str, grounded: bool,
-                 model_key: str | None = None, template: PromptTemplate | None = None,
-                 source: str = Conversation.Source.CHAT, replay_of: Turn | None = None,
-                 replay_job: ReplayJob | None = None, k: int = DEFAULT_K) -> PreparedTurn:
+def turn_prepare(
+    *,
+    conversation: Conversation,
+    user,
+    question: str,
+    grounded: bool,
+    model_key: str | None = None,
+    template: PromptTemplate | None = None,
+    source: str = Conversation.Source.CHAT,
+    replay_of: Turn | None = None,
+    replay_job: ReplayJob | None = None,
+    k: int = DEFAULT_K,
+) -> PreparedTurn:
     """Validate the question, retrieve context (when grounded) and render the prompt."""
     question = question.strip()
     if not question:
@@ -115,53 +137,110 @@ def turn_prepare(*, conversation: Conversation, user, question: str, grounded: b
     contexts = []
     if grounded:
         contexts = [
-            {"rank": h.rank, "score": h.score, "text": h.chunk.text, "title": h.chunk.document.title,
-             "source": h.chunk.document.source, "chunk_id": h.chunk.id}
+            {
+                "rank": h.rank,
+                "score": h.score,
+                "text": h.chunk.text,
+                "title": h.chunk.document.title,
+                "source": h.chunk.document.source,
+                "chunk_id": h.chunk.id,
+            }
             for h in retrieve(question, k=k)
         ]
-    earlier = list(conversation.turns.filter(status=Turn.Status.OK)
-                   .values_list("question", "answer").order_by("position"))
-    prompt = prompts.render(template=template, question=question, contexts=contexts, history=earlier)
+    earlier = list(
+        conversation.turns.filter(status=Turn.Status.OK)
+        .values_list("question", "answer")
+        .order_by("position")
+    )
+    prompt = prompts.render(
+        template=template, question=question, contexts=contexts, history=earlier
+    )
     position = conversation.turns.aggregate(p=Max("position"))["p"]
     return PreparedTurn(
-        conversation=conversation, user=user, question=question, choice=choice, grounded=grounded,
-        template=template, contexts=contexts, prompt=prompt, params=dict(llm.DEFAULT_PARAMS),
-        position=0 if position is None else position + 1, source=source, replay_of=replay_of,
+        conversation=conversation,
+        user=user,
+        question=question,
+        choice=choice,
+        grounded=grounded,
+        template=template,
+        contexts=contexts,
+        prompt=prompt,
+        params=dict(llm.DEFAULT_PARAMS),
+        position=0 if position is None else position + 1,
+        source=source,
+        replay_of=replay_of,
         replay_job=replay_job,
     )
 
 
 @transaction.atomic
-def turn_log(*, prepared: PreparedTurn, answer: str, latency_ms: int | None,
-             prompt_tokens: int | None = None, completion_tokens: int | None = None,
-             error: str = "") -> Turn:
+def turn_log(
+    *,
+    prepared: PreparedTurn,
+    answer: str,
+    latency_ms: int | None,
+    prompt_tokens: int | None = None,
+    completion_tokens: int | None = None,
+    error: str = "",
+) -> Turn:
     """Log one turn with everything that produced it (one transaction, graph via the outbox)."""
     p = prepared
     now = timezone.now()
-    turn = Turn.objects.create(
-        conversation=p.conversation, user=p.user, position=p.position, source=p.source,
-        question=p.question, answer=answer,
-        status=Turn.Status.ERROR if error else Turn.Status.OK, error=error,
-        prompt_template=p.template, system_prompt=p.prompt.system_prompt,
-        rendered_context=p.prompt.rendered_context, prompt_messages=p.prompt.messages,
-        grounded=p.grounded,
-        max_context_score=max((c["score"] for c in p.contexts), default=None),
-        provider=p.choice.provider, model=p.choice.model, params=p.params,
-        latency_ms=latency_ms, prompt_tokens=prompt_tokens, completion_tokens=completion_tokens,
-        replay_of=p.replay_of, replay_job=p.replay_job, created_at=p.created_at, completed_at=now,
-    )
-    TurnContext.objects.bulk_create(
-        TurnContext(turn=turn, chunk_id=c.get("chunk_id"), rank=c["rank"], score=c["score"],
-                    text=c["text"], source=c["source"][:1000], title=c["title"][:300])
-        for c in p.contexts
+    # plain multi-row INSERTs (chat.bulk): this runs on every chat request
+    row = {
+        "id": uuid.uuid4(),
+        "question_uid": uuid.uuid4(),
+        "conversation_id": p.conversation.id,
+        "user_id": p.user.id,
+        "position": p.position,
+        "source": p.source,
+        "question": p.question,
+        "answer": answer,
+        "status": Turn.Status.ERROR if error else Turn.Status.OK,
+        "error": error,
+        "prompt_template_id": p.template.id if p.template else None,
+        "system_prompt": p.prompt.system_prompt,
+        "rendered_context": p.prompt.rendered_context,
+        "prompt_messages": p.prompt.messages,
+        "grounded": p.grounded,
+        "max_context_score": max((c["score"] for c in p.contexts), default=None),
+        "provider": p.choice.provider,
+        "model": p.choice.model,
+        "params": p.params,
+        "latency_ms": latency_ms,
+        "prompt_tokens": prompt_tokens,
+        "completion_tokens": completion_tokens,
+        "replay_of_id": p.replay_of.id if p.replay_of else None,
+        "replay_job_id": p.replay_job.id if p.replay_job else None,
+        "created_at": p.created_at,
+        "completed_at": now,
+    }
+    bulk.insert(Turn, [row])
+    bulk.insert(
+        TurnContext,
+        [
+            {
+                "turn_id": row["id"],
+                "chunk_id": c.get("chunk_id"),
+                "rank": c["rank"],
+                "score": c["score"],
+                "text": c["text"],
+                "source": c["source"][:1000],
+                "title": c["title"][:300],
+            }
+            for c in p.contexts
+        ],
     )
     updates = {"updated_at": now}
     if not p.conversation.title:
         updates["title"] = p.question[:80]
         p.conversation.title = updates["title"]
     Conversation.objects.filter(pk=p.conversation.pk).update(**updates)
-    outbox.record("turn", [turn.id])
-    queue_refresh(turn_ids=[turn.id])
+    outbox.record("turn", [row["id"]])
+    queue_refresh(turn_ids=[row["id"]])
+    turn = Turn(**row)
+    turn._state.adding, turn._state.db = False, "default"
+    turn.conversation, turn.user = p.conversation, p.user
     return turn
 
 
@@ -169,30 +248,49 @@ def turn_answer(*, prepared: PreparedTurn) -> Turn:
     """Call the model (not streamed) and log the turn; a model failure is logged as an error."""
     started = time.perf_counter()
     try:
-        completion = llm.complete(prepared.choice, prepared.prompt.messages,
-                                  contexts=prepared.llm_contexts(), params=prepared.params).collect()
+        completion = llm.complete(
+            prepared.choice,
+            prepared.prompt.messages,
+            contexts=prepared.llm_contexts(),
+            params=prepared.params,
+        ).collect()
     except llm.LLMError as exc:
-        return turn_log(prepared=prepared, answer="", error=str(exc),
-                        latency_ms=_ms_since(started))
-    return turn_log(prepared=prepared, answer=completion.text, latency_ms=_ms_since(started),
-                    prompt_tokens=completion.prompt_tokens,
-                    completion_tokens=completion.completion_tokens)
+        return turn_log(prepared=prepared, answer="", error=str(exc), latency_ms=_ms_since(started))
+    return turn_log(
+        prepared=prepared,
+        answer=completion.text,
+        latency_ms=_ms_since(started),
+        prompt_tokens=completion.prompt_tokens,
+        completion_tokens=completion.completion_tokens,
+    )
 
 
 def _ms_since(started: float) -> int:
     return int((time.perf_counter() - started) * 1000)
 
 
-def chat_ask(*, conversation: Conversation, user, question: str, grounded: bool = True,
-             model_key: str | None = None) -> Turn:
+def chat_ask(
+    *,
+    conversation: Conversation,
+    user,
+    question: str,
+    grounded: bool = True,
+    model_key: str | None = None,
+) -> Turn:
     """Ask from the chat page without streaming (no-JavaScript form, demo data)."""
     check_daily_limit(user)
-    prepared = turn_prepare(conversation=conversation, user=user, question=question,
-                            grounded=grounded, model_key=model_key)
+    prepared = turn_prepare(
+        conversation=conversation,
+        user=user,
+        question=question,
+        grounded=grounded,
+        model_key=model_key,
+    )
     return turn_answer(prepared=prepared)
 
 
 # --- feedback ---------------------------------------------------------------------------------
+
 
 @transaction.atomic
 def feedback_set(*, turn: Turn, user, rating: str, comment: str = "") -> Feedback:
@@ -220,8 +318,12 @@ def hash_token(raw: str) -> str:
 def api_token_create(*, user, name: str) -> tuple[ApiToken, str]:
     """A new token; the raw value is returned once and only its hash is stored."""
     raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
-    token = ApiToken.objects.create(user=user, name=(name.strip() or "API token")[:100],
-                                    prefix=raw[:10], token_hash=hash_token(raw))
+    token = ApiToken.objects.create(
+        user=user,
+        name=(name.strip() or "API token")[:100],
+        prefix=raw[:10],
+        token_hash=hash_token(raw),
+    )
     return token, raw
 
 
@@ -231,8 +333,11 @@ def api_token_revoke(*, token: ApiToken) -> None:
 
 def api_token_user(raw: str):
     """The active user for a raw Bearer token, or None."""
-    token = (ApiToken.objects.select_related("user")
-             .filter(token_hash=hash_token(raw), revoked_at=None).first())
+    token = (
+        ApiToken.objects.select_related("user")
+        .filter(token_hash=hash_token(raw), revoked_at=None)
+        .first()
+    )
     if token is None or not token.user.is_active:
         return None
     now = timezone.now()
@@ -243,6 +348,7 @@ def api_token_user(raw: str):
 
 # --- ingestion API ----------------------------------------------------------------------------
 
+
 @transaction.atomic
 def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, object, bool]]:
     """Store validated interactions in bulk; returns (stored turn or None, id, created) per item.
@@ -252,7 +358,11 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     `conversation_id` within this user's API conversations, created when new.
     """
     wanted_ids = [item["id"] for item in items if item.get("id")]
-    found = dict(Turn.objects.filter(id__in=wanted_ids).values_list("id", "user_id")) if wanted_ids else {}
+    found = (
+        dict(Turn.objects.filter(id__in=wanted_ids).values_list("id", "user_id"))
+        if wanted_ids
+        else {}
+    )
     taken = [i for i, item in enumerate(items) if found.get(item.get("id"), user.id) != user.id]
     if taken:
         raise IdTaken(taken)
@@ -262,20 +372,27 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     external = {item["conversation_id"] for item in fresh_items if item.get("conversation_id")}
     conversations: dict[str, Conversation] = {}
     if external:
-        for conv in Conversation.objects.filter(user=user, source=Conversation.Source.API,
-                                                external_id__in=external):
+        for conv in Conversation.objects.filter(
+            user=user, source=Conversation.Source.API, external_id__in=external
+        ):
             conversations.setdefault(conv.external_id, conv)
     next_position = {}
     if conversations:
-        rows = (Turn.objects.filter(conversation__in=list(conversations.values()))
-                .values("conversation_id").annotate(p=Max("position")))
+        rows = (
+            Turn.objects.filter(conversation__in=list(conversations.values()))
+            .values("conversation_id")
+            .annotate(p=Max("position"))
+        )
         next_position = {r["conversation_id"]: r["p"] + 1 for r in rows}
     new_conversations: dict[uuid.UUID, dict] = {}
     conversation_ids: dict[str, uuid.UUID] = {ext: conv.id for ext, conv in conversations.items()}
     for ext in sorted(external - conversations.keys()):
         conversation_ids[ext] = uuid.uuid4()
-        new_conversations[conversation_ids[ext]] = {"id": conversation_ids[ext],
-                                                    "external_id": ext[:200], "title": ""}
+        new_conversations[conversation_ids[ext]] = {
+            "id": conversation_ids[ext],
+            "external_id": ext[:200],
+            "title": "",
+        }
 
     now = timezone.now()
     turns: list[dict] = []
@@ -304,25 +421,43 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
         ctx = item.get("context") or []
         turn_id = client_id or uuid.uuid4()
         batch.add(turn_id)
-        turns.append({
-            "id": turn_id, "conversation_id": conv_id, "user_id": user.id, "position": position,
-            "source": Conversation.Source.API, "question": item["question"],
-            "answer": item["answer"], "model": item["model"], "provider": "api",
-            "system_prompt": item.get("system_prompt") or "",
-            "prompt_messages": item.get("messages") or _api_messages(item),
-            "grounded": item["grounded"] if item.get("grounded") is not None else bool(ctx),
-            "max_context_score": max((c["score"] for c in ctx if c.get("score") is not None),
-                                     default=None),
-            "latency_ms": item.get("latency_ms"), "prompt_tokens": item.get("prompt_tokens"),
-            "completion_tokens": item.get("completion_tokens"),
-            "external_user": (item.get("user") or "")[:200], "metadata": item.get("metadata") or {},
-            "created_at": item.get("created_at") or now, "completed_at": now,
-        })
+        turns.append(
+            {
+                "id": turn_id,
+                "conversation_id": conv_id,
+                "user_id": user.id,
+                "position": position,
+                "source": Conversation.Source.API,
+                "question": item["question"],
+                "answer": item["answer"],
+                "model": item["model"],
+                "provider": "api",
+                "system_prompt": item.get("system_prompt") or "",
+                "prompt_messages": item.get("messages") or _api_messages(item),
+                "grounded": item["grounded"] if item.get("grounded") is not None else bool(ctx),
+                "max_context_score": max(
+                    (c["score"] for c in ctx if c.get("score") is not None), default=None
+                ),
+                "latency_ms": item.get("latency_ms"),
+                "prompt_tokens": item.get("prompt_tokens"),
+                "completion_tokens": item.get("completion_tokens"),
+                "external_user": (item.get("user") or "")[:200],
+                "metadata": item.get("metadata") or {},
+                "created_at": item.get("created_at") or now,
+                "completed_at": now,
+            }
+        )
         results.append((None, turn_id, True))
         contexts += [
-            {"turn_id": turn_id, "chunk_id": None, "rank": rank, "score": c.get("score"),
-             "text": c["text"], "source": (c.get("source") or "")[:1000],
-             "title": (c.get("title") or "")[:300]}
+            {
+                "turn_id": turn_id,
+                "chunk_id": None,
+                "rank": rank,
+                "score": c.get("score"),
+                "text": c["text"],
+                "source": (c.get("source") or "")[:1000],
+                "title": (c.get("title") or "")[:300],
+            }
             for rank, c in enumerate(ctx, start=1)
         ]
     for conv in new_conversations.values():
@@ -331,7 +466,9 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     bulk.insert(Turn, turns)
     bulk.insert(TurnContext, contexts)
     if conversations:
-        Conversation.objects.filter(pk__in=[c.id for c in conversations.values()]).update(updated_at=now)
+        Conversation.objects.filter(pk__in=[c.id for c in conversations.values()]).update(
+            updated_at=now
+        )
     # No "conversation" entries: syncing a turn syncs its conversation too (graph.sync.sync_turns),
     # and at 500 interactions a request the extra rows would be a tenth of its time.
     outbox.record("turn", [t["id"] for t in turns])
@@ -349,21 +486,35 @@ def _api_messages(item: dict) -> list[dict]:
 
 # --- replay -----------------------------------------------------------------------------------
 
+
 @transaction.atomic
-def replay_job_create(*, user, turn_ids: list, grounded: bool, model_key: str,
-                      template: PromptTemplate | None, filters: dict) -> ReplayJob:
+def replay_job_create(
+    *,
+    user,
+    turn_ids: list,
+    grounded: bool,
+    model_key: str,
+    template: PromptTemplate | None,
+    filters: dict,
+) -> ReplayJob:
     """A replay of the given logged turns with the given settings, run by a Celery task."""
     if not turn_ids:
         raise ChatError("No logged questions match these filters.")
     llm.resolve_model(model_key)
     conversation = Conversation.objects.create(
-        user=user, source=Conversation.Source.REPLAY,
+        user=user,
+        source=Conversation.Source.REPLAY,
         title=f"Replay of {len(turn_ids)} questions",
     )
     outbox.record("conversation", [conversation.id])
     job = ReplayJob.objects.create(
-        created_by=user, conversation=conversation, filters=filters, grounded=grounded,
-        model_key=model_key, prompt_template=template, turn_ids=[str(t) for t in turn_ids],
+        created_by=user,
+        conversation=conversation,
+        filters=filters,
+        grounded=grounded,
+        model_key=model_key,
+        prompt_template=template,
+        turn_ids=[str(t) for t in turn_ids],
         total=len(turn_ids),
     )
     from chat.tasks import replay_run
@@ -375,8 +526,11 @@ def replay_job_create(*, user, turn_ids: list, grounded: bool, model_key: str,
 def replay_job_run(*, job_id) -> ReplayJob:
     """Replay each original turn not yet replayed by this job (safe to run again)."""
     ReplayJob.objects.filter(pk=job_id, status=ReplayJob.Status.QUEUED).update(
-        status=ReplayJob.Status.RUNNING)
-    job = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template").get(pk=job_id)
+        status=ReplayJob.Status.RUNNING
+    )
+    job = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template").get(
+        pk=job_id
+    )
     done = set(Turn.objects.filter(replay_job=job).values_list("replay_of_id", flat=True))
     originals = Turn.objects.in_bulk(job.turn_ids)
     for turn_id in job.turn_ids:
@@ -385,17 +539,29 @@ def replay_job_run(*, job_id) -> ReplayJob:
             continue
         # each replayed question stands alone: a fresh conversation-less history
         prepared = turn_prepare(
-            conversation=job.conversation, user=job.created_by, question=original.question,
-            grounded=job.grounded, model_key=job.model_key, template=job.prompt_template,
-            source=Conversation.Source.REPLAY, replay_of=original, replay_job=job,
+            conversation=job.conversation,
+            user=job.created_by,
+            question=original.question,
+            grounded=job.grounded,
+            model_key=job.model_key,
+            template=job.prompt_template,
+            source=Conversation.Source.REPLAY,
+            replay_of=original,
+            replay_job=job,
         )
-        prepared.prompt = prompts.render(template=prepared.template, question=prepared.question,
-                                         contexts=prepared.contexts, history=[])
+        prepared.prompt = prompts.render(
+            template=prepared.template,
+            question=prepared.question,
+            contexts=prepared.contexts,
+            history=[],
+        )
         turn = turn_answer(prepared=prepared)
         ReplayJob.objects.filter(pk=job.pk).update(
-            done=F("done") + 1, failed=F("failed") + (turn.status == Turn.Status.ERROR))
-    ReplayJob.objects.filter(pk=job.pk).update(status=ReplayJob.Status.DONE,
-                                               finished_at=timezone.now())
+            done=F("done") + 1, failed=F("failed") + (turn.status == Turn.Status.ERROR)
+        )
+    ReplayJob.objects.filter(pk=job.pk).update(
+        status=ReplayJob.Status.DONE, finished_at=timezone.now()
+    )
     job.refresh_from_db()
     return job
 

@@ -26,15 +26,19 @@ chat_required = require_perm("use_chat")
 def _chat_context(request: HttpRequest, conversation: Conversation | None) -> dict:
     turns = selectors.conversation_turns(conversation, request.user) if conversation else []
     last = turns[-1] if turns else None
-    initial = {"grounded": last.grounded if last else True,
-               "model": f"{last.provider}:{last.model}" if last and last.provider != "api" else None}
+    initial = {
+        "grounded": last.grounded if last else True,
+        "model": f"{last.provider}:{last.model}" if last and last.provider != "api" else None,
+    }
     limit = settings.CHAT_DAILY_QUESTION_LIMIT
     return {
         "conversation": conversation,
         "conversations": selectors.conversations_for(request.user)[:50],
         "turns": turns,
         "form": AskForm(initial=initial),
-        "questions_left": max(0, limit - services.questions_asked_today(request.user)) if limit else None,
+        "questions_left": max(0, limit - services.questions_asked_today(request.user))
+        if limit
+        else None,
     }
 
 
@@ -71,8 +75,12 @@ def ask(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
     try:
         services.check_daily_limit(request.user)
         prepared = services.turn_prepare(
-            conversation=current, user=request.user, question=form.cleaned_data["question"],
-            grounded=form.cleaned_data["grounded"], model_key=form.cleaned_data["model"])
+            conversation=current,
+            user=request.user,
+            question=form.cleaned_data["question"],
+            grounded=form.cleaned_data["grounded"],
+            model_key=form.cleaned_data["model"],
+        )
     except services.ChatError as exc:
         return _event_error(str(exc)) if streaming else _flash_back(request, current, str(exc))
     if not streaming:
@@ -95,17 +103,25 @@ def _stream(request: HttpRequest, prepared: services.PreparedTurn) -> Iterator[b
     completion = None
     error = ""
     try:
-        completion = llm.complete(prepared.choice, prepared.prompt.messages,
-                                  contexts=prepared.llm_contexts(), params=prepared.params)
+        completion = llm.complete(
+            prepared.choice,
+            prepared.prompt.messages,
+            contexts=prepared.llm_contexts(),
+            params=prepared.params,
+        )
         for delta in completion:
             yield _sse("token", delta)
     except llm.LLMError as exc:
         error = str(exc)
     latency = int((time.perf_counter() - started) * 1000)
     turn = services.turn_log(
-        prepared=prepared, answer="" if error else completion.text, error=error, latency_ms=latency,
+        prepared=prepared,
+        answer="" if error else completion.text,
+        error=error,
+        latency_ms=latency,
         prompt_tokens=None if error else completion.prompt_tokens,
-        completion_tokens=None if error else completion.completion_tokens)
+        completion_tokens=None if error else completion.completion_tokens,
+    )
     turn = selectors.with_details(Turn.objects.filter(pk=turn.pk), request.user).get()
     html = render_to_string("chat/chat.html#turn", {"turn": turn}, request=request)
     yield _sse("done", {"html": html, "turn": str(turn.id), "status": turn.status})
@@ -126,20 +142,30 @@ def feedback(request: HttpRequest, turn_id: UUID) -> HttpResponse:
     turn = selectors.turn_for_user(request.user, turn_id)
     error = ""
     try:
-        services.feedback_set(turn=turn, user=request.user, rating=request.POST.get("rating", ""),
-                              comment=request.POST.get("comment", ""))
+        services.feedback_set(
+            turn=turn,
+            user=request.user,
+            rating=request.POST.get("rating", ""),
+            comment=request.POST.get("comment", ""),
+        )
     except services.ChatError as exc:
         error = str(exc)
     if not request.htmx:
         if error:
             messages.error(request, error)
-        return redirect(reverse("chat:conversation", args=[turn.conversation_id]) + f"#turn-{turn.id}")
+        return redirect(
+            reverse("chat:conversation", args=[turn.conversation_id]) + f"#turn-{turn.id}"
+        )
     turn = selectors.with_details(Turn.objects.filter(pk=turn.pk), request.user).get()
-    return render(request, "chat/chat.html#feedback", {"turn": turn, "feedback_error": error,
-                                                        "saved": not error})
+    return render(
+        request,
+        "chat/chat.html#feedback",
+        {"turn": turn, "feedback_error": error, "saved": not error},
+    )
 
 
 # --- API tokens ---------------------------------------------------------------------------------
+
 
 @chat_required
 def tokens(request: HttpRequest) -> HttpResponse:
@@ -148,11 +174,16 @@ def tokens(request: HttpRequest) -> HttpResponse:
     if request.method == "POST" and form.is_valid():
         _, new_token = services.api_token_create(user=request.user, name=form.cleaned_data["name"])
         form = TokenForm()
-    return render(request, "chat/tokens.html", {
-        "form": form, "new_token": new_token,
-        "tokens": ApiToken.objects.filter(user=request.user),
-        "api_url": request.build_absolute_uri("/api/v1/"),
-    })
+    return render(
+        request,
+        "chat/tokens.html",
+        {
+            "form": form,
+            "new_token": new_token,
+            "tokens": ApiToken.objects.filter(user=request.user),
+            "api_url": request.build_absolute_uri("/api/v1/"),
+        },
+    )
 
 
 @require_POST
@@ -181,28 +212,41 @@ def replays(request: HttpRequest) -> HttpResponse:
             try:
                 limit = form.cleaned_data["limit"]
                 job = services.replay_job_create(
-                    user=request.user, turn_ids=list(matching.values_list("id", flat=True)[:limit]),
-                    grounded=form.cleaned_data["grounded"], model_key=form.cleaned_data["model"],
-                    template=form.cleaned_data["prompt_template"], filters=form.filters_json())
+                    user=request.user,
+                    turn_ids=list(matching.values_list("id", flat=True)[:limit]),
+                    grounded=form.cleaned_data["grounded"],
+                    model_key=form.cleaned_data["model"],
+                    template=form.cleaned_data["prompt_template"],
+                    filters=form.filters_json(),
+                )
             except services.ChatError as exc:
                 messages.error(request, str(exc))
             else:
                 return redirect("chat:replay", job_id=job.id)
-    jobs = (ReplayJob.objects.select_related("created_by", "prompt_template")
-            .order_by("-created_at")[:20])
-    return render(request, "chat/replays.html", {
-        "form": form, "jobs": jobs,
-        "matching_count": matching.count() if matching is not None else None,
-        "preview": list(matching[:10]) if matching is not None else [],
-    })
+    jobs = ReplayJob.objects.select_related("created_by", "prompt_template").order_by(
+        "-created_at"
+    )[:20]
+    return render(
+        request,
+        "chat/replays.html",
+        {
+            "form": form,
+            "jobs": jobs,
+            "matching_count": matching.count() if matching is not None else None,
+            "preview": list(matching[:10]) if matching is not None else [],
+        },
+    )
 
 
 @require_GET
 @replay_required
 def replay(request: HttpRequest, job_id: UUID) -> HttpResponse:
     job = selectors.replay_job_for(job_id)
-    context = {"job": job, "template_label": _template_label(job.prompt_template),
-               "model_label": _model_label(job.model_key)}
+    context = {
+        "job": job,
+        "template_label": _template_label(job.prompt_template),
+        "model_label": _model_label(job.model_key),
+    }
     if request.htmx and request.GET.get("progress"):
         response = render(request, "chat/replay.html#progress", context)
         if job.status in {ReplayJob.Status.DONE, ReplayJob.Status.FAILED}:

@@ -12,7 +12,8 @@ KB_DIR = Path(settings.BASE_DIR) / "demo" / "kb"
 def seed(stdout) -> None:
     created = 0
     for path in sorted(p for p in KB_DIR.iterdir() if p.suffix in SUPPORTED_SUFFIXES):
-        _, was_created = document_ingest_file(name=path.name, data=path.read_bytes(),
-                                              source=f"demo/kb/{path.name}")
+        _, was_created = document_ingest_file(
+            name=path.name, data=path.read_bytes(), source=f"demo/kb/{path.name}"
+        )
         created += was_created
     stdout.write(f"demo knowledge base loaded ({created} documents)")

@@ -11,7 +11,9 @@ class MultipleFileInput(forms.ClearableFileInput):
 
 class MultipleFileField(forms.FileField):
     def __init__(self, *args, **kwargs):
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ",".join(sorted(SUPPORTED_SUFFIXES))}))
+        kwargs.setdefault(
+            "widget", MultipleFileInput(attrs={"accept": ",".join(sorted(SUPPORTED_SUFFIXES))})
+        )
         super().__init__(*args, **kwargs)
 
     def clean(self, data, initial=None):
@@ -21,5 +23,7 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    files = MultipleFileField(help_text="Text (.txt), Markdown (.md) or HTML (.html) files, up to 5 MB each.",
-                              error_messages={"required": "Choose at least one file."})
+    files = MultipleFileField(
+        help_text="Text (.txt), Markdown (.md) or HTML (.html) files, up to 5 MB each.",
+        error_messages={"required": "Choose at least one file."},
+    )

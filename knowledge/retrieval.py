@@ -62,17 +62,21 @@ def retrieve(query: str, k: int = DEFAULT_K, min_score: float = 0.0) -> list[Hit
     if not len(index.ids) or not query.strip():
         return []
     scores = np.zeros(len(index.ids), dtype=np.float32)
-    terms = set(embedding.tokenize(query))
-    for term in terms:
-        posting = index.postings.get(term)
-        if posting is not None:
-            scores[posting[0]] += posting[1]
+    postings = [index.postings[t] for t in set(embedding.tokenize(query)) if t in index.postings]
+    # Terms in more than half the chunks carry almost no BM25 weight but cost a pass over
+    # half the corpus each; skip them unless nothing rarer was asked.
+    rare = [p for p in postings if len(p[0]) <= len(index.ids) // 2]
+    terms = rare or postings
+    for rows, weights in terms:
+        scores[rows] += weights
     best = float(scores.max()) if terms else 0.0
     if best > 0:
         scores *= LEXICAL_WEIGHT / best
     qvec = _embed_query(query)
     if qvec is not None and qvec.shape[0] == index.vectors.shape[1]:
-        cosine = index.vectors @ qvec
+        # einsum's single-threaded loop, not BLAS: OpenBLAS threads on a busy 2-core machine
+        # made this product 3x slower at the p95 (measured 36 ms vs 10 ms over 100k x 128)
+        cosine = np.einsum("ij,j->i", index.vectors, qvec)
         np.maximum(cosine, 0, out=cosine)
         scores += (1 - LEXICAL_WEIGHT) * cosine
     k = min(k, len(scores))
@@ -142,8 +146,9 @@ def _build(version: tuple, embedder_name: str) -> _Index:
     for i, vec in enumerate(vectors):
         if vec is not None and vec.shape[0] == dim:
             matrix[i] = vec
-    return _Index(version=version, embedder=embedder_name, ids=ids, vectors=matrix,
-                  postings=_postings(texts))
+    return _Index(
+        version=version, embedder=embedder_name, ids=ids, vectors=matrix, postings=_postings(texts)
+    )
 
 
 def _refresh_embeddings(stale, ids, texts, vectors, embedder_name) -> None:
@@ -151,10 +156,11 @@ def _refresh_embeddings(stale, ids, texts, vectors, embedder_name) -> None:
     emb = embedding.embedder()
     matrix = emb.embed([texts[i] for i in stale])
     updates = []
-    for i, row in zip(stale, matrix):
+    for i, row in zip(stale, matrix, strict=True):
         vectors[i] = row
-        updates.append(Chunk(id=ids[i], embedding=embedding.to_bytes(row),
-                             embedding_model=embedder_name))
+        updates.append(
+            Chunk(id=ids[i], embedding=embedding.to_bytes(row), embedding_model=embedder_name)
+        )
     Chunk.objects.bulk_update(updates, ["embedding", "embedding_model"], batch_size=500)
 
 
@@ -188,5 +194,7 @@ def _postings(texts: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     norm = BM25_K1 * (1 - BM25_B + BM25_B * lengths[rows] / avgdl)
     weights = (idf[terms] * tf * (BM25_K1 + 1) / (tf + norm)).astype(np.float32)
     bounds = np.searchsorted(terms, np.arange(len(term_ids) + 1))
-    return {name: (rows[bounds[t] : bounds[t + 1]], weights[bounds[t] : bounds[t + 1]])
-            for name, t in term_ids.items()}
+    return {
+        name: (rows[bounds[t] : bounds[t + 1]], weights[bounds[t] : bounds[t + 1]])
+        for name, t in term_ids.items()
+    }

@@ -30,7 +30,9 @@ class IngestError(ValueError):
     pass
 
 
-def split_text(text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP) -> list[tuple[int, int]]:
+def split_text(
+    text: str, size: int = CHUNK_SIZE, overlap: int = CHUNK_OVERLAP
+) -> list[tuple[int, int]]:
     """Spans of at most `size` characters, each overlapping the previous one by ~`overlap`.
 
     A span ends at the last paragraph, sentence or word break in its second half when there is
@@ -61,8 +63,27 @@ class _TextExtractor(HTMLParser):
     """HTML to plain text: drops script/style/head, keeps block structure as blank lines."""
 
     SKIP = {"script", "style", "head", "noscript", "template", "svg"}
-    BLOCK = {"p", "div", "br", "li", "h1", "h2", "h3", "h4", "h5", "h6", "tr", "section",
-             "article", "pre", "blockquote", "ul", "ol", "table", "hr"}
+    BLOCK = {
+        "p",
+        "div",
+        "br",
+        "li",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "tr",
+        "section",
+        "article",
+        "pre",
+        "blockquote",
+        "ul",
+        "ol",
+        "table",
+        "hr",
+    }
 
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
@@ -178,15 +199,24 @@ def document_ingest(*, title: str, source: str, text: str) -> tuple[Document, bo
     spans = split_text(text)
     vectors, model_name = _embed([text[s:e] for s, e in spans])
     Chunk.objects.bulk_create(
-        Chunk(document=document, index=i, text=text[s:e], start=s, end=e,
-              embedding=vec, embedding_model=model_name)
-        for i, ((s, e), vec) in enumerate(zip(spans, vectors))
+        Chunk(
+            document=document,
+            index=i,
+            text=text[s:e],
+            start=s,
+            end=e,
+            embedding=vec,
+            embedding_model=model_name,
+        )
+        for i, ((s, e), vec) in enumerate(zip(spans, vectors, strict=True))
     )
     outbox.record("document", [document.id])
     return document, True
 
 
-def document_ingest_file(*, name: str, data: bytes, source: str | None = None) -> tuple[Document, bool]:
+def document_ingest_file(
+    *, name: str, data: bytes, source: str | None = None
+) -> tuple[Document, bool]:
     parsed = parse_file(name, data)
     return document_ingest(title=parsed.title, source=source or name, text=parsed.text)
 

@@ -25,15 +25,20 @@ def documents(request: HttpRequest) -> HttpResponse:
         added = unchanged = 0
         for upload in form.cleaned_data["files"]:
             try:
-                _, created = document_ingest_file(name=upload.name, data=upload.read(),
-                                                  source=f"upload/{upload.name}")
+                _, created = document_ingest_file(
+                    name=upload.name, data=upload.read(), source=f"upload/{upload.name}"
+                )
             except IngestError as exc:
                 messages.error(request, str(exc))
                 continue
             added += created
             unchanged += not created
-        messages.success(request, f"{added} document{'s' if added != 1 else ''} added"
-                                  + (f", {unchanged} unchanged (already in the knowledge base)" if unchanged else "") + ".")
+        messages.success(
+            request,
+            f"{added} document{'s' if added != 1 else ''} added"
+            + (f", {unchanged} unchanged (already in the knowledge base)" if unchanged else "")
+            + ".",
+        )
         return redirect("knowledge:documents")
     docs = Document.objects.annotate(n_chunks=Count("chunks")).order_by("title")
     return render(request, "knowledge/documents.html", {"form": form, "documents": docs})

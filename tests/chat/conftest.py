@@ -36,12 +36,22 @@ def ask(end_user):
     """ask(question, user=end_user, grounded=True, model_key=None) -> a logged Turn."""
     from chat import services
 
-    def _ask(question: str, user=None, grounded: bool = True, model_key: str | None = None,
-             conversation=None):
+    def _ask(
+        question: str,
+        user=None,
+        grounded: bool = True,
+        model_key: str | None = None,
+        conversation=None,
+    ):
         user = user or end_user
         conversation = conversation or services.conversation_create(user=user)
-        return services.chat_ask(conversation=conversation, user=user, question=question,
-                                 grounded=grounded, model_key=model_key)
+        return services.chat_ask(
+            conversation=conversation,
+            user=user,
+            question=question,
+            grounded=grounded,
+            model_key=model_key,
+        )
 
     return _ask
 
@@ -65,6 +75,9 @@ def seeded_db(transactional_db):
     create_permissions(apps.get_app_config("accounts"), verbosity=0)
     for role, name in ROLE_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(Permission.objects.filter(
-            content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]))
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]
+            )
+        )
     importlib.import_module("chat.migrations.0003_default_prompt_template").seed(apps, None)

@@ -65,12 +65,17 @@ class _Handler(BaseHTTPRequestHandler):
     def do_POST(self):
         length = int(self.headers.get("Content-Length") or 0)
         body = json.loads(self.rfile.read(length) or b"{}")
-        self.server.requests.append({"path": self.path, "body": body,
-                                     "auth": self.headers.get("Authorization")})
+        self.server.requests.append(
+            {"path": self.path, "body": body, "auth": self.headers.get("Authorization")}
+        )
         if self.headers.get("Authorization") != f"Bearer {API_KEY}":
-            return self._json(401, {"error": {"message": "bad key", "type": "invalid_request_error"}})
+            return self._json(
+                401, {"error": {"message": "bad key", "type": "invalid_request_error"}}
+            )
         if self.server.mode == "error":
-            return self._json(500, {"error": {"message": "the model is overloaded", "type": "server_error"}})
+            return self._json(
+                500, {"error": {"message": "the model is overloaded", "type": "server_error"}}
+            )
         if self.server.mode == "slow":
             time.sleep(self.server.delay)
         if self.path == "/v1/embeddings":
@@ -83,37 +88,78 @@ class _Handler(BaseHTTPRequestHandler):
         from knowledge.embedding import hashed_vector
 
         inputs = body["input"] if isinstance(body["input"], list) else [body["input"]]
-        data = [{"object": "embedding", "index": i, "embedding": hashed_vector(text)[:64].tolist()}
-                for i, text in enumerate(inputs)]
-        self._json(200, {"object": "list", "data": data, "model": body["model"],
-                         "usage": {"prompt_tokens": 1, "total_tokens": 1}})
+        data = [
+            {"object": "embedding", "index": i, "embedding": hashed_vector(text)[:64].tolist()}
+            for i, text in enumerate(inputs)
+        ]
+        self._json(
+            200,
+            {
+                "object": "list",
+                "data": data,
+                "model": body["model"],
+                "usage": {"prompt_tokens": 1, "total_tokens": 1},
+            },
+        )
 
     def _chat(self, body: dict) -> None:
         answer = self.server.answer
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(answer.split()),
-                 "total_tokens": prompt_tokens + len(answer.split())}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(answer.split()),
+            "total_tokens": prompt_tokens + len(answer.split()),
+        }
         base = {"id": "chatcmpl-test", "created": int(time.time()), "model": body["model"]}
         if not body.get("stream"):
-            return self._json(200, {**base, "object": "chat.completion", "usage": usage, "choices": [
-                {"index": 0, "finish_reason": "stop",
-                 "message": {"role": "assistant", "content": answer}}]})
+            return self._json(
+                200,
+                {
+                    **base,
+                    "object": "chat.completion",
+                    "usage": usage,
+                    "choices": [
+                        {
+                            "index": 0,
+                            "finish_reason": "stop",
+                            "message": {"role": "assistant", "content": answer},
+                        }
+                    ],
+                },
+            )
         self.send_response(200)
         self.send_header("Content-Type", "text/event-stream")
         self.send_header("Transfer-Encoding", "chunked")
         self.end_headers()
 
         def send(payload) -> None:
-            line = f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n".encode()
+            line = (
+                f"data: {payload if isinstance(payload, str) else json.dumps(payload)}\n\n".encode()
+            )
             self.wfile.write(f"{len(line):x}\r\n".encode() + line + b"\r\n")
             self.wfile.flush()
 
         chunk = {**base, "object": "chat.completion.chunk"}
-        send({**chunk, "choices": [{"index": 0, "delta": {"role": "assistant", "content": ""},
-                                    "finish_reason": None}]})
+        send(
+            {
+                **chunk,
+                "choices": [
+                    {
+                        "index": 0,
+                        "delta": {"role": "assistant", "content": ""},
+                        "finish_reason": None,
+                    }
+                ],
+            }
+        )
         for word in _words(answer):
             time.sleep(self.server.token_delay)
-            send({**chunk, "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}]})
+            send(
+                {
+                    **chunk,
+                    "choices": [{"index": 0, "delta": {"content": word}, "finish_reason": None}],
+                }
+            )
         send({**chunk, "choices": [{"index": 0, "delta": {}, "finish_reason": "stop"}]})
         if (body.get("stream_options") or {}).get("include_usage"):
             send({**chunk, "choices": [], "usage": usage})

@@ -15,9 +15,13 @@ def interaction(**overrides):
         "answer": "Open the snapshot and choose Restore.",
         "model": "gpt-4o-mini",
         "system_prompt": "You are helpful.",
-        "context": [{"text": "To restore, open the snapshot.", "source": "backups.md", "score": 0.9},
-                    {"text": "Snapshots are daily.", "source": "backups.md", "score": 0.5}],
-        "latency_ms": 812, "prompt_tokens": 120, "completion_tokens": 14,
+        "context": [
+            {"text": "To restore, open the snapshot.", "source": "backups.md", "score": 0.9},
+            {"text": "Snapshots are daily.", "source": "backups.md", "score": 0.5},
+        ],
+        "latency_ms": 812,
+        "prompt_tokens": 120,
+        "completion_tokens": 14,
     }
     return {**item, **overrides}
 
@@ -42,16 +46,19 @@ def api(client):
 
 @pytest.mark.django_db
 def test_post_one_interaction_stores_it_with_its_context(api, token, end_user):
-    response = api("post", "interactions", interaction(user="customer-42", metadata={"app": "x"}),
-                   token=token)
+    response = api(
+        "post", "interactions", interaction(user="customer-42", metadata={"app": "x"}), token=token
+    )
     assert response.status_code == 201, response.content
     body = response.json()
     turn = Turn.objects.get(pk=body["id"])
     assert body["ids"] == [str(turn.id)] and body["created"] is True
     assert turn.user == end_user and turn.source == "api" and turn.external_user == "customer-42"
     assert turn.grounded and turn.max_context_score == 0.9 and turn.metadata == {"app": "x"}
-    assert turn.prompt_messages == [{"role": "system", "content": "You are helpful."},
-                                    {"role": "user", "content": "How do I restore a snapshot?"}]
+    assert turn.prompt_messages == [
+        {"role": "system", "content": "You are helpful."},
+        {"role": "user", "content": "How do I restore a snapshot?"},
+    ]
     assert [c.rank for c in turn.contexts.all()] == [1, 2]
     assert turn.conversation.user == end_user and turn.conversation.source == "api"
     assert OutboxEntry.objects.filter(entity="turn", entity_id=str(turn.id)).exists()
@@ -81,10 +88,17 @@ def test_a_batch_is_stored_in_bulk_grouped_by_conversation(api, token):
     assert len(body["ids"]) == 6 and body["created"] == 6 and body["ids"][5] == retry_id
     c1 = Conversation.objects.get(external_id="c-1")
     assert list(c1.turns.order_by("position").values_list("question", "position")) == [
-        ("q0?", 0), ("q1?", 1), ("q2?", 2)]
+        ("q0?", 0),
+        ("q1?", 1),
+        ("q2?", 2),
+    ]
     # a later batch continues the same client conversation, and a retried id is not duplicated
-    later = api("post", "interactions", [interaction(conversation_id="c-1", question="q3?"),
-                                         interaction(id=retry_id)], token=token).json()
+    later = api(
+        "post",
+        "interactions",
+        [interaction(conversation_id="c-1", question="q3?"), interaction(id=retry_id)],
+        token=token,
+    ).json()
     assert later["created"] == 1 and later["existing"] == 1 and later["ids"][1] == retry_id
     assert c1.turns.get(question="q3?").position == 3
     assert Turn.objects.count() == 7
@@ -92,8 +106,12 @@ def test_a_batch_is_stored_in_bulk_grouped_by_conversation(api, token):
 
 @pytest.mark.django_db
 def test_a_bad_batch_stores_nothing_and_names_each_bad_field(api, token):
-    items = [interaction(), interaction(question="", model=None), interaction(latency_ms=-1),
-             interaction(context=[{"source": "x", "score": "high"}], colour="blue")]
+    items = [
+        interaction(),
+        interaction(question="", model=None),
+        interaction(latency_ms=-1),
+        interaction(context=[{"source": "x", "score": "high"}], colour="blue"),
+    ]
     response = api("post", "interactions", items, token=token)
     assert response.status_code == 400
     errors = response.json()["errors"]
@@ -110,8 +128,12 @@ def test_a_bad_batch_stores_nothing_and_names_each_bad_field(api, token):
 
 @pytest.mark.django_db
 def test_single_object_errors_are_per_field_without_an_index(api, token):
-    response = api("post", "interactions", interaction(id="not-a-uuid", grounded="yes",
-                                                        created_at="yesterday"), token=token)
+    response = api(
+        "post",
+        "interactions",
+        interaction(id="not-a-uuid", grounded="yes", created_at="yesterday"),
+        token=token,
+    )
     assert response.status_code == 400
     assert set(response.json()["errors"]) == {"id", "grounded", "created_at"}
 
@@ -146,7 +168,10 @@ def test_missing_wrong_or_revoked_tokens_are_401(api, token, end_user):
 @pytest.mark.django_db
 def test_tokens_are_stored_hashed(token):
     stored = ApiToken.objects.get()
-    assert token not in (stored.token_hash, stored.prefix) and stored.token_hash == services.hash_token(token)
+    assert token not in (
+        stored.token_hash,
+        stored.prefix,
+    ) and stored.token_hash == services.hash_token(token)
 
 
 @pytest.mark.django_db
@@ -158,27 +183,38 @@ def test_wrong_methods_are_405(api, token):
 @pytest.mark.django_db
 def test_feedback_through_the_api_is_created_then_changed(api, token, end_user):
     turn_id = api("post", "interactions", interaction(), token=token).json()["id"]
-    response = api("post", f"interactions/{turn_id}/feedback", {"rating": "down", "comment": "wrong"},
-                   token=token)
+    response = api(
+        "post",
+        f"interactions/{turn_id}/feedback",
+        {"rating": "down", "comment": "wrong"},
+        token=token,
+    )
     assert response.status_code == 201 and response.json()["rating"] == "down"
     response = api("post", f"interactions/{turn_id}/feedback", {"rating": "up"}, token=token)
     assert response.status_code == 200
     assert Feedback.objects.get(turn_id=turn_id, user=end_user).rating == "up"
-    bad = api("post", f"interactions/{turn_id}/feedback", {"rating": "meh", "stars": 5}, token=token)
+    bad = api(
+        "post", f"interactions/{turn_id}/feedback", {"rating": "meh", "stars": 5}, token=token
+    )
     assert bad.status_code == 400 and set(bad.json()["errors"]) == {"rating", "stars"}
 
 
 @pytest.mark.django_db
 def test_get_returns_the_record_to_its_owner_and_experts_only(api, token, other_user, expert):
     turn_id = api("post", "interactions", interaction(), token=token).json()["id"]
-    api("post", f"interactions/{turn_id}/feedback", {"rating": "up", "comment": "good"}, token=token)
+    api(
+        "post", f"interactions/{turn_id}/feedback", {"rating": "up", "comment": "good"}, token=token
+    )
     record = api("get", f"interactions/{turn_id}", token=token).json()
     assert record["id"] == turn_id and record["question"] == "How do I restore a snapshot?"
     assert [c["rank"] for c in record["context"]] == [1, 2]
     assert record["feedback"][0]["comment"] == "good" and record["reviews"] == []
     other = services.api_token_create(user=other_user, name="x")[1]
     assert api("get", f"interactions/{turn_id}", token=other).status_code == 404
-    assert api("post", f"interactions/{turn_id}/feedback", {"rating": "down"}, token=other).status_code == 404
+    assert (
+        api("post", f"interactions/{turn_id}/feedback", {"rating": "down"}, token=other).status_code
+        == 404
+    )
     expert_token = services.api_token_create(user=expert, name="x")[1]
     assert api("get", f"interactions/{turn_id}", token=expert_token).status_code == 200
     assert api("get", f"interactions/{uuid.uuid4()}", token=token).status_code == 404
@@ -190,7 +226,11 @@ def test_openapi_schema_is_served_without_a_token(client):
     assert response.status_code == 200
     schema = response.json()
     assert schema["openapi"].startswith("3.")
-    assert set(schema["paths"]) == {"/interactions", "/interactions/{id}", "/interactions/{id}/feedback"}
+    assert set(schema["paths"]) == {
+        "/interactions",
+        "/interactions/{id}",
+        "/interactions/{id}/feedback",
+    }
     assert "413" in schema["paths"]["/interactions"]["post"]["responses"]
 
 
@@ -207,5 +247,7 @@ def test_an_id_used_by_another_user_is_refused_without_revealing_it(api, token, 
     item = interaction(id=str(uuid.uuid4()))
     assert api("post", "interactions", item, token=other).status_code == 201
     response = api("post", "interactions", [interaction(), item], token=token)
-    assert response.status_code == 400 and response.json()["errors"] == {"1.id": ["This id is already used."]}
+    assert response.status_code == 400 and response.json()["errors"] == {
+        "1.id": ["This id is already used."]
+    }
     assert Turn.objects.count() == 1 and Turn.objects.get().user == other_user

@@ -2,11 +2,15 @@ import pytest
 
 from chat.models import Feedback, Turn
 
-pytestmark = [pytest.mark.browser, pytest.mark.django_db(transaction=True, serialized_rollback=True)]
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.django_db(transaction=True, serialized_rollback=True),
+]
 
 
 def test_user_asks_sees_the_answer_stream_in_with_sources_and_rates_it(
-        seeded_db, page, browser_login, live_server, end_user, kb, llm_server):
+    seeded_db, page, browser_login, live_server, end_user, kb, llm_server
+):
     llm_server.answer = "Bolt connections use port **7687** with TLS [1]. Use neo4j+s URIs [1]."
     llm_server.token_delay = 0.08
     browser_login(page, end_user)
@@ -40,8 +44,9 @@ def test_user_asks_sees_the_answer_stream_in_with_sources_and_rates_it(
     assert Feedback.objects.get(turn=stored).rating == "up"
 
 
-def test_phone_sized_screen_can_chat_offline(seeded_db, browser, browser_login, live_server,
-                                             end_user, kb):
+def test_phone_sized_screen_can_chat_offline(
+    seeded_db, browser, browser_login, live_server, end_user, kb
+):
     context = browser.new_context(viewport={"width": 390, "height": 800})
     page = context.new_page()
     page.set_default_timeout(15_000)

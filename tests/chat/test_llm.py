@@ -52,10 +52,19 @@ def test_models_list_the_configured_openai_models_first(llm_server):
 
 def test_offline_answer_extracts_cited_sentences_from_the_context():
     contexts = [
-        llm.Context(rank=1, title="Backups", score=0.8, text=(
-            "Every paid instance takes a daily snapshot. To restore, open the snapshot and choose "
-            "Restore. Restoring replaces all data in the instance.")),
-        llm.Context(rank=2, title="Pricing", score=0.2, text="Professional starts at $65 per month."),
+        llm.Context(
+            rank=1,
+            title="Backups",
+            score=0.8,
+            text=(
+                "Every paid instance takes a daily snapshot. "
+                "To restore, open the snapshot and choose "
+                "Restore. Restoring replaces all data in the instance."
+            ),
+        ),
+        llm.Context(
+            rank=2, title="Pricing", score=0.2, text="Professional starts at $65 per month."
+        ),
     ]
     answer = llm.offline_answer("How do I restore a snapshot?", contexts)
     assert "open the snapshot and choose Restore. [1]" in answer
@@ -73,7 +82,9 @@ def test_offline_answer_when_nothing_relevant_was_found():
 
 
 def test_offline_provider_streams_words_and_counts_tokens():
-    completion = llm.complete(llm.ModelChoice("offline", llm.OFFLINE_MODEL), _messages(), contexts=[])
+    completion = llm.complete(
+        llm.ModelChoice("offline", llm.OFFLINE_MODEL), _messages(), contexts=[]
+    )
     parts = list(completion)
     assert len(parts) > 5 and "".join(parts) == completion.text
     assert completion.completion_tokens == len(completion.text.split())

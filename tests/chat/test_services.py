@@ -28,7 +28,9 @@ def test_a_grounded_turn_is_logged_with_everything_that_produced_it(kb, ask, end
     assert contexts[0].text in turn.rendered_context
     assert turn.prompt_messages[-1] == {"role": "user", "content": "How do I restore a snapshot?"}
     assert OutboxEntry.objects.filter(entity="turn", entity_id=str(turn.id)).exists()
-    assert OutboxEntry.objects.filter(entity="conversation", entity_id=str(turn.conversation_id)).exists()
+    assert OutboxEntry.objects.filter(
+        entity="conversation", entity_id=str(turn.conversation_id)
+    ).exists()
     assert Conversation.objects.get(pk=turn.conversation_id).title == "How do I restore a snapshot?"
 
 
@@ -52,8 +54,9 @@ def test_follow_up_questions_carry_the_conversation_history(kb, ask, end_user):
 @pytest.mark.django_db
 def test_logging_a_turn_is_one_transaction_with_a_fixed_number_of_queries(kb, end_user):
     conversation = services.conversation_create(user=end_user)
-    prepared = services.turn_prepare(conversation=conversation, user=end_user,
-                                     question="What port does Bolt use?", grounded=True)
+    prepared = services.turn_prepare(
+        conversation=conversation, user=end_user, question="What port does Bolt use?", grounded=True
+    )
     with CaptureQueriesContext(connection) as queries:
         services.turn_log(prepared=prepared, answer="7687", latency_ms=3)
     sql = [q["sql"] for q in queries.captured_queries]
@@ -114,19 +117,41 @@ def test_feedback_is_one_per_user_and_can_be_changed(kb, ask, end_user):
 def test_a_prompt_change_is_a_new_version_and_old_turns_keep_theirs(kb, ask, lead):
     first = ask("What port does Bolt use?")
     v1 = prompts.active_template()
-    v2 = prompts.prompt_template_new_version(base=v1, system_prompt="Answer like a pirate.",
-                                             context_template=v1.context_template,
-                                             chunk_template=v1.chunk_template, user=lead)
+    v2 = prompts.prompt_template_new_version(
+        base=v1,
+        system_prompt="Answer like a pirate.",
+        context_template=v1.context_template,
+        chunk_template=v1.chunk_template,
+        user=lead,
+    )
     assert v2.version == 2 and prompts.active_template() == v2
     second = ask("What port does Bolt use?")
     assert second.prompt_template == v2 and second.system_prompt == "Answer like a pirate."
     first.refresh_from_db()
-    assert first.prompt_template == v1 and PromptTemplate.objects.get(pk=v1.pk).system_prompt == v1.system_prompt
+    assert (
+        first.prompt_template == v1
+        and PromptTemplate.objects.get(pk=v1.pk).system_prompt == v1.system_prompt
+    )
 
 
 def test_prompt_rendering_leaves_braces_in_passages_alone():
-    template = PromptTemplate(system_prompt="S", context_template="C:\n{context}",
-                              chunk_template="[{rank}] {title}\n{text}")
-    rendered = prompts.render(template=template, question="q?", history=[], contexts=[
-        {"rank": 1, "title": "T {text}", "text": "use {context} and {rank}", "source": "", "score": 1}])
+    template = PromptTemplate(
+        system_prompt="S",
+        context_template="C:\n{context}",
+        chunk_template="[{rank}] {title}\n{text}",
+    )
+    rendered = prompts.render(
+        template=template,
+        question="q?",
+        history=[],
+        contexts=[
+            {
+                "rank": 1,
+                "title": "T {text}",
+                "text": "use {context} and {rank}",
+                "source": "",
+                "score": 1,
+            }
+        ],
+    )
     assert rendered.rendered_context == "C:\n[1] T {text}\nuse {context} and {rank}"

@@ -37,7 +37,9 @@ def assert_inert(html: str) -> None:
     assert "img" not in found.tags
     assert not any("alert" in text for text in found.script_text)
     assert not any(name.startswith("on") for name, _ in found.attrs)
-    assert not any((value or "").strip().lower().startswith("javascript:") for _, value in found.attrs)
+    assert not any(
+        (value or "").strip().lower().startswith("javascript:") for _, value in found.attrs
+    )
 
 
 def sse_events(response) -> list[tuple[str, object]]:
@@ -73,9 +75,14 @@ def test_new_conversation_then_ask_without_javascript(client_for, end_user, kb):
     response = client.post(reverse("chat:new"))
     conversation = Conversation.objects.get(user=end_user)
     assert response["Location"] == reverse("chat:conversation", args=[conversation.id])
-    response = client.post(reverse("chat:ask", args=[conversation.id]),
-                           {"question": "How do I restore a snapshot?", "grounded": "on",
-                            "model": "offline:offline-extractive"})
+    response = client.post(
+        reverse("chat:ask", args=[conversation.id]),
+        {
+            "question": "How do I restore a snapshot?",
+            "grounded": "on",
+            "model": "offline:offline-extractive",
+        },
+    )
     turn = Turn.objects.get()
     assert response.status_code == 302 and response["Location"].endswith(f"#turn-{turn.id}")
     page = client.get(reverse("chat:conversation", args=[conversation.id])).content.decode()
@@ -87,7 +94,9 @@ def test_new_conversation_then_ask_without_javascript(client_for, end_user, kb):
 def test_ask_streams_tokens_then_the_rendered_turn(client_for, end_user, conversation, kb):
     response = client_for(end_user).post(
         reverse("chat:ask", args=[conversation.id]),
-        {"question": "What port does Bolt use?", "grounded": "on"}, HTTP_ACCEPT="text/event-stream")
+        {"question": "What port does Bolt use?", "grounded": "on"},
+        HTTP_ACCEPT="text/event-stream",
+    )
     assert response.status_code == 200 and response["Content-Type"] == "text/event-stream"
     events = sse_events(response)
     names = [name for name, _ in events]
@@ -101,20 +110,23 @@ def test_ask_streams_tokens_then_the_rendered_turn(client_for, end_user, convers
 
 @pytest.mark.django_db
 def test_ungrounded_ask_has_no_sources(client_for, end_user, conversation, kb):
-    client_for(end_user).post(reverse("chat:ask", args=[conversation.id]),
-                              {"question": "What port does Bolt use?"})
+    client_for(end_user).post(
+        reverse("chat:ask", args=[conversation.id]), {"question": "What port does Bolt use?"}
+    )
     turn = Turn.objects.get()
     assert not turn.grounded and turn.contexts.count() == 0
 
 
 @pytest.mark.django_db
-def test_model_failure_shows_a_clear_message_and_is_logged(client_for, end_user, conversation, kb,
-                                                            llm_server):
+def test_model_failure_shows_a_clear_message_and_is_logged(
+    client_for, end_user, conversation, kb, llm_server
+):
     llm_server.mode = "error"
     response = client_for(end_user).post(
         reverse("chat:ask", args=[conversation.id]),
         {"question": "What port does Bolt use?", "grounded": "on", "model": "openai:test-model"},
-        HTTP_ACCEPT="text/event-stream")
+        HTTP_ACCEPT="text/event-stream",
+    )
     done = sse_events(response)[-1]
     assert done[0] == "done" and done[1]["status"] == "error"
     assert "The model could not answer this time" in done[1]["html"]
@@ -122,8 +134,9 @@ def test_model_failure_shows_a_clear_message_and_is_logged(client_for, end_user,
 
 
 @pytest.mark.django_db
-def test_daily_limit_gives_a_friendly_message_and_logs_nothing(client_for, end_user, conversation,
-                                                               kb, settings):
+def test_daily_limit_gives_a_friendly_message_and_logs_nothing(
+    client_for, end_user, conversation, kb, settings
+):
     settings.CHAT_DAILY_QUESTION_LIMIT = 1
     client = client_for(end_user)
     url = reverse("chat:ask", args=[conversation.id])
@@ -137,14 +150,21 @@ def test_daily_limit_gives_a_friendly_message_and_logs_nothing(client_for, end_u
 
 
 @pytest.mark.django_db
-def test_a_user_cannot_read_ask_in_or_rate_another_users_conversation(client_for, end_user,
-                                                                      other_user, ask):
+def test_a_user_cannot_read_ask_in_or_rate_another_users_conversation(
+    client_for, end_user, other_user, ask
+):
     turn = ask("What port does Bolt use?")
     client = client_for(other_user)
     assert client.get(reverse("chat:conversation", args=[turn.conversation_id])).status_code == 404
-    assert client.post(reverse("chat:ask", args=[turn.conversation_id]),
-                       {"question": "hi"}).status_code == 404
-    assert client.post(reverse("chat:feedback", args=[turn.id]), {"rating": "down"}).status_code == 404
+    assert (
+        client.post(
+            reverse("chat:ask", args=[turn.conversation_id]), {"question": "hi"}
+        ).status_code
+        == 404
+    )
+    assert (
+        client.post(reverse("chat:feedback", args=[turn.id]), {"rating": "down"}).status_code == 404
+    )
     assert not Feedback.objects.exists() and Turn.objects.count() == 1
     page = client.get(reverse("chat:home")).content.decode()
     assert "What port does Bolt use" not in page
@@ -155,10 +175,13 @@ def test_feedback_with_htmx_is_shown_back_and_can_be_changed(client_for, end_use
     turn = ask("What port does Bolt use?")
     client = client_for(end_user)
     url = reverse("chat:feedback", args=[turn.id])
-    page = client.post(url, {"rating": "down", "comment": "Missing the TLS detail"},
-                       HTTP_HX_REQUEST="true").content.decode()
+    page = client.post(
+        url, {"rating": "down", "comment": "Missing the TLS detail"}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "You rated this not helpful" in page and "Missing the TLS detail" in page
-    page = client.post(url, {"rating": "up", "comment": ""}, HTTP_HX_REQUEST="true").content.decode()
+    page = client.post(
+        url, {"rating": "up", "comment": ""}, HTTP_HX_REQUEST="true"
+    ).content.decode()
     assert "You rated this helpful" in page
     assert Feedback.objects.get().rating == "up"
     page = client.get(reverse("chat:conversation", args=[turn.conversation_id])).content.decode()
@@ -168,11 +191,19 @@ def test_feedback_with_htmx_is_shown_back_and_can_be_changed(client_for, end_use
 @pytest.mark.django_db
 def test_xss_in_question_answer_and_context_renders_inert(client_for, end_user, kb):
     token = services.api_token_create(user=end_user, name="x")[1]
-    body = {"question": f"Q {XSS}", "answer": f"A {XSS} [click](javascript:alert(1))", "model": "m",
-            "context": [{"text": f"C {XSS}", "source": f"S {XSS}", "score": 0.5}]}
+    body = {
+        "question": f"Q {XSS}",
+        "answer": f"A {XSS} [click](javascript:alert(1))",
+        "model": "m",
+        "context": [{"text": f"C {XSS}", "source": f"S {XSS}", "score": 0.5}],
+    }
     client = client_for(end_user)
-    client.post("/api/v1/interactions", data=json.dumps(body), content_type="application/json",
-                HTTP_AUTHORIZATION=f"Bearer {token}")
+    client.post(
+        "/api/v1/interactions",
+        data=json.dumps(body),
+        content_type="application/json",
+        HTTP_AUTHORIZATION=f"Bearer {token}",
+    )
     turn = Turn.objects.get()
     page = client.get(reverse("chat:conversation", args=[turn.conversation_id])).content.decode()
     assert_inert(page)
@@ -180,16 +211,20 @@ def test_xss_in_question_answer_and_context_renders_inert(client_for, end_user, 
     assert "C &lt;script&gt;alert" in page  # and so is the context
     # and in the streamed chat path
     conversation = services.conversation_create(user=end_user)
-    response = client.post(reverse("chat:ask", args=[conversation.id]), {"question": XSS},
-                           HTTP_ACCEPT="text/event-stream")
+    response = client.post(
+        reverse("chat:ask", args=[conversation.id]),
+        {"question": XSS},
+        HTTP_ACCEPT="text/event-stream",
+    )
     html = sse_events(response)[-1][1]["html"]
     assert_inert(html)
     assert "&lt;script&gt;" in html
 
 
 @pytest.mark.django_db
-def test_conversation_page_query_count_does_not_grow_with_turns(client_for, end_user, ask,
-                                                                django_assert_max_num_queries):
+def test_conversation_page_query_count_does_not_grow_with_turns(
+    client_for, end_user, ask, django_assert_max_num_queries
+):
     first = ask("What port does Bolt use?")
     for i in range(6):
         turn = ask(f"Question {i} about snapshots?", conversation=first.conversation)
@@ -198,7 +233,10 @@ def test_conversation_page_query_count_does_not_grow_with_turns(client_for, end_
         ask("Another conversation?")
     client = client_for(end_user)
     with django_assert_max_num_queries(14):
-        assert client.get(reverse("chat:conversation", args=[first.conversation_id])).status_code == 200
+        assert (
+            client.get(reverse("chat:conversation", args=[first.conversation_id])).status_code
+            == 200
+        )
 
 
 @pytest.mark.django_db
@@ -221,9 +259,15 @@ def test_admin_saves_a_template_in_use_as_a_new_version(client, ask, lead):
     lead.save()
     client.force_login(lead)
     v1 = PromptTemplate.objects.get()
-    client.post(reverse("admin:chat_prompttemplate_change", args=[v1.pk]), {
-        "system_prompt": "New prompt", "context_template": v1.context_template,
-        "chunk_template": v1.chunk_template, "is_active": "on"})
+    client.post(
+        reverse("admin:chat_prompttemplate_change", args=[v1.pk]),
+        {
+            "system_prompt": "New prompt",
+            "context_template": v1.context_template,
+            "chunk_template": v1.chunk_template,
+            "is_active": "on",
+        },
+    )
     assert PromptTemplate.objects.count() == 2
     assert PromptTemplate.objects.get(pk=v1.pk).system_prompt == v1.system_prompt
     assert PromptTemplate.objects.get(version=2).system_prompt == "New prompt"

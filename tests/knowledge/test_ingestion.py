@@ -4,9 +4,15 @@ import pytest
 from django.core.management import CommandError, call_command
 
 from graph.models import OutboxEntry
+from knowledge.embedding import OFFLINE_DIM
 from knowledge.models import Chunk, Document
 from knowledge.services import (
-    IngestError, document_ingest, document_ingest_file, html_to_text, parse_file, split_text,
+    IngestError,
+    document_ingest,
+    document_ingest_file,
+    html_to_text,
+    parse_file,
+    split_text,
 )
 
 DEMO_KB = Path(__file__).resolve().parents[2] / "demo" / "kb"
@@ -16,7 +22,7 @@ def test_split_text_overlaps_and_covers_everything():
     text = " ".join(f"word{i}" for i in range(600))
     spans = split_text(text, size=300, overlap=60)
     assert spans[0][0] == 0 and spans[-1][1] == len(text)
-    for (s1, e1), (s2, e2) in zip(spans, spans[1:]):
+    for (_, e1), (s2, _) in zip(spans, spans[1:], strict=False):
         assert s2 < e1, "consecutive chunks overlap"
         assert e1 - s2 <= 80
         assert text[s2 - 1] == " ", "chunks start on a word boundary"
@@ -33,7 +39,9 @@ def test_reingesting_unchanged_text_is_a_no_op():
     assert created and doc.chunks.count() > 1
     chunk_ids = set(doc.chunks.values_list("id", flat=True))
     outbox_rows = OutboxEntry.objects.count()
-    again, created_again = document_ingest(title="A", source="a.md", text="Alpha beta gamma. " * 100)
+    again, created_again = document_ingest(
+        title="A", source="a.md", text="Alpha beta gamma. " * 100
+    )
     assert not created_again and again.id == doc.id
     assert set(again.chunks.values_list("id", flat=True)) == chunk_ids
     assert OutboxEntry.objects.count() == outbox_rows
@@ -52,7 +60,10 @@ def test_changed_file_under_the_same_source_replaces_its_chunks():
 def test_ingest_stores_offline_vectors_and_records_the_document_for_the_graph():
     doc, _ = document_ingest(title="A", source="a.md", text="Bolt uses port 7687.")
     chunk = doc.chunks.get()
-    assert chunk.embedding_model.startswith("offline-hash") and len(bytes(chunk.embedding)) == 256 * 4
+    assert (
+        chunk.embedding_model.startswith("offline-hash")
+        and len(bytes(chunk.embedding)) == OFFLINE_DIM * 4
+    )
     assert OutboxEntry.objects.filter(entity="document", entity_id=str(doc.id)).exists()
 
 
@@ -60,7 +71,8 @@ def test_html_is_stripped_to_text_without_scripts_or_styles():
     title, text = html_to_text(
         "<html><head><title>Ports &amp; TLS</title><style>p{color:red}</style></head>"
         "<body><script>alert('x')</script><h1>Ports</h1><p>Bolt uses <b>7687</b>.</p>"
-        "<p onclick=\"evil()\">Second&nbsp;para</p></body></html>")
+        '<p onclick="evil()">Second&nbsp;para</p></body></html>'
+    )
     assert title == "Ports & TLS"
     assert "alert" not in text and "color" not in text and "<" not in text
     assert "Bolt uses 7687." in text and "Second" in text

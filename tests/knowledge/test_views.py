@@ -26,8 +26,10 @@ def test_expert_uploads_several_files_and_a_repeat_changes_nothing(client_for, e
     client = client_for(expert)
 
     def files():
-        return [SimpleUploadedFile("ports.md", b"# Ports\n\nBolt uses 7687."),
-                SimpleUploadedFile("faq.html", b"<h1>FAQ</h1><script>x()</script><p>Answers.</p>")]
+        return [
+            SimpleUploadedFile("ports.md", b"# Ports\n\nBolt uses 7687."),
+            SimpleUploadedFile("faq.html", b"<h1>FAQ</h1><script>x()</script><p>Answers.</p>"),
+        ]
 
     response = client.post(reverse("knowledge:documents"), {"files": files()}, follow=True)
     assert "2 documents added" in response.content.decode()
@@ -40,8 +42,11 @@ def test_expert_uploads_several_files_and_a_repeat_changes_nothing(client_for, e
 
 @pytest.mark.django_db
 def test_unsupported_upload_is_reported_and_skipped(client_for, lead):
-    response = client_for(lead).post(reverse("knowledge:documents"), {
-        "files": [SimpleUploadedFile("a.pdf", b"%PDF")]}, follow=True)
+    response = client_for(lead).post(
+        reverse("knowledge:documents"),
+        {"files": [SimpleUploadedFile("a.pdf", b"%PDF")]},
+        follow=True,
+    )
     assert "unsupported file type" in response.content.decode()
     assert not Document.objects.exists()
 

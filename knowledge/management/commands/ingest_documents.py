@@ -10,7 +10,7 @@ from knowledge.services import SUPPORTED_SUFFIXES, IngestError, document_ingest_
 
 
 class Command(BaseCommand):
-    help = "Ingest text, markdown and HTML files into the knowledge base (unchanged files are skipped)."
+    help = "Ingest text, markdown and HTML files (unchanged files are skipped)."
 
     def add_arguments(self, parser):
         parser.add_argument("paths", nargs="+", type=Path)
@@ -19,7 +19,9 @@ class Command(BaseCommand):
         files: list[Path] = []
         for path in paths:
             if path.is_dir():
-                files += sorted(p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES)
+                files += sorted(
+                    p for p in path.rglob("*") if p.suffix.lower() in SUPPORTED_SUFFIXES
+                )
             elif path.is_file():
                 files.append(path)
             else:
@@ -33,5 +35,7 @@ class Command(BaseCommand):
             created += was_created
             unchanged += not was_created
             state = "ingested" if was_created else "unchanged"
-            self.stdout.write(f"{state}: {path} -> {document.title} ({document.chunks.count()} chunks)")
+            self.stdout.write(
+                f"{state}: {path} -> {document.title} ({document.chunks.count()} chunks)"
+            )
         self.stdout.write(f"{created} ingested, {unchanged} unchanged")
