@@ -482,7 +482,9 @@ def claim(batch_size: int) -> tuple[str, list[tuple[str, str]]]:
     with transaction.atomic():
         busy = set(OutboxEntry.objects.filter(synced_at=None, claimed_until__gte=now)
                    .values_list("entity", "entity_id"))
-        candidates = (OutboxEntry.objects.filter(claimable).order_by("id")
+        # Rows that already failed go last, so one poisoned row cannot hold up fresh ones
+        # (order does not matter otherwise: every write reads the current SQL state).
+        candidates = (OutboxEntry.objects.filter(claimable).order_by("attempts", "id")
                       .values_list("id", "entity", "entity_id")[: batch_size + len(busy)])
         pks = [pk for pk, entity, eid in candidates if (entity, eid) not in busy][:batch_size]
         if pks:

@@ -162,3 +162,11 @@ def test_graph_install_is_idempotent(clean_graph):
     rows, _ = db.cypher_query("SHOW CONSTRAINTS")
     names = {r[1] for r in rows}
     assert {"unique_Message_uid", "unique_Chunk_uid", "unique_Release_uid"} <= names
+
+
+def test_rows_that_failed_before_go_after_fresh_ones(clean_graph, end_user):
+    conv = f.conversation(end_user)
+    OutboxEntry.objects.filter(entity="conversation").update(attempts=3)
+    t = f.turn(conv)
+    token, rows = claim(1)
+    assert rows == [("turn", str(t.id))]
