@@ -144,13 +144,20 @@ def sync_documents(ids: Iterable[object], *, deps: bool = True) -> None:
     keep: dict[str, list[str]] = {str(d["id"]): [] for d in docs}
     for c in chunks:
         keep[str(c["document_id"])].append(str(c["id"]))
-    write("UNWIND $rows AS row MATCH (:Document {uid: row.doc})-[:HAS_CHUNK]->(c:Chunk) "
-          "WHERE NOT c.uid IN row.keep DETACH DELETE c",
-          [{"doc": d, "keep": k} for d, k in keep.items()])
     gone = _missing(ids, keep)
-    write("UNWIND $rows AS id MATCH (:Document {uid: id})-[:HAS_CHUNK]->(c:Chunk) "
-          "DETACH DELETE c", gone)
+    # Answers that used a chunk that is going away: SQL set their context's chunk to NULL,
+    # so after the delete they are re-synced with the passage as an external chunk.
+    stale = [{"doc": d, "keep": k} for d, k in keep.items()] + [{"doc": d, "keep": []}
+                                                                for d in gone]
+    rows, _ = db.cypher_query(
+        "UNWIND $rows AS row MATCH (:Document {uid: row.doc})-[:HAS_CHUNK]->(c:Chunk) "
+        "WHERE NOT c.uid IN row.keep MATCH (a:Message)-[:HAS_CONTEXT]->(c) "
+        "RETURN DISTINCT a.uid", {"rows": stale})
+    write("UNWIND $rows AS row MATCH (:Document {uid: row.doc})-[:HAS_CHUNK]->(c:Chunk) "
+          "WHERE NOT c.uid IN row.keep DETACH DELETE c", stale)
     _delete("Document", gone)
+    if rows:
+        sync_turns([r[0] for r in rows], deps=False)
 
 
 def _write_chunks(rows: list[dict]) -> None:

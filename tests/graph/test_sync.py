@@ -170,3 +170,19 @@ def test_rows_that_failed_before_go_after_fresh_ones(clean_graph, end_user):
     t = f.turn(conv)
     token, rows = claim(1)
     assert rows == [("turn", str(t.id))]
+
+
+def test_replacing_a_documents_chunks_keeps_the_answers_context(clean_graph, end_user):
+    from chat.models import TurnContext
+
+    doc = f.document("Refunds", chunks=2)
+    t = f.turn(f.conversation(end_user), contexts=[(doc.chunks.get(index=0), 0.9)])
+    drain()
+    doc.chunks.all().delete()  # re-ingested: new chunks; the turn keeps its snapshot
+    assert TurnContext.objects.get(turn=t).chunk is None
+    outbox.record("document", [doc.id])
+    drain()
+    assert check().ok, check().differences()
+    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[:HAS_CONTEXT]->(c:Chunk) "
+                              "RETURN c.external", {"a": str(t.id)})
+    assert rows == [[True]]
