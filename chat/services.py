@@ -17,7 +17,7 @@ from datetime import time as dtime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Max
+from django.db.models import Max
 from django.utils import timezone
 
 from annotations.services import queue_refresh
@@ -531,39 +531,48 @@ def replay_job_run(*, job_id) -> ReplayJob:
     job = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template").get(
         pk=job_id
     )
-    done = set(Turn.objects.filter(replay_job=job).values_list("replay_of_id", flat=True))
+    # progress is recomputed from the stored replays, so a redelivered task counts right
+    replayed = Turn.objects.filter(replay_job=job)
+    done = set(replayed.values_list("replay_of_id", flat=True))
+    failed = replayed.filter(status=Turn.Status.ERROR).count()
+    progress = len(done)
     originals = Turn.objects.in_bulk(job.turn_ids)
     for turn_id in job.turn_ids:
         original = originals.get(_uuid(turn_id))
-        if original is None or original.id in done:
+        if original is not None and original.id in done:
             continue
-        # each replayed question stands alone: a fresh conversation-less history
-        prepared = turn_prepare(
-            conversation=job.conversation,
-            user=job.created_by,
-            question=original.question,
-            grounded=job.grounded,
-            model_key=job.model_key,
-            template=job.prompt_template,
-            source=Conversation.Source.REPLAY,
-            replay_of=original,
-            replay_job=job,
-        )
-        prepared.prompt = prompts.render(
-            template=prepared.template,
-            question=prepared.question,
-            contexts=prepared.contexts,
-            history=[],
-        )
-        turn = turn_answer(prepared=prepared)
-        ReplayJob.objects.filter(pk=job.pk).update(
-            done=F("done") + 1, failed=F("failed") + (turn.status == Turn.Status.ERROR)
-        )
+        if original is not None:  # (a deleted original is skipped, and counts as done)
+            turn = _replay_one(job, original)
+            failed += int(turn.status == Turn.Status.ERROR)
+        progress += 1
+        ReplayJob.objects.filter(pk=job.pk).update(done=progress, failed=failed)
     ReplayJob.objects.filter(pk=job.pk).update(
         status=ReplayJob.Status.DONE, finished_at=timezone.now()
     )
     job.refresh_from_db()
     return job
+
+
+def _replay_one(job: ReplayJob, original: Turn) -> Turn:
+    prepared = turn_prepare(
+        conversation=job.conversation,
+        user=job.created_by,
+        question=original.question,
+        grounded=job.grounded,
+        model_key=job.model_key,
+        template=job.prompt_template,
+        source=Conversation.Source.REPLAY,
+        replay_of=original,
+        replay_job=job,
+    )
+    # each replayed question stands alone, without the replay conversation's history
+    prepared.prompt = prompts.render(
+        template=prepared.template,
+        question=prepared.question,
+        contexts=prepared.contexts,
+        history=[],
+    )
+    return turn_answer(prepared=prepared)
 
 
 def _uuid(value):

@@ -105,3 +105,22 @@ def test_replay_progress_partial_polls_until_done(client_for, expert, ask):
     html = response.content.decode()
     assert 'hx-trigger="every 1s"' in html and "0 of 1 replayed" in html
     assert "HX-Refresh" not in response
+
+
+@pytest.mark.django_db
+def test_replay_run_is_idempotent_and_counts_deleted_originals_as_done(expert, ask, kb):
+    kept = ask("What port does Bolt use?", grounded=False)
+    gone = ask("How do I restore a snapshot?", grounded=False)
+    job = services.replay_job_create(
+        user=expert,
+        turn_ids=[kept.id, gone.id],
+        grounded=True,
+        model_key="offline:offline-extractive",
+        template=None,
+        filters={},
+    )
+    gone.delete()
+    for _ in range(2):  # a redelivered task must not replay or count anything twice
+        job = services.replay_job_run(job_id=job.id)
+        assert (job.done, job.total, job.failed, job.status) == (2, 2, 0, "done")
+    assert Turn.objects.filter(replay_job=job).count() == 1
