@@ -64,13 +64,25 @@ class Drop:
 
 
 class Deduper:
-    """Feed items in release order with `seen(key, question)`; False means drop it."""
+    """Feed items in release order with `seen(key, question)`; False means drop it.
+
+    LSH candidates are ranked by their MinHash estimate (one vectorised comparison over a
+    signature matrix), and only the few best are checked by exact Jaccard; buckets stop
+    growing at BUCKET_CAP members. So templated questions ("… snapshot 1?", "… snapshot
+    2?", …) cost a bounded amount of work each instead of a quadratic number of checks.
+    """
+
+    VERIFY = 3  # exact Jaccard checks per question at most
+    MARGIN = 0.15  # estimate slack below the threshold before a candidate is verified
+    BUCKET_CAP = 32
 
     def __init__(self, threshold: float = 0.8):
         self.threshold = threshold
         self.exact: dict[str, str] = {}
-        self.bands: list[dict[bytes, list[str]]] = [{} for _ in range(BANDS)]
-        self.norms: dict[str, str] = {}
+        self.bands: list[dict[bytes, list[int]]] = [{} for _ in range(BANDS)]
+        self.keys: list[str] = []
+        self.norms: list[str] = []
+        self.matrix = np.empty((1024, NUM_PERM), dtype=np.uint64)
         self.drops: list[Drop] = []
 
     def seen(self, key: str, question: str) -> bool:
@@ -81,22 +93,36 @@ class Deduper:
             return False
         sh = shingles(norm)
         sig = signature(sh)
-        keys = [sig[b * ROWS : (b + 1) * ROWS].tobytes() for b in range(BANDS)]
-        best, best_sim = None, 0.0
-        checked: set[str] = set()
-        for band, bkey in zip(self.bands, keys, strict=True):
-            for other in band.get(bkey, ()):
-                if other in checked:
-                    continue
-                checked.add(other)
-                sim = jaccard(sh, shingles(self.norms[other]))
-                if sim >= self.threshold and sim > best_sim:
-                    best, best_sim = other, sim
+        bkeys = [sig[b * ROWS : (b + 1) * ROWS].tobytes() for b in range(BANDS)]
+        rows: set[int] = set()
+        for band, bkey in zip(self.bands, bkeys, strict=True):
+            rows.update(band.get(bkey, ()))
+        best, best_sim = self._best(sh, sig, sorted(rows))
         if best is not None:
-            self.drops.append(Drop(key, best, "near", round(best_sim, 3)))
+            self.drops.append(Drop(key, self.keys[best], "near", round(best_sim, 3)))
             return False
+        row = len(self.keys)
+        if row == len(self.matrix):
+            self.matrix = np.concatenate([self.matrix, np.empty_like(self.matrix)])
+        self.matrix[row] = sig
+        self.keys.append(key)
+        self.norms.append(norm)
         self.exact[digest] = key
-        self.norms[key] = norm
-        for band, bkey in zip(self.bands, keys, strict=True):
-            band.setdefault(bkey, []).append(key)
+        for band, bkey in zip(self.bands, bkeys, strict=True):
+            bucket = band.setdefault(bkey, [])
+            if len(bucket) < self.BUCKET_CAP:
+                bucket.append(row)
         return True
+
+    def _best(self, sh: set[str], sig: np.ndarray, rows: list[int]):
+        if not rows:
+            return None, 0.0
+        estimates = (self.matrix[rows] == sig).mean(axis=1)
+        best, best_sim = None, 0.0
+        for i in np.argsort(-estimates, kind="stable")[: self.VERIFY]:
+            if estimates[i] < self.threshold - self.MARGIN:
+                break
+            sim = jaccard(sh, shingles(self.norms[rows[i]]))
+            if sim >= self.threshold and sim > best_sim:
+                best, best_sim = rows[i], sim
+        return best, best_sim
