@@ -90,7 +90,8 @@ def run() -> dict:
         ingest = _ingest(env)
         print(
             f"  ingestion: {ingest['rate']:,.0f} interactions/s over {ingest['n']:,} "
-            f"({BATCH} per request, p95 request {ingest['p95_request_ms']:.0f} ms)",
+            f"({BATCH} per request, p95 request {ingest['p95_request_ms']:.0f} ms; server CPU "
+            f"{ingest['server_cpu_ms_per_batch']:.0f} ms per request)",
             flush=True,
         )
         retrieval_result = _child("retrieval", env)
@@ -212,18 +213,31 @@ def _ingest(env: dict) -> dict:
         for body in bodies[:2]:  # warm-up: imports, first queries
             conn = post(conn, body)
         timings = []
+        cpu_before = _cpu_seconds(server.pid)
         started = time.perf_counter()
         for body in bodies[2:]:
             t0 = time.perf_counter()
             conn = post(conn, body)
             timings.append((time.perf_counter() - t0) * 1000)
         elapsed = time.perf_counter() - started
+        server_cpu = _cpu_seconds(server.pid) - cpu_before
         conn.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
     n = BATCH * BATCHES
-    return {"rate": n / elapsed, "n": n, "p95_request_ms": p95(timings)}
+    return {
+        "rate": n / elapsed,
+        "n": n,
+        "p95_request_ms": p95(timings),
+        "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,
+    }
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process (Linux), to tell CPU cost from waiting on a busy box."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- child phases (run with Django configured for the temporary database) ------------------------
