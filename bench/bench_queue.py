@@ -193,6 +193,20 @@ def generate() -> dict:
             CROSS JOIN LATERAL (SELECT CASE WHEN abs(hashtext(t.question_uid::text)) %% 5 = 0
                                 THEN 'approved' ELSE 'pending' END AS state) s
         """, queue_priority_params())
+    # Decided items carry a review each, so the claim's "not already reviewed by me"
+    # anti-join runs against a realistic reviews table.
+    from annotations.models import Rubric
+
+    rubric = Rubric.objects.create(name="bench")
+    with transaction.atomic(), connection.cursor() as c:
+        c.execute("""INSERT INTO annotations_review (id, item_id, reviewer_id, rubric_id, scores,
+                         tags, verdict, notes, corrected_answer, created_at)
+                     SELECT gen_random_uuid(), q.id, e.ids[1 + abs(hashtext(q.id::text)) %% %s],
+                            %s, '{"correctness": 4}'::jsonb, '[]'::jsonb, 'approve', '', '', now()
+                     FROM annotations_queueitem q,
+                          (SELECT array_agg(id ORDER BY id) ids FROM auth_user
+                           WHERE username LIKE 'bench_expert%%') e
+                     WHERE q.state = 'approved'""", [EXPERTS, rubric.pk])
     with connection.cursor() as c:
         c.execute("VACUUM ANALYZE")
     return {"experts": experts, "lead": lead}

@@ -68,6 +68,15 @@ def test_backfill_command_queues_turns_logged_before_the_queue(end_user):
     assert not QueueItem.objects.filter(priority=0).exists()
 
 
+def test_the_periodic_backfill_task_queues_missed_turns(end_user):
+    from annotations.tasks import queue_backfill
+
+    missed = make_turn(end_user, refresh=False)
+    assert queue_backfill.apply().get() == 1
+    assert QueueItem.objects.filter(turn=missed).exists()
+    assert queue_backfill.apply().get() == 0
+
+
 def test_claim_takes_the_top_item_with_a_lease_and_records_it(end_user, expert, settings):
     settings.REVIEW_LEASE_MINUTES = 7
     make_turn(end_user)

@@ -208,7 +208,8 @@ def test_withdrawing_an_approval_until_it_is_in_an_approved_release(
         services.example_withdraw(example_id=example.pk, actor=expert)
 
 
-def test_agreement_matches_a_hand_computed_krippendorff_alpha(end_user, expert, expert2, settings):
+def test_agreement_matches_a_hand_computed_krippendorff_alpha(
+        end_user, expert, expert2, lead, client_for, settings):
     """Two reviewers, four items. Correctness (ordinal): (1,1) (2,2) (3,3) (1,3).
     Coincidences: o11=o22=o33=2, o13=o31=1; n1=3, n2=2, n3=3, n=8.
     Ordinal δ²: δ12=δ23=(5/2)²=6.25, δ13=(8-3)²=25.
@@ -231,3 +232,5 @@ def test_agreement_matches_a_hand_computed_krippendorff_alpha(end_user, expert, 
     assert by_key["correctness"]["units"] == 4
     assert by_key["groundedness"]["alpha"] is None  # every rating the same: undefined
     assert result["verdict_alpha"] == pytest.approx(1 - 14 / 30, abs=1e-4)
+    html = client_for(lead).get("/review/agreement/").content.decode()
+    assert "0.417" in html and "0.533" in html and "n/a" in html
