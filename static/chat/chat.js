@@ -4,6 +4,9 @@
 (function () {
   "use strict";
   const form = document.getElementById("ask-form");
+  const list = document.getElementById("conv-list");
+  // on a phone the conversation list starts folded, so the chat comes first
+  if (form && list && window.matchMedia("(max-width: 700px)").matches) list.open = false;
   if (!form || !window.fetch || !window.ReadableStream) return;
   const turns = document.getElementById("turns");
   const problem = document.getElementById("chat-problem");
