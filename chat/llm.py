@@ -89,6 +89,11 @@ class Completion:
             yield delta
         self.text = "".join(self._parts)
 
+    @property
+    def partial(self) -> str:
+        """What has arrived so far (the whole text once iteration has finished)."""
+        return "".join(self._parts)
+
     def collect(self) -> Completion:
         for _ in self:
             pass

@@ -113,6 +113,14 @@ def _stream(request: HttpRequest, prepared: services.PreparedTurn) -> Iterator[b
             yield _sse("token", delta)
     except llm.LLMError as exc:
         error = str(exc)
+    except GeneratorExit:  # the browser went away mid-answer: the turn is still logged
+        services.turn_log(
+            prepared=prepared,
+            answer=completion.partial if completion else "",
+            error="The client disconnected before the answer was complete.",
+            latency_ms=int((time.perf_counter() - started) * 1000),
+        )
+        raise
     latency = int((time.perf_counter() - started) * 1000)
     turn = services.turn_log(
         prepared=prepared,

@@ -271,3 +271,23 @@ def test_admin_saves_a_template_in_use_as_a_new_version(client, ask, lead):
     assert PromptTemplate.objects.count() == 2
     assert PromptTemplate.objects.get(pk=v1.pk).system_prompt == v1.system_prompt
     assert PromptTemplate.objects.get(version=2).system_prompt == "New prompt"
+
+
+@pytest.mark.django_db
+def test_a_stream_abandoned_by_the_browser_is_still_logged(rf, end_user, conversation, kb):
+    from chat.views import _stream
+
+    prepared = services.turn_prepare(
+        conversation=conversation,
+        user=end_user,
+        question="How do I restore a snapshot?",
+        grounded=True,
+    )
+    request = rf.get("/")
+    request.user = end_user
+    stream = _stream(request, prepared)
+    next(stream), next(stream), next(stream)  # sources and two tokens, then the tab is closed
+    stream.close()  # what the server does when the client goes away
+    turn = Turn.objects.get()
+    assert turn.status == "error" and "disconnected" in turn.error
+    assert turn.answer and turn.contexts.exists()
