@@ -369,27 +369,24 @@ def turn_record(turn: Turn) -> dict:
 
 
 def _reviews(turn: Turn) -> list[dict]:
-    """Expert reviews of the turn, when the review app provides them."""
+    """Expert reviews of the turn (annotations.Review, reached through its queue item)."""
     from django.apps import apps
 
     try:
-        Review = apps.get_model("annotations", "Review")
+        review_model = apps.get_model("annotations", "Review")
     except LookupError:
         return []
-    turn_field = next(
-        (f.name for f in Review._meta.concrete_fields if getattr(f, "related_model", None) is Turn),
-        None,
-    )
-    if turn_field is None:
-        return []
-    records = []
-    for review in Review.objects.filter(**{turn_field: turn}):
-        record = {}
-        for f in Review._meta.concrete_fields:
-            value = getattr(review, f.attname)
-            if isinstance(value, (uuid.UUID, datetime)):
-                value = str(value) if isinstance(value, uuid.UUID) else value.isoformat()
-            if isinstance(value, (str, int, float, bool, list, dict, type(None))):
-                record[f.attname] = value
-        records.append(record)
-    return records
+    reviews = review_model.objects.filter(item__turn=turn).select_related("reviewer")
+    return [
+        {
+            "id": str(r.id),
+            "reviewer": r.reviewer.username,
+            "verdict": r.verdict,
+            "scores": r.scores,
+            "tags": r.tags,
+            "notes": r.notes,
+            "corrected_answer": r.corrected_answer,
+            "created_at": r.created_at.isoformat(),
+        }
+        for r in reviews
+    ]

@@ -251,3 +251,30 @@ def test_an_id_used_by_another_user_is_refused_without_revealing_it(api, token, 
         "1.id": ["This id is already used."]
     }
     assert Turn.objects.count() == 1 and Turn.objects.get().user == other_user
+
+
+@pytest.mark.django_db
+def test_get_includes_expert_reviews(api, token, expert):
+    from annotations.models import QueueItem, Review, Rubric
+
+    turn_id = api("post", "interactions", interaction(), token=token).json()["id"]
+    item = QueueItem.objects.get(turn_id=turn_id)  # queued by the ingestion itself
+    Review.objects.create(
+        item=item,
+        reviewer=expert,
+        rubric=Rubric.objects.create(name="r"),
+        verdict="approve",
+        scores={"accuracy": 5},
+        notes="fine",
+        corrected_answer="Open it and choose Restore.",
+    )
+    reviews = api("get", f"interactions/{turn_id}", token=token).json()["reviews"]
+    assert reviews == [
+        {
+            **reviews[0],
+            "reviewer": "erin",
+            "verdict": "approve",
+            "scores": {"accuracy": 5},
+            "corrected_answer": "Open it and choose Restore.",
+        }
+    ]
