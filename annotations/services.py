@@ -260,8 +260,11 @@ def review_submit(*, item_id, reviewer, scores: dict, tags: list[str], verdict: 
         raise ReviewError("You cannot review your own chat turns.")
     if item.state != QueueItem.State.PENDING:
         raise ReviewError("This item is no longer waiting for review.")
-    if item.holder_id != reviewer.pk or not item.lease_expires_at or item.lease_expires_at <= now:
-        raise ReviewError("Your lease on this item has expired; take it from the queue again.")
+    # An expired lease still counts while nobody else has taken the item: the row lock
+    # above orders this against a concurrent claim, so two experts never both finish it.
+    if item.holder_id != reviewer.pk:
+        raise ReviewError("Your lease on this item ran out and it was released or taken by "
+                          "someone else; take the next item from the queue.")
     if Review.objects.filter(item=item, reviewer=reviewer).exists():
         raise ReviewError("You have already reviewed this item.")
     rubric = rubric or selectors.active_rubric()

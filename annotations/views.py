@@ -63,11 +63,9 @@ def _rubric_or_none():
 
 def _item_page(request: HttpRequest, item: QueueItem, form: ReviewForm | None,
                status: int = 200) -> HttpResponse:
-    now = timezone.now()
     rubric = form.rubric if form else _rubric_or_none()
     can_review = (
         item.state == QueueItem.State.PENDING and item.holder_id == request.user.pk
-        and item.lease_expires_at is not None and item.lease_expires_at > now
         and item.author_id != request.user.pk
     )
     if can_review and form is None and rubric is not None:
@@ -80,7 +78,7 @@ def _item_page(request: HttpRequest, item: QueueItem, form: ReviewForm | None,
         **screen, "item": item, "form": form, "rubric": rubric, "can_review": can_review,
         "answer_html": render_markdown(original),
         "guidelines": [(g, render_markdown(g.body)) for g in selectors.active_guidelines()],
-        "diff": word_diff(original, corrected), "example": example,
+        "diff": word_diff(original, corrected), "example": example, "now": timezone.now(),
         "can_withdraw": bool(example and example.status == Example.Status.APPROVED and (
             is_lead(request.user) or example.approved_by_id == request.user.pk)),
     }, status=status)
@@ -125,11 +123,11 @@ def item_submit(request: HttpRequest, item_id) -> HttpResponse:
 @expert_required
 @require_POST
 def item_skip(request: HttpRequest, item_id) -> HttpResponse:
-    item = selectors.item_for_user(request.user, item_id)
-    if not services.queue_release(item_id=item.pk, expert=request.user):
-        messages.info(request, "You were not holding that item.")
+    # Releases only what this user holds, so no lookup helper is needed (nothing leaks).
+    if not services.queue_release(item_id=item_id, expert=request.user):
+        messages.info(request, "You were no longer holding that item.")
     # Skip means "not this one (for me, for now)": remember it for this session.
-    skipped = [str(item.pk), *request.session.get(SKIPPED_KEY, [])][:SKIPPED_MAX]
+    skipped = [str(item_id), *request.session.get(SKIPPED_KEY, [])][:SKIPPED_MAX]
     request.session[SKIPPED_KEY] = skipped
     nxt = services.queue_claim_next(expert=request.user, filters=_filter_form(request).filters(),
                                     exclude=skipped)

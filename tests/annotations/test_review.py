@@ -1,5 +1,8 @@
+from datetime import timedelta
+
 import pytest
 from django.core.exceptions import ValidationError
+from django.utils import timezone
 
 from annotations import selectors, services
 from annotations.models import AuditEvent, Example, QueueItem, Review
@@ -105,7 +108,7 @@ def test_reject_creates_no_example(end_user, expert):
     assert item.state == "rejected" and not Example.objects.exists()
 
 
-def test_review_needs_a_live_lease_held_by_the_reviewer(end_user, expert, expert2):
+def test_review_needs_the_lease_held_by_the_reviewer(end_user, expert, expert2):
     make_rubric()
     item = claim(expert, make_turn(end_user))
     with pytest.raises(services.ReviewError, match="lease"):
@@ -114,6 +117,21 @@ def test_review_needs_a_live_lease_held_by_the_reviewer(end_user, expert, expert
     with pytest.raises(services.ReviewError, match="lease"):
         submit(item, expert)
     assert not Review.objects.exists()
+
+
+def test_an_expired_lease_counts_until_someone_else_takes_the_item(end_user, expert, expert2):
+    make_rubric()
+    first, second = make_turn(end_user, age_minutes=2), make_turn(end_user, age_minutes=1)
+    expired = timezone.now() - timedelta(seconds=1)
+    item = claim(expert, first)
+    QueueItem.objects.filter(pk=item.pk).update(lease_expires_at=expired)
+    submit(item, expert)  # nobody took it meanwhile: the work is kept
+    taken = claim(expert, second)
+    QueueItem.objects.filter(pk=taken.pk).update(lease_expires_at=expired)
+    assert claim(expert2, second).pk == taken.pk  # expired: someone else takes it
+    with pytest.raises(services.ReviewError, match="taken by someone else"):
+        submit(taken, expert)
+    assert Review.objects.filter(item=taken).count() == 0
 
 
 def test_correction_diff_marks_removed_and_added_words():

@@ -34,7 +34,9 @@ def test_an_expert_cannot_open_items_they_do_not_hold_or_their_own_turns(
     client = client_for(expert)
     assert client.get(reverse("annotations:item", args=[item.pk])).status_code == 404
     assert client.get(reverse("annotations:item", args=[own.pk])).status_code == 404
-    assert client.post(reverse("annotations:skip", args=[item.pk])).status_code == 404
+    assert client.post(reverse("annotations:skip", args=[item.pk])).status_code == 302
+    item.refresh_from_db()
+    assert item.holder == expert2  # someone else's lease is untouched
     assert post_review(client, item).status_code == 404
     assert not Review.objects.exists()
 
