@@ -212,3 +212,24 @@ def test_filters_posted_with_next_narrow_the_claim_and_stick_for_the_session(
         str(topic.pk)
     bad = client.post(reverse("annotations:next"), {"topic": "not-a-uuid"})
     assert bad.status_code == 302 and bad["Location"] == reverse("annotations:home")
+
+
+@pytest.mark.parametrize("model", ["rubric", "guideline", "review", "example", "auditevent",
+                                   "queueitem"])
+def test_admin_lists_and_forms_for_review_models(client, end_user, expert, model):
+    from django.contrib.auth.models import User
+
+    make_rubric()
+    item = services.queue_claim_next(expert=expert) if make_turn(end_user) else None
+    services.review_submit(item_id=item.pk, reviewer=expert, scores=GOOD, tags=[],
+                           verdict="approve")
+    admin = User.objects.create_superuser("root", password="pw-root")
+    client.force_login(admin)
+    assert client.get(f"/admin/annotations/{model}/").status_code == 200
+    obj = {"rubric": "annotations.Rubric", "guideline": "annotations.Guideline",
+           "review": "annotations.Review", "example": "annotations.Example",
+           "auditevent": "annotations.AuditEvent", "queueitem": "annotations.QueueItem"}[model]
+    from django.apps import apps
+
+    pk = apps.get_model(obj).objects.first().pk
+    assert client.get(f"/admin/annotations/{model}/{pk}/change/").status_code == 200
