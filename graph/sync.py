@@ -235,7 +235,7 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
         sync_documents({c["chunk__document_id"] for c in contexts if c["chunk_id"]})
 
     # Fast path for turns the graph has never seen (the usual case: fresh logs): CREATE
-    # with literal maps and no stale-edge cleanup, ~1.6× faster on the embedded server.
+    # with literal maps, contexts in the same statement, no stale-edge cleanup.
     # Anything already there (a retry after a partial write, an edit, a placeholder made
     # by feedback) goes through MERGE. Claims keep two drains off the same turn.
     existing = _existing("Message", [str(t["id"]) for t in turns]
@@ -244,18 +244,18 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
              and str(t["question_uid"]) not in existing]
     fresh_ids = {str(t["id"]) for t in fresh}
     known = [t for t in turns if str(t["id"]) not in fresh_ids]
-    write(CREATE_TURN, [_turn_row(t) for t in fresh])
+    links = _context_links(contexts)
+    write(CREATE_TURN, [{**_turn_row(t), "ctx": links.get(str(t["id"]), [])} for t in fresh])
+    # (ABOUT stays a statement of its own: creating it inside CREATE_TURN with FOREACH made
+    # the embedded server report conflicts on topics many rows of one batch point at.)
+    write("UNWIND $rows AS row MATCH (m:Message {uid: row.m}) MATCH (t:Topic {uid: row.t}) "
+          "CREATE (m)-[:ABOUT]->(t)",
+          [{"m": str(t["question_uid"]), "t": str(t["topic_id"])} for t in fresh if t["topic_id"]])
     write("UNWIND $rows AS row "
           "MERGE (q:Message {uid: row.q}) SET q += row.qp "
           "MERGE (a:Message {uid: row.a}) SET a += row.ap "
           "MERGE (q)-[:NEXT]->(a)", [_turn_row(t) for t in known])
-    _write_contexts({str(t["id"]) for t in known},
-                    [c for c in contexts if str(c["turn_id"]) not in fresh_ids], fresh=False)
-    _write_contexts(fresh_ids, [c for c in contexts if str(c["turn_id"]) in fresh_ids],
-                    fresh=True)
-    write("UNWIND $rows AS row MATCH (m:Message {uid: row.m}) MATCH (t:Topic {uid: row.t}) "
-          "CREATE (m)-[:ABOUT]->(t)",
-          [{"m": str(t["question_uid"]), "t": str(t["topic_id"])} for t in fresh if t["topic_id"]])
+    _merge_contexts(links, [str(t["id"]) for t in known])
     _replace_single("ABOUT", "Topic", [
         {"m": str(t["question_uid"]), "t": str(t["topic_id"]) if t["topic_id"] else None}
         for t in known
@@ -280,7 +280,9 @@ CREATE_TURN = (
     "text: row.ap.text, status: row.ap.status, grounded: row.ap.grounded, "
     "model: row.ap.model, provider: row.ap.provider, "
     "max_context_score: row.ap.max_context_score, created_at: row.ap.created_at}) "
-    "CREATE (q)-[:NEXT]->(a)"
+    "CREATE (q)-[:NEXT]->(a) "
+    "WITH a, row UNWIND row.ctx AS ctx MATCH (c:Chunk {uid: ctx.c}) "
+    "CREATE (a)-[:HAS_CONTEXT {rank: ctx.rank, score: ctx.score}]->(c)"
 )
 
 
@@ -306,9 +308,10 @@ def _turn_row(t: dict) -> dict:
     }
 
 
-def _write_contexts(turn_ids: set[str], contexts: list[dict], *, fresh: bool) -> None:
+def _context_links(contexts: list[dict]) -> dict[str, list[dict]]:
+    """HAS_CONTEXT rows per answer; writes the external passages' Chunk/Document first."""
     external: dict[str, dict] = {}
-    links, keep = [], {t: [] for t in turn_ids}
+    links: dict[str, list[dict]] = defaultdict(list)
     for c in contexts:
         if c["chunk_id"]:
             chunk = str(c["chunk_id"])
@@ -316,23 +319,25 @@ def _write_contexts(turn_ids: set[str], contexts: list[dict], *, fresh: bool) ->
             doc, chunk = external_ids(c["source"], c["text"])
             external[chunk] = {"uid": chunk, "doc": doc, "title": c["title"] or c["source"],
                                "source": c["source"], "text": c["text"][:2000]}
-        links.append({"a": str(c["turn_id"]), "c": chunk, "rank": c["rank"], "score": c["score"]})
-        keep[str(c["turn_id"])].append(f"{chunk}#{c['rank']}")
+        links[str(c["turn_id"])].append({"c": chunk, "rank": c["rank"], "score": c["score"]})
     write("UNWIND $rows AS row MERGE (d:Document {uid: row.doc}) "
           "ON CREATE SET d.title = row.title, d.source = row.source, d.external = true",
           list(external.values()))
     _write_chunks([{"uid": e["uid"], "doc": e["doc"],
                     "p": {"document_uid": e["doc"], "text": e["text"], "external": True}}
                    for e in external.values()])
-    link = "UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (c:Chunk {uid: row.c}) "
-    if fresh:  # the answer was just created: it has no edges to keep or replace
-        write(link + "CREATE (a)-[:HAS_CONTEXT {rank: row.rank, score: row.score}]->(c)", links)
-        return
+    return links
+
+
+def _merge_contexts(links: dict[str, list[dict]], turn_ids: list[str]) -> None:
+    """Make each answer's HAS_CONTEXT edges exactly `links` (drop stale, merge current)."""
     write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:HAS_CONTEXT]->(c) "
           "WHERE NOT (c.uid + '#' + toString(r.rank)) IN row.keep DELETE r",
-          [{"a": t, "keep": k} for t, k in keep.items()])
-    write(link + "MERGE (a)-[r:HAS_CONTEXT {rank: row.rank}]->(c) SET r.score = row.score",
-          links)
+          [{"a": t, "keep": [f"{x['c']}#{x['rank']}" for x in links.get(t, [])]}
+           for t in turn_ids])
+    write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (c:Chunk {uid: row.c}) "
+          "MERGE (a)-[r:HAS_CONTEXT {rank: row.rank}]->(c) SET r.score = row.score",
+          [{"a": t, **x} for t in turn_ids for x in links.get(t, [])])
 
 
 def _replace_single(rel: str, label: str, rows: list[dict]) -> None:
