@@ -10,20 +10,10 @@ urlpatterns = [
     path("login/", auth_views.LoginView.as_view(redirect_authenticated_user=True), name="login"),
     path("logout/", auth_views.LogoutView.as_view(), name="logout"),
     path("admin/", admin.site.urls),
+    path("chat/", include("chat.urls")),
+    path("knowledge/", include("knowledge.urls")),
+    path("review/", include("annotations.urls")),
+    path("graph/", include("graph.urls")),
+    path("releases/", include("datasets.urls")),
+    path("api/v1/", include("chat.api_urls")),
 ]
-
-# Each app owns its URLs; an app is mounted once it has a urls.py.
-_APP_MOUNTS = [
-    ("chat/", "chat"),
-    ("knowledge/", "knowledge"),
-    ("review/", "annotations"),
-    ("graph/", "graph"),
-    ("releases/", "datasets"),
-    ("api/v1/", "chat.api_urls"),
-]
-for _prefix, _app in _APP_MOUNTS:
-    try:
-        urlpatterns.append(path(_prefix, include(f"{_app}.urls")))
-    except ModuleNotFoundError as exc:
-        if exc.name != f"{_app}.urls" and exc.name != _app:
-            raise

@@ -1,3 +1,4 @@
+"""URLs of the ingestion API, mounted at /api/v1/."""
 from django.urls import path
 
 from chat import api
