@@ -3,8 +3,10 @@
 Contract used by other apps (keep the signature):
 - queue_refresh(turn_ids=[...]) — called by chat services in the same transaction whenever
   turns are logged/ingested/replayed or their feedback changes, so the queue's priority
-  reflects the new signals. Cheap and bulk: three queries per 1,000 ids, no per-row work
-  in the database.
+  reflects the new signals. Cheap and bulk: on PostgreSQL one INSERT … SELECT … ON
+  CONFLICT statement per 1,000 ids (unchanged rows are not rewritten); elsewhere three
+  queries per 1,000 ids. Turns that predate the queue: `manage.py queue_refresh` and the
+  periodic `annotations.tasks.queue_backfill`.
 """
 
 from __future__ import annotations
@@ -117,6 +119,7 @@ _SIGNALS = ("author_id", "turn_created_at", "model", "grounded", "max_context_sc
 
 
 def _refresh_batch(ids: list[object]) -> None:
+    """Portable path (SQLite): read signals, compare, bulk upsert the changed rows."""
     turns = (
         Turn.objects.filter(id__in=ids, status=Turn.Status.OK).order_by()
         .values("id", "user_id", "created_at", "model", "grounded", "max_context_score",
