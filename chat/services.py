@@ -21,7 +21,7 @@ from django.db.models import Max
 from django.utils import timezone
 
 from annotations.services import queue_refresh
-from chat import bulk, llm, prompts
+from chat import llm, prompts
 from chat.models import (
     ApiToken,
     Conversation,
@@ -33,6 +33,7 @@ from chat.models import (
 )
 from graph import outbox
 from knowledge.retrieval import DEFAULT_K, retrieve
+from reviewhub import bulk
 
 MAX_QUESTION_CHARS = 4000
 

@@ -57,7 +57,7 @@ class Command(BaseCommand):
             start("worker", [python, "-m", "celery", "-A", "reviewhub", "worker", "--pool=solo",
                              "--loglevel=WARNING", "-Q", settings.CELERY_QUEUE, "-B",
                              "-s", str(settings.VAR_DIR / "celerybeat-schedule")])
-            start("web", [python, manage, "runserver", f"127.0.0.1:{port}", "--noreload"])
+            start("web", [python, manage, "serve_web", f"127.0.0.1:{port}", "--noreload"])
             self._banner(port)
             while not stopping:
                 for name, proc in procs:
