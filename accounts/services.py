@@ -20,3 +20,23 @@ def user_create(*, username: str, role: str, password: str | None = None,
     user = User.objects.create_user(username=username, password=password, email=email)
     user.groups.add(Group.objects.get(name=ROLE_GROUPS[role]))
     return user, password
+
+
+@transaction.atomic
+def role_groups_ensure() -> None:
+    """Create the role groups with their permissions where missing.
+
+    The `accounts` data migration does this on migrate; a database that was flushed
+    afterwards (transactional tests do that) needs it again.
+    """
+    from django.apps import apps
+    from django.contrib.auth.management import create_permissions
+    from django.contrib.auth.models import Permission
+
+    from reviewhub.roles import ROLE_PERMISSIONS
+
+    create_permissions(apps.get_app_config("accounts"), verbosity=0)
+    for role, name in ROLE_GROUPS.items():
+        group, _ = Group.objects.get_or_create(name=name)
+        group.permissions.set(Permission.objects.filter(
+            content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]))

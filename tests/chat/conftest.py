@@ -67,17 +67,8 @@ def seeded_db(transactional_db):
     import importlib
 
     from django.apps import apps
-    from django.contrib.auth.management import create_permissions
-    from django.contrib.auth.models import Group, Permission
 
-    from reviewhub.roles import ROLE_GROUPS, ROLE_PERMISSIONS
+    from accounts.services import role_groups_ensure
 
-    create_permissions(apps.get_app_config("accounts"), verbosity=0)
-    for role, name in ROLE_GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(
-            Permission.objects.filter(
-                content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]
-            )
-        )
+    role_groups_ensure()
     importlib.import_module("chat.migrations.0003_default_prompt_template").seed(apps, None)

@@ -11,12 +11,6 @@ def _role_groups(request):
     if not marker or not marker.kwargs.get("transaction"):
         return
     request.getfixturevalue("transactional_db")
-    from django.contrib.auth.models import Group, Permission
+    from accounts.services import role_groups_ensure
 
-    from reviewhub.roles import ROLE_GROUPS, ROLE_PERMISSIONS
-
-    for role, name in ROLE_GROUPS.items():
-        group, created = Group.objects.get_or_create(name=name)
-        if created:
-            group.permissions.set(Permission.objects.filter(
-                content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]))
+    role_groups_ensure()

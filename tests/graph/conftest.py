@@ -88,14 +88,6 @@ def own_graph_server(graph_server):
 def roles_seeded(transactional_db):
     """Role groups back for transactional tests (a flush after an earlier transactional
     test removes the groups the data migration made)."""
-    from django.apps import apps
-    from django.contrib.auth.management import create_permissions
-    from django.contrib.auth.models import Group, Permission
+    from accounts.services import role_groups_ensure
 
-    from reviewhub.roles import ROLE_GROUPS, ROLE_PERMISSIONS
-
-    create_permissions(apps.get_app_config("accounts"), verbosity=0)
-    for role, name in ROLE_GROUPS.items():
-        group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(Permission.objects.filter(
-            content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]))
+    role_groups_ensure()
