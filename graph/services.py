@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.db import transaction
 
+from annotations.services import queue_refresh
 from graph import outbox
 
 
@@ -16,3 +17,4 @@ def turn_set_topic(*, turn, topic) -> None:
     turn.topic_id = new_id
     turn.save(update_fields=["topic"])
     outbox.record("turn", [turn.pk])
+    queue_refresh(turn_ids=[turn.pk])  # the queue filters by topic too

@@ -59,6 +59,7 @@ def best_topic(question: str, topics: list) -> object | None:
 def assign_topics(*, redo: bool = False, batch_size: int = 1000) -> int:
     """Assign a topic to questions (only those without one unless `redo`).
     Returns how many turns changed."""
+    from annotations.services import queue_refresh
     from chat.models import Topic, Turn
 
     topics = list(Topic.objects.all())
@@ -86,4 +87,5 @@ def assign_topics(*, redo: bool = False, batch_size: int = 1000) -> int:
             with transaction.atomic():
                 Turn.objects.bulk_update(updates, ["topic"])
                 outbox.record("turn", [t.id for t in updates])
+                queue_refresh(turn_ids=[t.id for t in updates])  # the queue filters by topic
             changed += len(updates)

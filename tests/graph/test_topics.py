@@ -41,3 +41,28 @@ def test_assign_topics_keeps_experts_choices_unless_redo(end_user):
     call_command("assign_topics", "--redo")
     t2.refresh_from_db()
     assert t2.topic_id == billing.id
+
+
+def test_assigned_topics_reach_the_review_queue_filter(end_user, expert):
+    from annotations.models import QueueItem
+    from annotations.services import queue_refresh
+
+    billing = f.topic("Billing", ["refund"])
+    conv = f.conversation(end_user)
+    t1 = f.turn(conv, question="refund please")
+    queue_refresh(turn_ids=[t1.id])
+    assert QueueItem.objects.get(turn=t1).topic_id is None
+    call_command("assign_topics")
+    assert QueueItem.objects.get(turn=t1).topic_id == billing.id
+
+
+def test_an_experts_topic_choice_reaches_the_review_queue(end_user):
+    from annotations.models import QueueItem
+    from annotations.services import queue_refresh
+    from graph.services import turn_set_topic
+
+    shipping = f.topic("Shipping", ["parcel"])
+    t1 = f.turn(f.conversation(end_user), question="where is it?")
+    queue_refresh(turn_ids=[t1.id])
+    turn_set_topic(turn=t1, topic=shipping)
+    assert QueueItem.objects.get(turn=t1).topic_id == shipping.id

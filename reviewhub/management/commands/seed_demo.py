@@ -8,7 +8,7 @@ import importlib
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
-DEMO_APPS = ["accounts", "knowledge", "chat", "annotations", "datasets"]
+DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "datasets"]
 
 
 class Command(BaseCommand):
