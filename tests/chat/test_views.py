@@ -88,6 +88,10 @@ def test_new_conversation_then_ask_without_javascript(client_for, end_user, kb):
     page = client.get(reverse("chat:conversation", args=[conversation.id])).content.decode()
     assert "offline model" in page and "Sources (" in page and "Backups and restore" in page
     assert "score 0." in page
+    # each answer links to its lineage, which its owner may open
+    lineage = reverse("graph:lineage", args=[turn.id])
+    assert f'href="{lineage}"' in page
+    assert client.get(lineage).status_code == 200
 
 
 @pytest.mark.django_db
