@@ -54,8 +54,10 @@ class Conversation(models.Model):
         REPLAY = "replay", "Replay"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    # db_index=False: the (user, …) composite indexes below already lead with user.
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="conversations",
+        db_index=False,
     )
     title = models.CharField(max_length=200, blank=True)
     source = models.CharField(max_length=10, choices=Source.choices, default=Source.CHAT)
@@ -87,9 +89,13 @@ class Turn(models.Model):
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     question_uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
-    conversation = models.ForeignKey(Conversation, on_delete=models.CASCADE, related_name="turns")
+    # db_index=False on both: the (conversation, position) and (user, -created_at) indexes
+    # serve those lookups, and every index is one more write per logged turn.
+    conversation = models.ForeignKey(
+        Conversation, on_delete=models.CASCADE, related_name="turns", db_index=False
+    )
     user = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="turns"
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="turns", db_index=False
     )
     position = models.PositiveIntegerField(default=0)
     source = models.CharField(
@@ -151,7 +157,10 @@ class TurnContext(models.Model):
     knowledge base; `chunk` is set when the passage came from our own knowledge base.
     """
 
-    turn = models.ForeignKey(Turn, on_delete=models.CASCADE, related_name="contexts")
+    # db_index=False: the unique (turn, rank) constraint's index leads with turn.
+    turn = models.ForeignKey(
+        Turn, on_delete=models.CASCADE, related_name="contexts", db_index=False
+    )
     chunk = models.ForeignKey(
         "knowledge.Chunk",
         null=True,

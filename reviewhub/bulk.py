@@ -16,6 +16,7 @@ from functools import lru_cache
 from django.db import connection, models
 
 _IDENTITY = None  # a column whose Python value is already what the driver takes
+_CONSTANT = object()  # marks a column whose every row gets the same default value
 
 
 def _converter(field: models.Field) -> Callable | None:
@@ -70,8 +71,8 @@ def _execute(model: type[models.Model], rows: Iterable[dict], suffix: str) -> in
 
 def _column(rows: list[dict], complete: bool, name: str | None, convert: Callable | None,
             default: Callable) -> list:
-    if name is None:  # not in the rows: the field's default
-        return [default() for _ in rows]
+    if name is None:  # not in the rows: the field's default (a constant, or per row)
+        return [default] * len(rows) if convert is _CONSTANT else [default() for _ in rows]
     if complete:
         raw = [row[name] for row in rows]
     else:
@@ -92,8 +93,7 @@ def _plan(model: type[models.Model], given: frozenset, vendor: str) -> tuple[str
             # e.g. uuid4: a new value per row
             plan.append((None, None, lambda f=field, c=convert: _apply(c, f.get_default())))
         else:
-            constant = _apply(convert, field.get_default())
-            plan.append((None, None, lambda v=constant: v))
+            plan.append((None, _CONSTANT, _apply(convert, field.get_default())))
     qn = connection.ops.quote_name
     sql = (
         f"INSERT INTO {qn(model._meta.db_table)} ({', '.join(qn(f.column) for f in fields)}) "
