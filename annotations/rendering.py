@@ -1,25 +1,11 @@
-"""Safe rendering of untrusted text: markdown to HTML, then sanitised with nh3; word diffs."""
+"""Word diffs between an answer and its correction (the template escapes the text)."""
 
 from __future__ import annotations
 
 import difflib
 import re
 
-import markdown
-import nh3
-from django.utils.safestring import SafeString, mark_safe
-
-_TAGS = nh3.ALLOWED_TAGS - {"img"}
 _TOKEN = re.compile(r"\s+|\w+|[^\w\s]", re.UNICODE)
-
-
-def render_markdown(text: str) -> SafeString:
-    """Markdown → HTML → nh3 (drops scripts, event handlers, javascript: links)."""
-    html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
-    # No images: a remote <img> in an LLM answer would leak reviewers' addresses to its host.
-    return mark_safe(  # noqa: S308 — sanitised by nh3 just here
-        nh3.clean(html, tags=_TAGS, link_rel="noopener noreferrer nofollow")
-    )
 
 
 def word_diff(original: str, corrected: str) -> list[tuple[str, str]]:

@@ -13,7 +13,8 @@ from django.views.decorators.http import require_POST
 from annotations import selectors, services
 from annotations.forms import AdjudicationForm, QueueFilterForm, ReviewForm
 from annotations.models import Example, QueueItem
-from annotations.rendering import diff_stats, render_markdown, word_diff
+from annotations.rendering import diff_stats, word_diff
+from reviewhub.rendering import render_markdown
 from reviewhub.roles import expert_required, is_lead, lead_required, require_perm
 
 FILTERS_KEY = "review_filters"

@@ -2,58 +2,16 @@
 
 from __future__ import annotations
 
-import markdown as md
-import nh3
 from django import template
-from django.utils.safestring import mark_safe
+
+from reviewhub.rendering import render_markdown
 
 register = template.Library()
-
-ALLOWED_TAGS = {
-    "p",
-    "br",
-    "strong",
-    "em",
-    "b",
-    "i",
-    "code",
-    "pre",
-    "blockquote",
-    "ul",
-    "ol",
-    "li",
-    "h1",
-    "h2",
-    "h3",
-    "h4",
-    "h5",
-    "h6",
-    "table",
-    "thead",
-    "tbody",
-    "tr",
-    "th",
-    "td",
-    "a",
-    "hr",
-}
-ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
-
-
-def render_markdown(text: str) -> str:
-    html = md.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
-    return nh3.clean(
-        html,
-        tags=ALLOWED_TAGS,
-        attributes=ALLOWED_ATTRIBUTES,
-        url_schemes={"http", "https", "mailto"},
-        link_rel="noopener noreferrer nofollow",
-    )
 
 
 @register.filter(name="markdown")
 def markdown_filter(text: str) -> str:
-    return mark_safe(render_markdown(text))  # noqa: S308 - sanitised by nh3 just above
+    return render_markdown(text)
 
 
 @register.filter
