@@ -7,7 +7,8 @@ processes configured through the environment:
   turn with the offline provider: the Turn, its context rows, the graph outbox entries and the
   review-queue refresh in one transaction, commit included (the provider call is not timed).
 * ingest_throughput_per_s — interactions stored per second by POST /api/v1/interactions on a
-  real server process (`manage.py serve_web`, what `make run` starts) over HTTP, in batches of 500; one
+  real server process (`manage.py serve_web`, what `make run` starts) over HTTP, in batches
+  of 500; one
   interaction is a ~60-character question, a ~400-character answer, a model name and 3 context
   passages of ~300 characters, with a client id (the idempotent-retry path).
 * retrieval_p95_ms_100k — `knowledge.retrieval.retrieve(query, k=5)` over 100,000 chunks (offline

@@ -20,7 +20,8 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewhub.settings")
 
 
 def machine() -> str:
-    return f"{platform.machine()} {os.cpu_count()} cpu, {platform.python_implementation()} {platform.python_version()}"
+    python = f"{platform.python_implementation()} {platform.python_version()}"
+    return f"{platform.machine()} {os.cpu_count()} cpu, {python}"
 
 
 def main(selected: list[str]) -> int:
@@ -56,7 +57,8 @@ def print_table(results: dict[str, dict]) -> None:
     for metric, f in results.items():
         value = f["value"]
         shown = f"{value:,.2f}" if isinstance(value, float) else f"{value:,}"
-        rows.append((metric, shown, f.get("unit", ""), str(f.get("target", "")), f"{f.get('n', '')}"))
+        target, n = str(f.get("target", "")), f"{f.get('n', '')}"
+        rows.append((metric, shown, f.get("unit", ""), target, n))
     widths = [max(len(r[i]) for r in rows) for i in range(5)]
     for i, row in enumerate(rows):
         print("  ".join(cell.ljust(widths[j]) for j, cell in enumerate(row)))

@@ -232,7 +232,8 @@ def browser():
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
             args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-quic", "--no-first-run", "--disable-component-update", "--disable-sync"],
+                  "--disable-quic", "--no-first-run", "--disable-component-update",
+                  "--disable-sync"],
         )
         yield browser
         browser.close()

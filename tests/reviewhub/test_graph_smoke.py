@@ -1,6 +1,7 @@
 """The real neomodel/Bolt path against the embedded graph server."""
 
 import pytest
+
 from graph.schema import install_schema
 
 

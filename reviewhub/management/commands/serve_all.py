@@ -79,7 +79,7 @@ class Command(BaseCommand):
             if proc.poll() is None:
                 os.killpg(proc.pid, signal.SIGTERM)
         deadline = time.monotonic() + 15
-        for name, proc in reversed(procs):
+        for _, proc in reversed(procs):
             try:
                 proc.wait(timeout=max(0.1, deadline - time.monotonic()))
             except subprocess.TimeoutExpired:
