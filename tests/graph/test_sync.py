@@ -186,3 +186,42 @@ def test_replacing_a_documents_chunks_keeps_the_answers_context(clean_graph, end
     rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[:HAS_CONTEXT]->(c:Chunk) "
                               "RETURN c.external", {"a": str(t.id)})
     assert rows == [[True]]
+
+
+def test_turns_written_in_many_steps_give_the_same_graph(clean_graph, end_user, other_user,
+                                                         expert, monkeypatch):
+    """A sync cut into steps (conversations and a replay and its original falling in
+    different steps) writes what one step writes, and times are the logged instants."""
+    from chat.models import Turn
+    from graph import sync
+
+    w = build_world(end_user, other_user, expert)
+    for i in range(4):  # a longer conversation, so chains cross steps
+        f.turn(w["conv"], question=f"follow-up {i}", days_ago=i)
+    drain()
+    whole = counts()
+    assert check().ok
+
+    sync.wipe()
+    monkeypatch.setattr(sync, "TURN_STEP", 1)
+    rebuild()
+    assert counts() == whole
+    assert check().ok, check().differences()
+    t = Turn.objects.get(question="follow-up 3")
+    rows, _ = db.cypher_query("MATCH (q:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a}) "
+                              "RETURN q.created_at, a.created_at",
+                              {"q": str(t.question_uid), "a": str(t.id)})
+    assert [v.to_native() for v in rows[0]] == [t.created_at, t.completed_at]
+
+
+def test_a_failed_graph_write_stops_the_writes_queued_after_it(clean_graph):
+    from neo4j.exceptions import Neo4jError
+
+    from graph.sync import Pipeline
+
+    with pytest.raises(Neo4jError), Pipeline() as pipe:
+        pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", ["t1"])
+        pipe.write("UNWIND $rows AS row THIS IS NOT CYPHER", ["t2"])
+        pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", ["t3"])
+    rows, _ = db.cypher_query("MATCH (t:Topic) RETURN t.uid")
+    assert rows == [["t1"]]
