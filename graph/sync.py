@@ -329,7 +329,9 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
     fresh: set[str] = set()
     replays: list[dict] = []
     with Pipeline() as pipe:
-        for step in _chunks(ids, TURN_STEP):
+        # A short first step: the graph has nothing to do until it arrives.
+        first = TURN_STEP // 5
+        for step in [ids[:first], *_chunks(ids[first:], TURN_STEP)]:
             _sync_turn_step(step, deps, pipe, convs, fresh, replays)
         pipe.write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) "
                    + _placeholder_answer("o", "row.o") + " MERGE (a)-[:REPLAY_OF]->(o)",
