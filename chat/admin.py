@@ -11,6 +11,7 @@ from chat.models import (
     TurnContext,
 )
 from chat.prompts import prompt_template_new_version
+from graph.admin import RecordsGraphChanges
 
 
 @admin.register(PromptTemplate)
@@ -64,13 +65,15 @@ class ReplayJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(admin.ModelAdmin):
+class TopicAdmin(RecordsGraphChanges, admin.ModelAdmin):
+    graph_entity = "topic"
     list_display = ("name", "created_at")
     search_fields = ("name",)
 
 
 @admin.register(Conversation)
-class ConversationAdmin(admin.ModelAdmin):
+class ConversationAdmin(RecordsGraphChanges, admin.ModelAdmin):
+    graph_entity = "conversation"
     list_display = ("__str__", "user", "source", "updated_at")
     list_filter = ("source",)
     list_select_related = ("user",)
@@ -84,7 +87,8 @@ class TurnContextInline(admin.TabularInline):
 
 
 @admin.register(Turn)
-class TurnAdmin(admin.ModelAdmin):
+class TurnAdmin(RecordsGraphChanges, admin.ModelAdmin):
+    graph_entity = "turn"
     list_display = ("__str__", "user", "model", "grounded", "status", "created_at")
     list_filter = ("status", "grounded", "source", "model")
     list_select_related = ("user",)
@@ -95,7 +99,8 @@ class TurnAdmin(admin.ModelAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(admin.ModelAdmin):
+class FeedbackAdmin(RecordsGraphChanges, admin.ModelAdmin):
+    graph_entity = "feedback"
     list_display = ("turn", "user", "rating", "updated_at")
     list_filter = ("rating",)
     raw_id_fields = ("turn", "user")

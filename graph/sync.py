@@ -363,10 +363,13 @@ def _sync_turn_step(ids: list[str], deps: bool, pipe: Pipeline, convs: set[str],
             "RETURN a.conversation_uid, a.uid, q.uid", {"rows": gone})
         step_convs |= {r[0] for r in rows if r[0]}
         _delete_messages([uid for r in rows for uid in r[1:] if uid])
-    if deps:
-        sync_conversations(step_convs)
-        sync_topics({t["topic_id"] for t in turns if t["topic_id"]})
-        sync_documents({c["chunk__document_id"] for c in contexts if c["chunk_id"]})
+    if deps:  # what the turns point at must exist; its changes come in its own outbox rows
+        _ensure("conversation", "Conversation", step_convs)
+        _ensure("topic", "Topic", {t["topic_id"] for t in turns if t["topic_id"]})
+        chunks = {c["chunk_id"]: c["chunk__document_id"] for c in contexts if c["chunk_id"]}
+        missing = set(chunks) - _existing("Chunk", sorted(chunks))
+        if missing:
+            sync_documents({chunks[c] for c in missing})
     convs |= step_convs
 
     # Fast path for turns the graph has never seen (the usual case: fresh logs): CREATE
@@ -413,6 +416,17 @@ CREATE_TURN = (
     "WITH a, row UNWIND row.ctx AS ctx MATCH (c:Chunk {uid: ctx.c}) "
     "CREATE (a)-[:HAS_CONTEXT {rank: ctx.rank, score: ctx.score}]->(c)"
 )
+
+
+def _ensure(entity: str, label: str, ids: set[str]) -> None:
+    """Sync those of `ids` the graph does not have yet.
+
+    A turn's dependencies are synced as dependencies only when missing: every change to a
+    conversation, topic or document records its own outbox row, and re-writing each
+    document with all its chunks for every batch of turns was most of a drain's time."""
+    missing = set(ids) - _existing(label, sorted(ids))
+    if missing:
+        sync(entity, missing)
 
 
 def _existing(label: str, uids: list[str]) -> set[str]:

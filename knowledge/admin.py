@@ -1,5 +1,6 @@
 from django.contrib import admin
 
+from graph.admin import RecordsGraphChanges
 from knowledge.models import Chunk, Document
 
 
@@ -12,7 +13,8 @@ class ChunkInline(admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(admin.ModelAdmin):
+class DocumentAdmin(RecordsGraphChanges, admin.ModelAdmin):
+    graph_entity = "document"
     list_display = ("title", "source", "updated_at")
     search_fields = ("title", "source")
     inlines = [ChunkInline]

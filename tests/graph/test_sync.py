@@ -225,3 +225,36 @@ def test_a_failed_graph_write_stops_the_writes_queued_after_it(clean_graph):
         pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", ["t3"])
     rows, _ = db.cypher_query("MATCH (t:Topic) RETURN t.uid")
     assert rows == [["t1"]]
+
+
+def test_admin_edits_and_deletes_reach_the_graph(clean_graph, client, end_user):
+    from django.contrib.auth.models import User
+
+    topic = f.topic("Billing", ["refund"])
+    t = f.turn(f.conversation(end_user), question="refund?", topic=topic)
+    drain()
+    client.force_login(User.objects.create_superuser("root", password="pw-root"))
+    response = client.post(f"/admin/chat/topic/{topic.pk}/change/",
+                           {"name": "Payments", "keywords": '["refund", "card"]'})
+    assert response.status_code == 302
+    response = client.post(f"/admin/chat/turn/{t.pk}/delete/", {"post": "yes"})
+    assert response.status_code == 302
+    drain()
+    rows, _ = db.cypher_query("MATCH (t:Topic {uid: $uid}) RETURN t.name", {"uid": str(topic.pk)})
+    assert rows == [["Payments"]]
+    rows, _ = db.cypher_query("MATCH (m:Message) RETURN count(m)")
+    assert rows == [[0]]
+    assert check().ok, check().differences()
+
+
+def test_a_turn_brings_the_chunks_it_used_when_the_graph_lacks_them(clean_graph, end_user):
+    from graph.sync import sync
+
+    doc = f.document("Refunds", chunks=2)
+    c1, c2 = doc.chunks.order_by("index")
+    t = f.turn(f.conversation(end_user), contexts=[(c1, 0.9), (c2, 0.5)])
+    sync("turn", [t.id])  # before the document's own outbox row is drained
+    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk)"
+                              "<-[:HAS_CHUNK]-(d:Document) RETURN r.rank, c.uid, d.title "
+                              "ORDER BY r.rank", {"a": str(t.id)})
+    assert rows == [[1, str(c1.id), "Refunds"], [2, str(c2.id), "Refunds"]]
