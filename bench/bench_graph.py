@@ -6,6 +6,7 @@
   (UNWIND … MERGE batches) and by neomodel per-object `save()` / `connect()`.
 - graph_drain_per_s: the outbox drain (claim, write with dependencies, mark synced) of the
   same turns.
+- graph_check_s_100k: `graph.sync.check()` (ids, counts, lineage edges) after that rebuild.
 - graph_rebuild_s_100k: `graph.sync.rebuild(clean=True)` of a database with BENCH_TURNS
   logged turns (default 100,000) in 20,000 conversations, 200k contexts, 20k feedback.
 
@@ -173,7 +174,7 @@ def child(tmp: str) -> dict:
 
     from chat.models import Turn
     from graph.schema import install_schema
-    from graph.sync import ORDER, _all_ids, rebuild, sync, wipe
+    from graph.sync import ORDER, _all_ids, check, rebuild, sync, wipe
 
     proc = _start_graph(tmp)
     try:
@@ -237,6 +238,11 @@ def child(tmp: str) -> dict:
         rows, _ = db.cypher_query("MATCH (m:Message) RETURN count(m)")
         assert rows[0][0] == 2 * TURNS, rows
         _log(f"rebuild of {TURNS} turns ({', '.join(ORDER)}): {rebuild_s:.1f}s")
+        started = time.monotonic()
+        report = check()
+        check_s = time.monotonic() - started
+        assert report.ok, report.differences()
+        _log(f"graph_check of {TURNS} turns: {check_s:.1f}s")
     finally:
         from tests.conftest import stop_process
 
@@ -253,6 +259,8 @@ def child(tmp: str) -> dict:
                               "target": "keeps up with logging", "n": n},
         "graph_rebuild_s_100k": {"value": round(rebuild_s, 1), "unit": "s",
                                  "target": "minutes, not hours", "n": TURNS},
+        "graph_check_s_100k": {"value": round(check_s, 1), "unit": "s",
+                               "target": "well inside the maintenance period", "n": TURNS},
     }
 
 

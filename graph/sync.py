@@ -61,8 +61,9 @@ def write(query: str, rows: list, **params) -> None:
 
 
 class Pipeline:
-    """Graph writes run in order, each as `write()` runs it, on one background thread,
-    while the caller goes on reading SQL and building the next rows.
+    """Graph writes run in order, each as `write()` (or the function given to `call()`)
+    runs it, on one background thread, while the caller goes on reading SQL and building
+    the next rows.
 
     The graph server works in its own process, so the two overlap; for a batch of fresh
     turns that hides most of the SQL and Python time behind the graph's. The first
@@ -83,7 +84,7 @@ class Pipeline:
         while (item := self._queue.get()) is not None:
             if self._error is None:
                 try:
-                    write(item[0], item[1], **item[2])
+                    item[0](*item[1], **item[2])
                 except BaseException as exc:  # raised in the caller's thread
                     self._error = exc
             self._queue.task_done()
@@ -95,9 +96,12 @@ class Pipeline:
             raise error
 
     def write(self, query: str, rows: list, **params) -> None:
-        self._raise()
         if rows:
-            self._queue.put((query, rows, params))
+            self.call(write, query, rows, **params)
+
+    def call(self, fn: Callable, *args, **kwargs) -> None:
+        self._raise()
+        self._queue.put((fn, args, kwargs))
 
     def flush(self) -> None:
         """Wait until every queued write is done; raise the first that failed."""
@@ -322,9 +326,9 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
 
     Works in steps of TURN_STEP turns through a `Pipeline`: while the graph server writes
     one step, this thread reads the next from SQL and builds its rows. Chains (FIRST,
-    NEXT between turns) and replays join messages of any step, so they are queued last
-    (the pipeline runs writes in order)."""
+    NEXT between turns) and replays join messages of any step, so they go last."""
     ids = _strs(ids)
+    _require_schema()
     convs: set[str] = set()
     fresh: set[str] = set()
     replays: list[dict] = []
@@ -333,10 +337,12 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
         first = TURN_STEP // 5
         for step in [ids[:first], *_chunks(ids[first:], TURN_STEP)]:
             _sync_turn_step(step, deps, pipe, convs, fresh, replays)
+        ordered = _conversation_turns(convs)  # read while the last step is written
+        pipe.flush()  # `fresh` is complete once every step is written
         pipe.write("UNWIND $rows AS row MATCH (a:Message {uid: row.a}) "
                    + _placeholder_answer("o", "row.o") + " MERGE (a)-[:REPLAY_OF]->(o)",
                    replays)
-        _write_chains(convs, fresh, pipe.write)
+        _write_chains(ordered, fresh, pipe.write)
 
 
 def _sync_turn_step(ids: list[str], deps: bool, pipe: Pipeline, convs: set[str],
@@ -371,35 +377,59 @@ def _sync_turn_step(ids: list[str], deps: bool, pipe: Pipeline, convs: set[str],
         if missing:
             sync_documents({chunks[c] for c in missing})
     convs |= step_convs
-
-    # Fast path for turns the graph has never seen (the usual case: fresh logs): CREATE
-    # with literal maps, contexts in the same statement, no stale-edge cleanup.
-    # Anything already there (a retry after a partial write, an edit, a placeholder made
-    # by feedback) goes through MERGE. Claims keep two drains off the same turn.
-    existing = _existing("Message", [t["id"] for t in turns] + [t["question_uid"] for t in turns])
-    fresh = [t for t in turns if t["id"] not in existing and t["question_uid"] not in existing]
-    fresh_ids |= {t["id"] for t in fresh}
-    known = [t for t in turns if t["id"] in existing or t["question_uid"] in existing]
     links = _context_links(contexts, pipe.write)
-    write = pipe.write
-    write(CREATE_TURN, [{**_turn_row(t), "ctx": links.get(t["id"], [])} for t in fresh])
+    pipe.call(_write_turns, [{**_turn_row(t), "ctx": links.get(t["id"], [])} for t in turns],
+              fresh_ids)
+    replays += [{"a": t["id"], "o": t["replay_of_id"]} for t in turns if t["replay_of_id"]]
+
+
+def _write_turns(rows: list[dict], fresh_ids: set[str]) -> None:
+    """CREATE the turns' messages, NEXT and contexts in one statement: the usual case is
+    a turn the graph has never seen. If any message is already there (a retry after a
+    failure, an edit, a placeholder answer made by its feedback), the uniqueness
+    constraint refuses the whole statement; then the turns are split into new ones
+    (CREATE) and known ones (MERGE, stale edges removed). Adds the new turns' ids to
+    `fresh_ids` (their messages have no chain edges yet)."""
+    from neomodel.exceptions import ConstraintValidationFailed
+
+    try:
+        write(CREATE_TURN, rows)
+        known = []
+    except ConstraintValidationFailed:
+        existing = _existing("Message", [r["a"] for r in rows] + [r["q"] for r in rows])
+        known = [r for r in rows if r["a"] in existing or r["q"] in existing]
+        rows = [r for r in rows if r["a"] not in existing and r["q"] not in existing]
+        write(CREATE_TURN, rows)
+    fresh_ids |= {r["a"] for r in rows}
     # (ABOUT stays a statement of its own: creating it inside CREATE_TURN with FOREACH made
     # the embedded server report conflicts on topics many rows of one batch point at.)
     write("UNWIND $rows AS row MATCH (m:Message {uid: row.m}) MATCH (t:Topic {uid: row.t}) "
-          "CREATE (m)-[:ABOUT]->(t)",
-          [{"m": t["question_uid"], "t": t["topic_id"]} for t in fresh if t["topic_id"]])
+          "CREATE (m)-[:ABOUT]->(t)", [{"m": r["q"], "t": r["t"]} for r in rows if r["t"]])
     write("UNWIND $rows AS row "
           "MERGE (q:Message {uid: row.q}) SET q += row.qp, q.created_at = datetime(row.qat) "
           "MERGE (a:Message {uid: row.a}) SET a += row.ap, a.created_at = datetime(row.aat) "
-          "MERGE (q)-[:NEXT]->(a)", [_turn_row(t) for t in known])
-    _merge_contexts(links, [t["id"] for t in known], write)
-    _replace_single("ABOUT", "Topic", [
-        {"m": t["question_uid"], "t": t["topic_id"]} for t in known
-    ], write)
+          "MERGE (q)-[:NEXT]->(a)", known)
+    _merge_contexts({r["a"]: r["ctx"] for r in known}, [r["a"] for r in known])
+    _replace_single("ABOUT", "Topic", [{"m": r["q"], "t": r["t"]} for r in known])
     write("UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:REPLAY_OF]->(o) "
           "WHERE row.o IS NULL OR o.uid <> row.o DELETE r",
-          [{"a": t["id"], "o": t["replay_of_id"]} for t in known])
-    replays += [{"a": t["id"], "o": t["replay_of_id"]} for t in turns if t["replay_of_id"]]
+          [{"a": r["a"], "o": r["o"]} for r in known])
+
+
+_schema_ready: set[str] = set()
+
+
+def _require_schema() -> None:
+    """The CREATE path relies on the uniqueness constraints to refuse a duplicate:
+    install them (idempotent) once per process and graph."""
+    import neomodel
+
+    from graph.schema import install_schema
+
+    url = neomodel.get_config().database_url
+    if url not in _schema_ready:
+        install_schema()
+        _schema_ready.add(url)
 
 
 CREATE_TURN = (
@@ -442,7 +472,7 @@ def _turn_row(t: dict) -> dict:
     common = {"turn_uid": t["id"], "conversation_uid": t["conversation_id"],
               "position": t["position"]}
     return {
-        "q": t["question_uid"], "a": t["id"],
+        "q": t["question_uid"], "a": t["id"], "t": t["topic_id"], "o": t["replay_of_id"],
         "qat": _iso(t["created_at"]), "aat": _iso(t["completed_at"] or t["created_at"]),
         "qp": {**common, "role": "user", "text": t["question"]},
         "ap": {**common, "role": "assistant", "text": t["answer"], "status": t["status"],
@@ -493,22 +523,27 @@ def _replace_single(rel: str, label: str, rows: list[dict], write: Callable = wr
           [r for r in rows if r["t"]])
 
 
-def _write_chains(conv_ids: Iterable[str], fresh: set[str] = frozenset(),
-                  write: Callable = write) -> None:
-    """FIRST from each conversation to its first question, NEXT from each answer to the
-    following question, recomputed for whole conversations (turns may have come or gone).
-    `fresh`: turns whose messages were just created, so have no edges yet."""
+def _conversation_turns(conv_ids: Iterable[str]) -> dict[str, list[tuple[str, str]]]:
+    """(turn id, question uid) of every turn of the conversations, in order."""
     from chat.models import Turn
 
-    conv_ids = sorted(set(conv_ids))
-    if not conv_ids:
-        return
-    ordered: dict[str, list[tuple[str, str]]] = {c: [] for c in conv_ids}
-    for conv, tid, quid in (Turn.objects.filter(conversation_id__in=_uuids(conv_ids))
+    ordered: dict[str, list[tuple[str, str]]] = {c: [] for c in sorted(set(conv_ids))}
+    for conv, tid, quid in (Turn.objects.filter(conversation_id__in=_uuids(ordered))
                             .order_by("conversation_id", "position", "created_at", "id")
                             .values_list(*map(UuidText, ("conversation_id", "id",
                                                          "question_uid")))):
         ordered[conv].append((tid, quid))
+    return ordered
+
+
+def _write_chains(ordered: dict[str, list[tuple[str, str]]], fresh: set[str] = frozenset(),
+                  write: Callable = write) -> None:
+    """FIRST from each conversation to its first question, NEXT from each answer to the
+    following question, recomputed for whole conversations (turns may have come or gone).
+    `ordered`: from `_conversation_turns`; `fresh`: turns whose messages were just
+    created, so have no edges yet."""
+    if not ordered:
+        return
     firsts = [{"c": c, "first": turns[0][1] if turns else None} for c, turns in ordered.items()]
     write("UNWIND $rows AS row MATCH (c:Conversation {uid: row.c})-[r:FIRST]->(m) "
           "WHERE row.first IS NULL OR m.uid <> row.first DELETE r", firsts)
@@ -710,12 +745,15 @@ class LabelDiff:
 class Report:
     labels: dict[str, LabelDiff]
     rels: dict[str, tuple[int, int]]  # type -> (sql, graph)
+    # type -> uids of the nodes whose edges of that type differ from SQL (see LINKS)
+    links: dict[str, list[str]] = field(default_factory=dict)
     sql_ids: dict[str, set[str]] = field(default_factory=dict, repr=False)
 
     @property
     def ok(self) -> bool:
         return (all(not d.missing and not d.extra for d in self.labels.values())
-                and all(s == g for s, g in self.rels.values()))
+                and all(s == g for s, g in self.rels.values())
+                and not any(self.links.values()))
 
     def differences(self) -> list[str]:
         lines = []
@@ -726,6 +764,9 @@ class Report:
         for rel, (s, g) in self.rels.items():
             if s != g:
                 lines.append(f"{rel}: sql {s}, graph {g}")
+        for rel, uids in self.links.items():
+            if uids:
+                lines.append(f"{rel}: edges of {len(uids)} node(s) differ from SQL {uids[:5]}")
         return lines
 
 
@@ -777,6 +818,39 @@ def _idset(model) -> set[str]:
     return {str(pk) for pk in model.objects.values_list("pk", flat=True)}
 
 
+# Edges lineage answers with ("which context produced this answer", "what was it rated")
+# are compared edge by edge, not only counted: type -> Cypher returning one tuple per edge,
+# the uid of the node it leaves first (the owner that a repair rewrites), and that
+# node's label.
+LINKS = {
+    "HAS_CONTEXT": ("MATCH (a:Message)-[r:HAS_CONTEXT]->(c:Chunk) RETURN a.uid, c.uid, r.rank",
+                    "Message"),
+    "ABOUT": ("MATCH (q:Message)-[:ABOUT]->(t:Topic) RETURN q.uid, t.uid", "Message"),
+    "RATES": ("MATCH (f:Feedback)-[:RATES]->(a:Message) RETURN f.uid, a.uid, f.rating",
+              "Feedback"),
+    "FROM": ("MATCH (e:Example)-[:FROM]->(a:Message) RETURN e.uid, a.uid", "Example"),
+}
+
+
+def expected_links() -> dict[str, set[tuple]]:
+    """The LINKS tuples SQL says the graph should hold."""
+    from annotations.models import Example
+    from chat.models import Feedback, Turn, TurnContext
+
+    contexts = {(t, c, rank) for t, c, rank in TurnContext.objects.exclude(chunk=None)
+                .values_list(*map(UuidText, ("turn_id", "chunk_id")), "rank")}
+    for t, rank, source, text in (TurnContext.objects.filter(chunk=None)
+                                  .values_list(UuidText("turn_id"), "rank", "source", "text")):
+        contexts.add((t, external_ids(source, text)[1], rank))
+    return {
+        "HAS_CONTEXT": contexts,
+        "ABOUT": set(Turn.objects.exclude(topic=None)
+                     .values_list(*map(UuidText, ("question_uid", "topic_id")))),
+        "RATES": set(Feedback.objects.values_list(*map(UuidText, ("id", "turn_id")), "rating")),
+        "FROM": set(Example.objects.values_list(*map(UuidText, ("id", "turn_id")))),
+    }
+
+
 def check() -> Report:
     want_ids, want_rels = expected()
     labels = {}
@@ -792,8 +866,12 @@ def check() -> Report:
     rows, _ = db.cypher_query("MATCH ()-[r]->() RETURN type(r), count(*)")
     have_rels = {t: c for t, c in rows}
     rels = {t: (want_rels.get(t, 0), have_rels.get(t, 0)) for t in set(want_rels) | set(have_rels)}
+    links = {}
+    for rel, want in expected_links().items():
+        rows, _ = db.cypher_query(LINKS[rel][0])
+        links[rel] = sorted({edge[0] for edge in want ^ {tuple(r) for r in rows}})
     return Report(labels=dict(sorted(labels.items())), rels=dict(sorted(rels.items())),
-                  sql_ids=want_ids)
+                  links=links, sql_ids=want_ids)
 
 
 # Which entity's sync writes each relationship type (to repair a count difference).
@@ -843,6 +921,16 @@ def reconcile(*, fix: bool = True, batch_size: int = WRITE_BATCH) -> Report:
             # Duplicates are invisible to MERGE: drop the type and let its owner rewrite it.
             _delete_rels(rel)
             todo[REL_OWNER[rel]] |= set(_all_ids(REL_OWNER[rel]))
+    for rel, uids in report.links.items():
+        if not uids:
+            continue
+        # MERGE keeps a wrong edge beside the right one: drop these nodes' edges first.
+        write(f"UNWIND $rows AS id MATCH (n:{LINKS[rel][1]} {{uid: id}})-[r:{rel}]->() DELETE r",
+              uids)
+        if rel == "ABOUT":  # left from the question: its turn owns it
+            uids = [str(t) for t in Turn.objects.filter(question_uid__in=_uuids(uids))
+                    .values_list("id", flat=True)]
+        todo[REL_OWNER[rel]] |= set(uids)
     for entity in ORDER:
         for part in _chunks(sorted(todo.get(entity, ())), batch_size):
             sync(entity, part)

@@ -258,3 +258,54 @@ def test_a_turn_brings_the_chunks_it_used_when_the_graph_lacks_them(clean_graph,
                               "<-[:HAS_CHUNK]-(d:Document) RETURN r.rank, c.uid, d.title "
                               "ORDER BY r.rank", {"a": str(t.id)})
     assert rows == [[1, str(c1.id), "Refunds"], [2, str(c2.id), "Refunds"]]
+
+
+def test_check_compares_lineage_edges_edge_by_edge(clean_graph, end_user, other_user, expert):
+    """Counts alone miss an answer linked to the wrong passage or a rating flipped in the
+    graph; graph_check names them and --fix rewrites them."""
+    w = build_world(end_user, other_user, expert)
+    drain()
+    t1 = w["turns"][0]
+    unused = w["unused"].chunks.get()
+    db.cypher_query("MATCH (a:Message {uid: $a})-[r:HAS_CONTEXT {rank: 2}]->() DELETE r "
+                    "WITH DISTINCT a MATCH (c:Chunk {uid: $c}) "
+                    "CREATE (a)-[:HAS_CONTEXT {rank: 2, score: 0.4}]->(c)",
+                    {"a": str(t1.id), "c": str(unused.id)})
+    rows, _ = db.cypher_query("MATCH (f:Feedback)-[:RATES]->(:Message {uid: $a}) "
+                              "SET f.rating = 'up' RETURN f.uid", {"a": str(t1.id)})
+    report = check()
+    assert report.rels["HAS_CONTEXT"][0] == report.rels["HAS_CONTEXT"][1]  # counts agree
+    assert report.links["HAS_CONTEXT"] == [str(t1.id)]
+    assert report.links["RATES"] == [rows[0][0]]
+    with pytest.raises(CommandError):
+        call_command("graph_check")
+    call_command("graph_check", "--fix")
+    assert check().ok, check().differences()
+    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[r:HAS_CONTEXT]->(c) "
+                              "RETURN r.rank, c.uid ORDER BY r.rank", {"a": str(t1.id)})
+    chunks = list(w["doc"].chunks.order_by("index"))
+    assert rows == [[1, str(chunks[0].id)], [2, str(chunks[1].id)]]
+    rows, _ = db.cypher_query("MATCH (f:Feedback)-[:RATES]->(:Message {uid: $a}) "
+                              "RETURN f.rating", {"a": str(t1.id)})
+    assert rows == [["down"]]  # as SQL has it (build_world rates t1 down)
+
+
+def test_feedback_synced_before_its_turn_leaves_one_answer(clean_graph, end_user):
+    """Feedback that reaches the graph first makes a placeholder answer; the turn's own
+    sync then finds it (the uniqueness constraint refuses a second one) and fills it in."""
+    from graph.sync import sync
+
+    doc = f.document("Refunds", chunks=1)
+    t = f.turn(f.conversation(end_user), question="refund?", contexts=[(doc.chunks.get(), 0.9)])
+    fb = f.feedback(t, end_user, "down")
+    sync("feedback", [fb.id])
+    rows, _ = db.cypher_query("MATCH (a:Message {uid: $a}) RETURN a.role, a.text",
+                              {"a": str(t.id)})
+    assert rows == [["assistant", None]]  # the placeholder
+    drain()
+    rows, _ = db.cypher_query(
+        "MATCH (:Feedback {uid: $f})-[:RATES]->(a:Message {uid: $a})-[:HAS_CONTEXT]->(:Chunk) "
+        "MATCH (q:Message)-[:NEXT]->(a) RETURN count(DISTINCT a), a.text, q.text",
+        {"f": str(fb.id), "a": str(t.id)})
+    assert rows == [[1, t.answer, "refund?"]]
+    assert check().ok, check().differences()

@@ -6,7 +6,8 @@ from graph.sync import check, reconcile
 
 class Command(BaseCommand):
     help = ("Compare SQL (the system of record) with the graph: node ids missing/extra per "
-            "label and relationship counts. Exit status 1 when they differ.")
+            "label, relationship counts, and the lineage edges (contexts, topics, ratings, "
+            "examples) edge by edge. Exit status 1 when they differ.")
 
     def add_arguments(self, parser):
         parser.add_argument("--fix", action="store_true", help="repair what differs")
@@ -25,6 +26,11 @@ class Command(BaseCommand):
         for rel, (want, have) in report.rels.items():
             flag = "" if want == have else "  <-- differs"
             self.stdout.write(f"{rel:<13} sql {want:>8}  graph {have:>8}{flag}")
+        for rel, uids in report.links.items():
+            if uids:
+                self.stdout.write(f"{rel:<13} edges of {len(uids)} node(s) differ from SQL")
+                for uid in uids[:10]:
+                    self.stdout.write(f"    from    {uid}")
         if report.ok:
             self.stdout.write(self.style.SUCCESS("no differences"))
         elif fix:
