@@ -91,9 +91,8 @@ class Pipeline:
         self._queue.task_done()
 
     def _raise(self) -> None:
-        if self._error is not None:
-            error, self._error = self._error, None
-            raise error
+        if self._error is not None:  # stays set: the writes queued after it are skipped
+            raise self._error
 
     def write(self, query: str, rows: list, **params) -> None:
         if rows:

@@ -309,3 +309,20 @@ def test_feedback_synced_before_its_turn_leaves_one_answer(clean_graph, end_user
         {"f": str(fb.id), "a": str(t.id)})
     assert rows == [[1, t.answer, "refund?"]]
     assert check().ok, check().differences()
+
+
+def test_writes_queued_before_a_failure_surfaces_are_skipped_too(clean_graph):
+    from neo4j.exceptions import Neo4jError
+
+    from graph.sync import Pipeline
+
+    with pytest.raises(Neo4jError), Pipeline() as pipe:  # the end of the block says so too
+        pipe.write("UNWIND $rows AS row THIS IS NOT CYPHER", ["t1"])
+        for i in range(5):  # queued while the failure may not be known yet
+            pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", [f"t{i}"])
+        with pytest.raises(Neo4jError):
+            pipe.flush()
+        with pytest.raises(Neo4jError):  # and every later call
+            pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", ["late"])
+    rows, _ = db.cypher_query("MATCH (t:Topic) RETURN count(t)")
+    assert rows == [[0]]
