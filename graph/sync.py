@@ -769,9 +769,19 @@ class Report:
         return lines
 
 
-def expected() -> tuple[dict[str, set[str]], dict[str, int]]:
+def _external_contexts() -> list[tuple[str, int, str, str]]:
+    """(turn id, rank, document uid, chunk uid) of every context passage without a
+    knowledge-base chunk (see `external_ids`)."""
+    from chat.models import TurnContext
+
+    return [(t, rank, *external_ids(source, text)) for t, rank, source, text in
+            TurnContext.objects.filter(chunk=None)
+            .values_list(UuidText("turn_id"), "rank", "source", "text")]
+
+
+def expected(external: list[tuple] | None = None) -> tuple[dict[str, set[str]], dict[str, int]]:
     """What the graph should hold, computed from SQL: node ids per label and
-    relationship counts per type."""
+    relationship counts per type. `external`: `_external_contexts()`, if already read."""
     from annotations.models import Example
     from chat.models import Conversation, Feedback, Topic, Turn, TurnContext
     from knowledge.models import Chunk, Document
@@ -786,11 +796,9 @@ def expected() -> tuple[dict[str, set[str]], dict[str, int]]:
                                           "replay_of_id"))
     for tid, quid, *_ in turns:
         ids["Message"] |= {str(tid), str(quid)}
-    external = set()
-    for source, text in TurnContext.objects.filter(chunk=None).values_list("source", "text"):
-        external.add(external_ids(source, text))
-    ids["Document"] |= {d for d, _ in external}
-    ids["Chunk"] |= {c for _, c in external}
+    external = _external_contexts() if external is None else external
+    ids["Document"] |= {e[2] for e in external}
+    ids["Chunk"] |= {e[3] for e in external}
     convs_with_turns = len({t[2] for t in turns})
     rels = {
         "STARTED": Conversation.objects.count(), "FIRST": convs_with_turns,
@@ -831,16 +839,15 @@ LINKS = {
 }
 
 
-def expected_links() -> dict[str, set[tuple]]:
-    """The LINKS tuples SQL says the graph should hold."""
+def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]:
+    """The LINKS tuples SQL says the graph should hold. `external` as for `expected`."""
     from annotations.models import Example
     from chat.models import Feedback, Turn, TurnContext
 
     contexts = {(t, c, rank) for t, c, rank in TurnContext.objects.exclude(chunk=None)
                 .values_list(*map(UuidText, ("turn_id", "chunk_id")), "rank")}
-    for t, rank, source, text in (TurnContext.objects.filter(chunk=None)
-                                  .values_list(UuidText("turn_id"), "rank", "source", "text")):
-        contexts.add((t, external_ids(source, text)[1], rank))
+    external = _external_contexts() if external is None else external
+    contexts |= {(t, chunk, rank) for t, rank, _, chunk in external}
     return {
         "HAS_CONTEXT": contexts,
         "ABOUT": set(Turn.objects.exclude(topic=None)
@@ -851,7 +858,8 @@ def expected_links() -> dict[str, set[tuple]]:
 
 
 def check() -> Report:
-    want_ids, want_rels = expected()
+    external = _external_contexts()  # read once for both
+    want_ids, want_rels = expected(external)
     labels = {}
     for label, want in want_ids.items():
         rows, _ = db.cypher_query(f"MATCH (n:{label}) RETURN n.uid")
@@ -866,7 +874,7 @@ def check() -> Report:
     have_rels = {t: c for t, c in rows}
     rels = {t: (want_rels.get(t, 0), have_rels.get(t, 0)) for t in set(want_rels) | set(have_rels)}
     links = {}
-    for rel, want in expected_links().items():
+    for rel, want in expected_links(external).items():
         rows, _ = db.cypher_query(LINKS[rel][0])
         links[rel] = sorted({edge[0] for edge in want ^ {tuple(r) for r in rows}})
     return Report(labels=dict(sorted(labels.items())), rels=dict(sorted(rels.items())),
