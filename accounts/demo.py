@@ -1,9 +1,12 @@
 from accounts.services import user_create
 
 DEMO_USERS = [
-    ("demo_user", "end_user"), ("demo_user2", "end_user"),
-    ("demo_expert", "expert"), ("demo_expert2", "expert"),
-    ("demo_lead", "lead"), ("demo_lead2", "lead"),
+    ("demo_user", "end_user"),
+    ("demo_user2", "end_user"),
+    ("demo_expert", "expert"),
+    ("demo_expert2", "expert"),
+    ("demo_lead", "lead"),
+    ("demo_lead2", "lead"),
 ]
 
 

@@ -9,8 +9,9 @@ from reviewhub.roles import ROLE_GROUPS
 
 
 @transaction.atomic
-def user_create(*, username: str, role: str, password: str | None = None,
-                email: str = "") -> tuple[User, str]:
+def user_create(
+    *, username: str, role: str, password: str | None = None, email: str = ""
+) -> tuple[User, str]:
     """Create a user in the role's group; returns the user and the password used."""
     if role not in ROLE_GROUPS:
         raise ValueError(f"unknown role {role!r}; choose one of {', '.join(ROLE_GROUPS)}")
@@ -38,5 +39,8 @@ def role_groups_ensure() -> None:
     create_permissions(apps.get_app_config("accounts"), verbosity=0)
     for role, name in ROLE_GROUPS.items():
         group, _ = Group.objects.get_or_create(name=name)
-        group.permissions.set(Permission.objects.filter(
-            content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]))
+        group.permissions.set(
+            Permission.objects.filter(
+                content_type__app_label="accounts", codename__in=ROLE_PERMISSIONS[role]
+            )
+        )

@@ -17,16 +17,25 @@ CRITERIA = [
 ]
 TAGS = ["outdated", "hallucination", "incomplete", "tone", "pii"]
 GUIDELINES = [
-    ("How to rate", "Rate each criterion from **1** (wrong / unsupported / useless) to **5** "
-     "(fully correct / fully supported / exactly what was needed).\n\n"
-     "- Judge the answer against the *context shown*, not what you know.\n"
-     "- Thumbs-down comments from users are a hint, not a verdict."),
-    ("When to correct", "Write the answer you would want the model to learn. Keep the user's "
-     "language and tone; cite only what the context supports. Leave the editor unchanged "
-     "when the answer is already right."),
-    ("Verdicts", "**Approve** only what you would ship as a training example. **Reject** "
-     "answers that cannot be fixed by editing (wrong question, missing context). Ask for a "
-     "**second opinion** when you are unsure — a colleague will review it too."),
+    (
+        "How to rate",
+        "Rate each criterion from **1** (wrong / unsupported / useless) to **5** "
+        "(fully correct / fully supported / exactly what was needed).\n\n"
+        "- Judge the answer against the *context shown*, not what you know.\n"
+        "- Thumbs-down comments from users are a hint, not a verdict.",
+    ),
+    (
+        "When to correct",
+        "Write the answer you would want the model to learn. Keep the user's "
+        "language and tone; cite only what the context supports. Leave the editor unchanged "
+        "when the answer is already right.",
+    ),
+    (
+        "Verdicts",
+        "**Approve** only what you would ship as a training example. **Reject** "
+        "answers that cannot be fixed by editing (wrong question, missing context). Ask for a "
+        "**second opinion** when you are unsure — a colleague will review it too.",
+    ),
 ]
 LEAVE_IN_QUEUE = 3
 
@@ -37,8 +46,15 @@ def seed_rubric() -> Rubric:
     )
     if created:
         for position, (key, label, help_text) in enumerate(CRITERIA):
-            Criterion.objects.create(rubric=rubric, key=key, label=label, help_text=help_text,
-                                     position=position, scale_min=1, scale_max=5)
+            Criterion.objects.create(
+                rubric=rubric,
+                key=key,
+                label=label,
+                help_text=help_text,
+                position=position,
+                scale_min=1,
+                scale_max=5,
+            )
         Tag.objects.bulk_create([Tag(rubric=rubric, name=name) for name in TAGS])
     for position, (title, body) in enumerate(GUIDELINES):
         Guideline.objects.get_or_create(title=title, defaults={"body": body, "position": position})
@@ -50,28 +66,40 @@ def seed(stdout) -> None:
     queued = queue_backfill()
     total = QueueItem.objects.filter(state=QueueItem.State.PENDING).count()
     target = max(total - LEAVE_IN_QUEUE, 0)
-    reviewers = list(User.objects.filter(
-        username__in=["demo_expert", "demo_expert2", "demo_lead", "demo_lead2"]
-    ).order_by("username"))
+    reviewers = list(
+        User.objects.filter(
+            username__in=["demo_expert", "demo_expert2", "demo_lead", "demo_lead2"]
+        ).order_by("username")
+    )
     reviewers.sort(key=lambda u: u.username != "demo_expert")  # demo_expert first
     needed = settings.REVIEWS_REQUIRED
     approved, n = 0, 0
     while approved < target:
         progressed = False
-        for reviewer in reviewers[:max(needed, 1)]:
+        for reviewer in reviewers[: max(needed, 1)]:
             with transaction.atomic():
                 item = queue_claim_next(expert=reviewer)
                 if item is None:
                     continue
                 n += 1
                 answer = item.turn.answer.strip()
-                correction = (f"{answer}\n\nIf this does not solve it, contact support with "
-                              "the exact error message.") if n % 3 == 0 else ""
+                correction = (
+                    (
+                        f"{answer}\n\nIf this does not solve it, contact support with "
+                        "the exact error message."
+                    )
+                    if n % 3 == 0
+                    else ""
+                )
                 review_submit(
-                    item_id=item.pk, reviewer=reviewer, rubric=rubric,
+                    item_id=item.pk,
+                    reviewer=reviewer,
+                    rubric=rubric,
                     scores={"correctness": 4 + (n % 2), "groundedness": 4, "helpfulness": 4},
-                    tags=["incomplete"] if correction else [], verdict="approve",
-                    notes="Demo review.", corrected_answer=correction,
+                    tags=["incomplete"] if correction else [],
+                    verdict="approve",
+                    notes="Demo review.",
+                    corrected_answer=correction,
                 )
                 progressed = True
                 item.refresh_from_db()
@@ -80,5 +108,7 @@ def seed(stdout) -> None:
                 break
         if not progressed:
             break
-    stdout.write(f"review queue: {queued} turns queued, {approved} approved as examples, "
-                 f"{QueueItem.objects.filter(state='pending').count()} left to review")
+    stdout.write(
+        f"review queue: {queued} turns queued, {approved} approved as examples, "
+        f"{QueueItem.objects.filter(state='pending').count()} left to review"
+    )

@@ -27,9 +27,13 @@ class QueueFilterForm(forms.Form):
         super().__init__(*args, **kwargs)
         from chat.models import Topic
 
-        self.fields["topic"].choices = [("", "Any topic"), *(
-            (str(pk), name) for pk, name in Topic.objects.order_by("name").values_list("id", "name")
-        )]
+        self.fields["topic"].choices = [
+            ("", "Any topic"),
+            *(
+                (str(pk), name)
+                for pk, name in Topic.objects.order_by("name").values_list("id", "name")
+            ),
+        ]
 
     def clean(self):
         data = super().clean()
@@ -42,8 +46,11 @@ class QueueFilterForm(forms.Form):
         d = getattr(self, "cleaned_data", {})
         grounded = {"yes": True, "no": False}.get(d.get("grounded") or "")
         return QueueFilters(
-            date_from=d.get("date_from"), date_to=d.get("date_to"), model=d.get("model") or "",
-            grounded=grounded, topic_id=d.get("topic"),
+            date_from=d.get("date_from"),
+            date_to=d.get("date_to"),
+            model=d.get("model") or "",
+            grounded=grounded,
+            topic_id=d.get("topic"),
             feedback=d.get("feedback") or "",
         )
 
@@ -51,11 +58,15 @@ class QueueFilterForm(forms.Form):
 class ReviewForm(forms.Form):
     """Scores per rubric criterion (radio 1–5), tags, verdict, notes and a correction."""
 
-    verdict = forms.ChoiceField(choices=Review.Verdict.choices, widget=forms.RadioSelect,
-                                error_messages={"required": "Choose a verdict."})
+    verdict = forms.ChoiceField(
+        choices=Review.Verdict.choices,
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose a verdict."},
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
     corrected_answer = forms.CharField(
-        required=False, strip=False,
+        required=False,
+        strip=False,
         widget=forms.Textarea(attrs={"rows": 8, "id": "corrected-answer"}),
     )
 
@@ -65,13 +76,18 @@ class ReviewForm(forms.Form):
         self.criteria = list(rubric.criteria.all())
         for c in self.criteria:
             self.fields[f"score_{c.key}"] = forms.TypedChoiceField(
-                label=c.label, required=c.required, coerce=int, empty_value=None,
-                choices=[(n, str(n)) for n in c.scale], widget=forms.RadioSelect,
+                label=c.label,
+                required=c.required,
+                coerce=int,
+                empty_value=None,
+                choices=[(n, str(n)) for n in c.scale],
+                widget=forms.RadioSelect,
                 help_text=c.help_text,
                 error_messages={"required": f"Rate {c.label} ({c.scale_min}–{c.scale_max})."},
             )
         self.fields["tags"] = forms.MultipleChoiceField(
-            required=False, widget=forms.CheckboxSelectMultiple,
+            required=False,
+            widget=forms.CheckboxSelectMultiple,
             choices=[(t.name, t.name) for t in rubric.tags.all()],
         )
 
@@ -79,25 +95,35 @@ class ReviewForm(forms.Form):
         return [self[f"score_{c.key}"] for c in self.criteria]
 
     def scores(self) -> dict[str, int]:
-        return {c.key: self.cleaned_data[f"score_{c.key}"] for c in self.criteria
-                if self.cleaned_data.get(f"score_{c.key}") is not None}
+        return {
+            c.key: self.cleaned_data[f"score_{c.key}"]
+            for c in self.criteria
+            if self.cleaned_data.get(f"score_{c.key}") is not None
+        }
 
     def clean(self):
         data = super().clean()
         if not self.errors:
-            for field, message in rubric_errors(self.rubric, scores=self.scores(),
-                                                tags=data.get("tags") or []).items():
+            for field, message in rubric_errors(
+                self.rubric, scores=self.scores(), tags=data.get("tags") or []
+            ).items():
                 self.add_error(field if field in self.fields else None, message)
         return data
 
 
 class AdjudicationForm(forms.Form):
     verdict = forms.ChoiceField(
-        choices=[(Review.Verdict.APPROVE, "Approve as training example"),
-                 (Review.Verdict.REJECT, "Reject")],
-        widget=forms.RadioSelect, error_messages={"required": "Choose approve or reject."},
+        choices=[
+            (Review.Verdict.APPROVE, "Approve as training example"),
+            (Review.Verdict.REJECT, "Reject"),
+        ],
+        widget=forms.RadioSelect,
+        error_messages={"required": "Choose approve or reject."},
     )
-    corrected_answer = forms.CharField(required=False, strip=False,
-                                       widget=forms.Textarea(attrs={"rows": 8}),
-                                       label="Final answer (leave as is to keep the original)")
+    corrected_answer = forms.CharField(
+        required=False,
+        strip=False,
+        widget=forms.Textarea(attrs={"rows": 8}),
+        label="Final answer (leave as is to keep the original)",
+    )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))

@@ -77,14 +77,21 @@ class QueueItem(models.Model):
     # No plain FK indexes on holder/author/topic: a million mostly-NULL or unused entries
     # to maintain on every insert; the partial indexes below serve the real lookups.
     holder = models.ForeignKey(
-        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL,
-        related_name="held_queue_items", db_index=False,
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="held_queue_items",
+        db_index=False,
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
 
     # Denormalised from the turn (filters) and its feedback (priority).
     author = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="+", db_index=False,
+        settings.AUTH_USER_MODEL,
+        on_delete=models.CASCADE,
+        related_name="+",
+        db_index=False,
         help_text="Who asked: an expert never reviews their own turns",
     )
     turn_created_at = models.DateTimeField()
@@ -92,7 +99,11 @@ class QueueItem(models.Model):
     grounded = models.BooleanField(default=False)
     max_context_score = models.FloatField(null=True, blank=True)
     topic = models.ForeignKey(
-        "chat.Topic", null=True, blank=True, on_delete=models.SET_NULL, related_name="+",
+        "chat.Topic",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
         db_index=False,
     )
     feedback = models.CharField(
@@ -106,17 +117,24 @@ class QueueItem(models.Model):
         indexes = [
             # Claim-next and the lead's list walk this in order.
             models.Index(
-                F("priority").desc(), "turn_created_at", "id",
-                name="queue_pending_order", condition=Q(state="pending"),
+                F("priority").desc(),
+                "turn_created_at",
+                "id",
+                name="queue_pending_order",
+                condition=Q(state="pending"),
             ),
             models.Index(
-                "holder", "lease_expires_at",
-                name="queue_held", condition=Q(holder__isnull=False),
+                "holder",
+                "lease_expires_at",
+                name="queue_held",
+                condition=Q(holder__isnull=False),
             ),
-            models.Index(fields=["updated_at"], name="queue_disputed",
-                         condition=Q(state="disputed")),
-            models.Index(fields=["updated_at"], name="queue_multi_reviewed",
-                         condition=Q(reviews_done__gte=2)),
+            models.Index(
+                fields=["updated_at"], name="queue_disputed", condition=Q(state="disputed")
+            ),
+            models.Index(
+                fields=["updated_at"], name="queue_multi_reviewed", condition=Q(reviews_done__gte=2)
+            ),
         ]
 
     def __str__(self) -> str:

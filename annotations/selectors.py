@@ -54,8 +54,9 @@ class QueueFilters:
         return qs
 
 
-def claimable(*, expert, now: datetime, filters: QueueFilters | None = None,
-              exclude: tuple = ()) -> QuerySet[QueueItem]:
+def claimable(
+    *, expert, now: datetime, filters: QueueFilters | None = None, exclude: tuple = ()
+) -> QuerySet[QueueItem]:
     """Pending items nobody holds a live lease on, not the expert's own turns, not
     already reviewed by them (nor just skipped) — in priority order."""
     already_reviewed = Review.objects.filter(item=OuterRef("pk"), reviewer=expert)
@@ -72,16 +73,20 @@ def claimable(*, expert, now: datetime, filters: QueueFilters | None = None,
 
 def held_item(*, expert, now: datetime) -> QueueItem | None:
     return (
-        QueueItem.objects.filter(holder=expert, lease_expires_at__gt=now,
-                                 state=QueueItem.State.PENDING)
-        .order_by("lease_expires_at").first()
+        QueueItem.objects.filter(
+            holder=expert, lease_expires_at__gt=now, state=QueueItem.State.PENDING
+        )
+        .order_by("lease_expires_at")
+        .first()
     )
 
 
 def active_rubric() -> Rubric | None:
     return (
-        Rubric.objects.filter(is_active=True).prefetch_related("criteria", "tags")
-        .order_by("-created_at").first()
+        Rubric.objects.filter(is_active=True)
+        .prefetch_related("criteria", "tags")
+        .order_by("-created_at")
+        .first()
     )
 
 
@@ -91,12 +96,14 @@ def active_guidelines() -> list[Guideline]:
 
 # --- access -------------------------------------------------------------------------
 
+
 def item_for_user(user, item_id) -> QueueItem:
     """The item if this user may see it: leads see every item; experts see items they
     hold or have reviewed. Anyone else gets 404 (no guessing ids)."""
     item = (
         QueueItem.objects.select_related("turn", "turn__conversation", "turn__topic", "holder")
-        .filter(pk=item_id).first()
+        .filter(pk=item_id)
+        .first()
     )
     if item is None:
         raise Http404
@@ -116,7 +123,8 @@ def review_screen(*, item: QueueItem, user) -> dict:
     turn = item.turn
     earlier = list(
         Turn.objects.filter(conversation_id=turn.conversation_id, position__lt=turn.position)
-        .only("question", "answer", "position").order_by("-position")[:10]
+        .only("question", "answer", "position")
+        .order_by("-position")[:10]
     )[::-1]
     reviews = list(item.reviews.select_related("reviewer"))
     own = next((r for r in reviews if r.reviewer_id == user.pk), None)
@@ -139,6 +147,7 @@ def example_of(item: QueueItem) -> Example | None:
 
 # --- the lead's list (keyset pagination) --------------------------------------------
 
+
 def encode_cursor(item: QueueItem) -> str:
     raw = f"{item.priority}|{item.turn_created_at.isoformat()}|{item.id}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
@@ -156,25 +165,47 @@ def decode_cursor(cursor: str) -> tuple[int, datetime, uuid.UUID] | None:
         return None
 
 
-PAGE_FIELDS = ("id", "priority", "state", "reviews_done", "holder__username", "lease_expires_at",
-               "turn_created_at", "model", "grounded", "max_context_score", "feedback",
-               "topic__name", "turn__question", "turn__id")
+PAGE_FIELDS = (
+    "id",
+    "priority",
+    "state",
+    "reviews_done",
+    "holder__username",
+    "lease_expires_at",
+    "turn_created_at",
+    "model",
+    "grounded",
+    "max_context_score",
+    "feedback",
+    "topic__name",
+    "turn__question",
+    "turn__id",
+)
 
 
-def _after_in_same_priority(qs: QuerySet[QueueItem], created: datetime,
-                            pk: uuid.UUID) -> QuerySet[QueueItem]:
+def _after_in_same_priority(
+    qs: QuerySet[QueueItem], created: datetime, pk: uuid.UUID
+) -> QuerySet[QueueItem]:
     """(turn_created_at, id) > (created, pk) as a row comparison, which PostgreSQL turns
     into an index bound (an OR of column comparisons would be a filter over the whole
     priority group)."""
     table = QueueItem._meta.db_table
-    values = (QueueItem._meta.get_field("turn_created_at").get_db_prep_value(created, connection),
-              QueueItem._meta.get_field("id").get_db_prep_value(pk, connection))
-    return qs.filter(RawSQL(f'("{table}"."turn_created_at", "{table}"."id") > (%s, %s)', values,
-                            output_field=BooleanField()))
+    values = (
+        QueueItem._meta.get_field("turn_created_at").get_db_prep_value(created, connection),
+        QueueItem._meta.get_field("id").get_db_prep_value(pk, connection),
+    )
+    return qs.filter(
+        RawSQL(
+            f'("{table}"."turn_created_at", "{table}"."id") > (%s, %s)',
+            values,
+            output_field=BooleanField(),
+        )
+    )
 
 
-def queue_page(*, state: str, filters: QueueFilters, cursor: str = "",
-               size: int | None = None) -> tuple[list[QueueItem], str]:
+def queue_page(
+    *, state: str, filters: QueueFilters, cursor: str = "", size: int | None = None
+) -> tuple[list[QueueItem], str]:
     """One page of the queue in claim order, after `cursor`; returns (items, next cursor).
 
     Keyset, not OFFSET: a deep page costs the same as the first. At most two queries
@@ -183,16 +214,16 @@ def queue_page(*, state: str, filters: QueueFilters, cursor: str = "",
     base = filters.apply(QueueItem.objects.filter(state=state))
 
     def fetch(qs: QuerySet[QueueItem], n: int) -> list[QueueItem]:
-        return list(qs.select_related("turn", "holder", "topic").only(*PAGE_FIELDS)
-                    .order_by(*ORDER)[:n])
+        return list(
+            qs.select_related("turn", "holder", "topic").only(*PAGE_FIELDS).order_by(*ORDER)[:n]
+        )
 
     after = decode_cursor(cursor) if cursor else None
     if after is None:
         rows = fetch(base, size + 1)
     else:
         priority, created, pk = after
-        rows = fetch(_after_in_same_priority(base.filter(priority=priority), created, pk),
-                     size + 1)
+        rows = fetch(_after_in_same_priority(base.filter(priority=priority), created, pk), size + 1)
         if len(rows) <= size:
             rows += fetch(base.filter(priority__lt=priority), size + 1 - len(rows))
     next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else ""
@@ -222,15 +253,19 @@ def queue_depth() -> dict:
     approx = pending > DEPTH_EXACT_UP_TO
     if approx:
         pending = max(_estimated_pending() or pending, pending)
-    disputed = QueueItem.objects.filter(state=QueueItem.State.DISPUTED).order_by()[
-        : DEPTH_EXACT_UP_TO + 1].count()
+    disputed = (
+        QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
+        .order_by()[: DEPTH_EXACT_UP_TO + 1]
+        .count()
+    )
     return {"pending": pending, "pending_approx": approx, "disputed": disputed}
 
 
 def live_leases(*, now: datetime, limit: int = 100) -> list[QueueItem]:
     return list(
         QueueItem.objects.filter(holder__isnull=False, lease_expires_at__gt=now)
-        .select_related("holder").only("id", "holder__username", "lease_expires_at", "priority")
+        .select_related("holder")
+        .only("id", "holder__username", "lease_expires_at", "priority")
         .order_by("lease_expires_at")[:limit]
     )
 
@@ -238,13 +273,14 @@ def live_leases(*, now: datetime, limit: int = 100) -> list[QueueItem]:
 def disputed_items(*, limit: int = 200) -> list[QueueItem]:
     return list(
         QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
-        .select_related("turn").only("id", "priority", "reviews_done", "updated_at",
-                                     "turn__question", "turn__id")
+        .select_related("turn")
+        .only("id", "priority", "reviews_done", "updated_at", "turn__question", "turn__id")
         .order_by("updated_at")[:limit]
     )
 
 
 # --- agreement ---------------------------------------------------------------------
+
 
 def disagreement_reasons(reviews: list[Review]) -> list[str]:
     """Why these reviews disagree (empty when they agree)."""
@@ -291,12 +327,14 @@ def agreement(*, limit_items: int = 5000) -> dict:
     """Krippendorff's alpha per criterion (ordinal) and on verdicts (nominal), over the
     most recent items with two or more reviews."""
     item_ids = list(
-        QueueItem.objects.filter(reviews_done__gte=2).order_by("-updated_at")
+        QueueItem.objects.filter(reviews_done__gte=2)
+        .order_by("-updated_at")
         .values_list("id", flat=True)[:limit_items]
     )
     rows = list(
-        Review.objects.filter(item_id__in=item_ids)
-        .values_list("item_id", "reviewer_id", "scores", "verdict")
+        Review.objects.filter(item_id__in=item_ids).values_list(
+            "item_id", "reviewer_id", "scores", "verdict"
+        )
     )
     items = sorted({r[0] for r in rows}, key=str)
     raters = sorted({r[1] for r in rows})
@@ -318,9 +356,16 @@ def agreement(*, limit_items: int = 5000) -> dict:
             if value is not None:
                 per_key[key][i][j] = float(value)
     criteria = [
-        {"key": key, "label": labels.get(key, key), "alpha": _alpha(per_key[key], "ordinal"),
-         "units": sum(1 for j in range(len(items))
-                      if sum(not math.isnan(per_key[key][i][j]) for i in range(len(raters))) > 1)}
+        {
+            "key": key,
+            "label": labels.get(key, key),
+            "alpha": _alpha(per_key[key], "ordinal"),
+            "units": sum(
+                1
+                for j in range(len(items))
+                if sum(not math.isnan(per_key[key][i][j]) for i in range(len(raters))) > 1
+            ),
+        }
         for key in keys
     ]
     return {

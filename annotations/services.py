@@ -38,8 +38,10 @@ class ReviewError(Exception):
 
 # --- the queue ------------------------------------------------------------------------
 
-def queue_priority(*, feedback: str, grounded: bool, max_context_score: float | None,
-                   reviews_done: int) -> int:
+
+def queue_priority(
+    *, feedback: str, grounded: bool, max_context_score: float | None, reviews_done: int
+) -> int:
     w = settings.REVIEW_PRIORITY_WEIGHTS
     points = 0
     if feedback == QueueItem.FeedbackSignal.DOWN:
@@ -56,15 +58,19 @@ def queue_priority(*, feedback: str, grounded: bool, max_context_score: float | 
 def queue_priority_sql(*, feedback: str, grounded: str, score: str) -> str:
     """queue_priority() as a SQL expression over the given columns, without the
     never-reviewed points (they depend on the existing row). Named parameters."""
-    return (f"(CASE WHEN {feedback} = 'down' THEN %(w_negative_feedback)s ELSE 0 END"
-            f" + CASE WHEN NOT {grounded} THEN %(w_ungrounded)s"
-            f" WHEN {score} IS NULL OR {score} < %(low_score_threshold)s"
-            f" THEN %(w_low_score)s ELSE 0 END)")
+    return (
+        f"(CASE WHEN {feedback} = 'down' THEN %(w_negative_feedback)s ELSE 0 END"
+        f" + CASE WHEN NOT {grounded} THEN %(w_ungrounded)s"
+        f" WHEN {score} IS NULL OR {score} < %(low_score_threshold)s"
+        f" THEN %(w_low_score)s ELSE 0 END)"
+    )
 
 
 def queue_priority_params() -> dict:
-    return {**{f"w_{k}": v for k, v in settings.REVIEW_PRIORITY_WEIGHTS.items()},
-            "low_score_threshold": settings.REVIEW_LOW_SCORE_THRESHOLD}
+    return {
+        **{f"w_{k}": v for k, v in settings.REVIEW_PRIORITY_WEIGHTS.items()},
+        "low_score_threshold": settings.REVIEW_LOW_SCORE_THRESHOLD,
+    }
 
 
 def queue_refresh(*, turn_ids: Iterable[object]) -> None:
@@ -72,18 +78,26 @@ def queue_refresh(*, turn_ids: Iterable[object]) -> None:
     ids = list(dict.fromkeys(turn_ids))
     refresh = _refresh_batch_pg if connection.vendor == "postgresql" else _refresh_batch
     for start in range(0, len(ids), REFRESH_BATCH):
-        refresh(ids[start:start + REFRESH_BATCH])
+        refresh(ids[start : start + REFRESH_BATCH])
 
 
 def _refresh_batch_pg(ids: list[object]) -> None:
     """One INSERT … SELECT … ON CONFLICT DO UPDATE for the whole batch: no rows travel
     to Python, and rows whose signals did not change are not rewritten."""
     q, t, f = QueueItem._meta.db_table, Turn._meta.db_table, Feedback._meta.db_table
-    base = queue_priority_sql(feedback="t.signal", grounded="t.grounded",
-                              score="t.max_context_score")
+    base = queue_priority_sql(
+        feedback="t.signal", grounded="t.grounded", score="t.max_context_score"
+    )
     never = f"CASE WHEN {q}.reviews_done = 0 THEN %(w_never_reviewed)s ELSE 0 END"
-    columns = ("author_id", "turn_created_at", "model", "grounded", "max_context_score",
-               "topic_id", "feedback")
+    columns = (
+        "author_id",
+        "turn_created_at",
+        "model",
+        "grounded",
+        "max_context_score",
+        "topic_id",
+        "feedback",
+    )
     sql = f"""
         WITH t AS (
             SELECT t.id, t.user_id, t.created_at, t.model, t.grounded, t.max_context_score,
@@ -115,42 +129,62 @@ def _refresh_batch_pg(ids: list[object]) -> None:
         cursor.execute(sql, {**queue_priority_params(), "ids": [str(i) for i in ids]})
 
 
-_SIGNALS = ("author_id", "turn_created_at", "model", "grounded", "max_context_score",
-            "topic_id", "feedback", "priority")
+_SIGNALS = (
+    "author_id",
+    "turn_created_at",
+    "model",
+    "grounded",
+    "max_context_score",
+    "topic_id",
+    "feedback",
+    "priority",
+)
 
 
 def _refresh_batch(ids: list[object]) -> None:
     """Portable path (SQLite): read signals, compare, bulk upsert the changed rows."""
     turns = (
-        Turn.objects.filter(id__in=ids, status=Turn.Status.OK).order_by()
-        .values("id", "user_id", "created_at", "model", "grounded", "max_context_score",
-                "topic_id")
-        .annotate(down=Count("feedback", filter=Q(feedback__rating="down")),
-                  up=Count("feedback", filter=Q(feedback__rating="up")))
+        Turn.objects.filter(id__in=ids, status=Turn.Status.OK)
+        .order_by()
+        .values("id", "user_id", "created_at", "model", "grounded", "max_context_score", "topic_id")
+        .annotate(
+            down=Count("feedback", filter=Q(feedback__rating="down")),
+            up=Count("feedback", filter=Q(feedback__rating="up")),
+        )
     )
     existing = {
         row[0]: row[1:]
-        for row in QueueItem.objects.filter(turn_id__in=ids)
-        .values_list("turn_id", "reviews_done", *_SIGNALS)
+        for row in QueueItem.objects.filter(turn_id__in=ids).values_list(
+            "turn_id", "reviews_done", *_SIGNALS
+        )
     }
     now = timezone.now()
     rows = []
     for t in turns:
         feedback = "down" if t["down"] else ("up" if t["up"] else "none")
         old = existing.get(t["id"])
-        signals = (t["user_id"], t["created_at"], t["model"], t["grounded"],
-                   t["max_context_score"], t["topic_id"], feedback,
-                   queue_priority(feedback=feedback, grounded=t["grounded"],
-                                  max_context_score=t["max_context_score"],
-                                  reviews_done=old[0] if old else 0))
+        signals = (
+            t["user_id"],
+            t["created_at"],
+            t["model"],
+            t["grounded"],
+            t["max_context_score"],
+            t["topic_id"],
+            feedback,
+            queue_priority(
+                feedback=feedback,
+                grounded=t["grounded"],
+                max_context_score=t["max_context_score"],
+                reviews_done=old[0] if old else 0,
+            ),
+        )
         if old is not None and tuple(old[1:]) == signals:
             continue  # nothing changed: no write, no index churn
         fields = dict(zip(_SIGNALS, signals, strict=True))
         rows.append({"turn_id": t["id"], "created_at": now, "updated_at": now, **fields})
     # One INSERT … ON CONFLICT DO UPDATE through executemany: bulk_create's per-value
     # preparation was most of an ingestion request's time on SQLite.
-    bulk.upsert(QueueItem, rows, unique=("turn_id",),
-                update=(*_SIGNALS, "updated_at"))
+    bulk.upsert(QueueItem, rows, unique=("turn_id",), update=(*_SIGNALS, "updated_at"))
 
 
 def queue_backfill(*, batch: int = REFRESH_BATCH) -> int:
@@ -159,8 +193,9 @@ def queue_backfill(*, batch: int = REFRESH_BATCH) -> int:
     total = 0
     while True:
         ids = list(
-            Turn.objects.filter(status=Turn.Status.OK, queue_item__isnull=True)
-            .values_list("id", flat=True)[:batch]
+            Turn.objects.filter(status=Turn.Status.OK, queue_item__isnull=True).values_list(
+                "id", flat=True
+            )[:batch]
         )
         if not ids:
             return total
@@ -173,8 +208,9 @@ def _audit(item_id, actor, action: str, **details) -> None:
     AuditEvent.objects.create(item_id=item_id, actor=actor, action=action, details=details)
 
 
-def queue_claim_next(*, expert, filters: selectors.QueueFilters | None = None,
-                     exclude: Iterable[object] = ()) -> QueueItem | None:
+def queue_claim_next(
+    *, expert, filters: selectors.QueueFilters | None = None, exclude: Iterable[object] = ()
+) -> QueueItem | None:
     """Lease the highest-priority item nobody holds to `expert` (or give back the item
     they already hold). Two experts never hold the same item: on PostgreSQL the
     candidate is locked with FOR UPDATE SKIP LOCKED; everywhere the lease is taken with
@@ -211,8 +247,16 @@ def _claim_pg(*, qs, expert, now: datetime, lease_until: datetime):
         INSERT INTO {a} (item_id, actor_id, action, details, created_at)
         SELECT id, %s, 'claim', %s::jsonb, %s FROM taken
         RETURNING item_id"""
-    params = [*candidate_params, expert.pk, lease_until, now, now, expert.pk,
-              json.dumps({"lease_until": lease_until.isoformat()}), now]
+    params = [
+        *candidate_params,
+        expert.pk,
+        lease_until,
+        now,
+        now,
+        expert.pk,
+        json.dumps({"lease_until": lease_until.isoformat()}),
+        now,
+    ]
     # One statement is its own transaction (or joins the caller's): no BEGIN/COMMIT trips.
     with connection.cursor() as cursor:
         cursor.execute(sql, params)
@@ -250,6 +294,7 @@ def queue_release(*, item_id, expert) -> bool:
 
 # --- reviewing ------------------------------------------------------------------------
 
+
 def rubric_errors(rubric: Rubric, *, scores: dict, tags: Iterable[str]) -> dict[str, str]:
     """Per-field errors for scores and tags against the rubric (empty when valid)."""
     errors: dict[str, str] = {}
@@ -261,8 +306,11 @@ def rubric_errors(rubric: Rubric, *, scores: dict, tags: Iterable[str]) -> dict[
             if c.required:
                 errors[f"score_{c.key}"] = f"Rate {c.label} ({c.scale_min}–{c.scale_max})."
             continue
-        if not isinstance(value, int) or isinstance(value, bool) \
-                or not c.scale_min <= value <= c.scale_max:
+        if (
+            not isinstance(value, int)
+            or isinstance(value, bool)
+            or not c.scale_min <= value <= c.scale_max
+        ):
             errors[f"score_{c.key}"] = (
                 f"{c.label} must be a whole number from {c.scale_min} to {c.scale_max}."
             )
@@ -284,9 +332,17 @@ def _normalised_correction(item: QueueItem, corrected_answer: str) -> str:
 
 
 @transaction.atomic
-def review_submit(*, item_id, reviewer, scores: dict, tags: list[str], verdict: str,
-                  notes: str = "", corrected_answer: str = "",
-                  rubric: Rubric | None = None) -> Review:
+def review_submit(
+    *,
+    item_id,
+    reviewer,
+    scores: dict,
+    tags: list[str],
+    verdict: str,
+    notes: str = "",
+    corrected_answer: str = "",
+    rubric: Rubric | None = None,
+) -> Review:
     """Record one reviewer's rating, correction and verdict; resolve the item when it
     has the reviews it needs (approve → Example, disagreement → adjudication)."""
     item = QueueItem.objects.select_for_update().select_related("turn").get(pk=item_id)
@@ -298,8 +354,10 @@ def review_submit(*, item_id, reviewer, scores: dict, tags: list[str], verdict: 
     # An expired lease still counts while nobody else has taken the item: the row lock
     # above orders this against a concurrent claim, so two experts never both finish it.
     if item.holder_id != reviewer.pk:
-        raise ReviewError("Your lease on this item ran out and it was released or taken by "
-                          "someone else; take the next item from the queue.")
+        raise ReviewError(
+            "Your lease on this item ran out and it was released or taken by "
+            "someone else; take the next item from the queue."
+        )
     if Review.objects.filter(item=item, reviewer=reviewer).exists():
         raise ReviewError("You have already reviewed this item.")
     rubric = rubric or selectors.active_rubric()
@@ -312,8 +370,14 @@ def review_submit(*, item_id, reviewer, scores: dict, tags: list[str], verdict: 
         raise ValidationError(errors)
     correction = _normalised_correction(item, corrected_answer)
     review = Review.objects.create(
-        item=item, reviewer=reviewer, rubric=rubric, scores=scores, tags=sorted(set(tags)),
-        verdict=verdict, notes=notes.strip(), corrected_answer=correction,
+        item=item,
+        reviewer=reviewer,
+        rubric=rubric,
+        scores=scores,
+        tags=sorted(set(tags)),
+        verdict=verdict,
+        notes=notes.strip(),
+        corrected_answer=correction,
     )
     _audit(item.pk, reviewer, AuditEvent.Action.RATE, scores=scores, tags=review.tags)
     if correction:
@@ -321,12 +385,23 @@ def review_submit(*, item_id, reviewer, scores: dict, tags: list[str], verdict: 
     _audit(item.pk, reviewer, verdict, review=str(review.pk))
     item.reviews_done += 1
     item.holder, item.lease_expires_at = None, None
-    item.priority = queue_priority(feedback=item.feedback, grounded=item.grounded,
-                                   max_context_score=item.max_context_score,
-                                   reviews_done=item.reviews_done)
+    item.priority = queue_priority(
+        feedback=item.feedback,
+        grounded=item.grounded,
+        max_context_score=item.max_context_score,
+        reviews_done=item.reviews_done,
+    )
     _resolve(item, actor=reviewer, now=now)
-    item.save(update_fields=["reviews_done", "holder", "lease_expires_at", "priority",
-                             "state", "updated_at"])
+    item.save(
+        update_fields=[
+            "reviews_done",
+            "holder",
+            "lease_expires_at",
+            "priority",
+            "state",
+            "updated_at",
+        ]
+    )
     outbox.record("review", [review.pk])
     return review
 
@@ -343,8 +418,9 @@ def _resolve(item: QueueItem, *, actor, now: datetime) -> None:
         return
     if decisive[-1].verdict == Review.Verdict.APPROVE:
         correction = next((r.corrected_answer for r in reversed(reviews) if r.corrected_answer), "")
-        _example_upsert(item=item, reviews=reviews, approved_by=actor, correction=correction,
-                        now=now)
+        _example_upsert(
+            item=item, reviews=reviews, approved_by=actor, correction=correction, now=now
+        )
         item.state = QueueItem.State.APPROVED
     else:
         item.state = QueueItem.State.REJECTED
@@ -364,8 +440,15 @@ def production_messages(turn: Turn) -> list[dict]:
     return messages
 
 
-def _example_upsert(*, item: QueueItem, reviews: list[Review], approved_by, correction: str,
-                    now: datetime, tags: list[str] | None = None) -> Example:
+def _example_upsert(
+    *,
+    item: QueueItem,
+    reviews: list[Review],
+    approved_by,
+    correction: str,
+    now: datetime,
+    tags: list[str] | None = None,
+) -> Example:
     turn = item.turn
     if tags is None:
         tags = sorted({tag for r in reviews for tag in r.tags})
@@ -395,8 +478,9 @@ def _example_upsert(*, item: QueueItem, reviews: list[Review], approved_by, corr
 
 
 @transaction.atomic
-def item_adjudicate(*, item_id, lead, verdict: str, corrected_answer: str = "",
-                    notes: str = "") -> Example | None:
+def item_adjudicate(
+    *, item_id, lead, verdict: str, corrected_answer: str = "", notes: str = ""
+) -> Example | None:
     """A lead decides a disputed item: approve (with the final answer) or reject."""
     item = QueueItem.objects.select_for_update().select_related("turn").get(pk=item_id)
     if item.state != QueueItem.State.DISPUTED:
@@ -410,14 +494,21 @@ def item_adjudicate(*, item_id, lead, verdict: str, corrected_answer: str = "",
     example = None
     if verdict == Review.Verdict.APPROVE:
         reviews = list(item.reviews.order_by("created_at"))
-        example = _example_upsert(item=item, reviews=reviews, approved_by=lead,
-                                  correction=correction, now=now)
+        example = _example_upsert(
+            item=item, reviews=reviews, approved_by=lead, correction=correction, now=now
+        )
         item.state = QueueItem.State.APPROVED
     else:
         item.state = QueueItem.State.REJECTED
     item.save(update_fields=["state", "updated_at"])
-    _audit(item.pk, lead, AuditEvent.Action.ADJUDICATE, verdict=verdict,
-           corrected=bool(correction), notes=notes.strip())
+    _audit(
+        item.pk,
+        lead,
+        AuditEvent.Action.ADJUDICATE,
+        verdict=verdict,
+        corrected=bool(correction),
+        notes=notes.strip(),
+    )
     return example
 
 

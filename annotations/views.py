@@ -35,10 +35,16 @@ def _filter_form(request: HttpRequest, data=None) -> QueueFilterForm:
 def queue_home(request: HttpRequest) -> HttpResponse:
     form = _filter_form(request, request.GET if request.GET else None)
     held = selectors.held_item(expert=request.user, now=timezone.now())
-    return render(request, "annotations/home.html", {
-        "filter_form": form, "held": held, "depth": selectors.queue_depth(),
-        "my_reviews": request.user.reviews.count(),
-    })
+    return render(
+        request,
+        "annotations/home.html",
+        {
+            "filter_form": form,
+            "held": held,
+            "depth": selectors.queue_depth(),
+            "my_reviews": request.user.reviews.count(),
+        },
+    )
 
 
 @expert_required
@@ -50,8 +56,9 @@ def claim_next(request: HttpRequest) -> HttpResponse:
     if form.errors:
         messages.error(request, "Fix the filters first.")
         return redirect("annotations:home")
-    item = services.queue_claim_next(expert=request.user, filters=form.filters(),
-                                     exclude=request.session.get(SKIPPED_KEY, []))
+    item = services.queue_claim_next(
+        expert=request.user, filters=form.filters(), exclude=request.session.get(SKIPPED_KEY, [])
+    )
     if item is None:
         messages.info(request, "Nothing left to review with these filters. Well done!")
         return redirect("annotations:home")
@@ -62,11 +69,13 @@ def _rubric_or_none():
     return selectors.active_rubric()
 
 
-def _item_page(request: HttpRequest, item: QueueItem, form: ReviewForm | None,
-               status: int = 200) -> HttpResponse:
+def _item_page(
+    request: HttpRequest, item: QueueItem, form: ReviewForm | None, status: int = 200
+) -> HttpResponse:
     rubric = form.rubric if form else _rubric_or_none()
     can_review = (
-        item.state == QueueItem.State.PENDING and item.holder_id == request.user.pk
+        item.state == QueueItem.State.PENDING
+        and item.holder_id == request.user.pk
         and item.author_id != request.user.pk
     )
     if can_review and form is None and rubric is not None:
@@ -75,14 +84,28 @@ def _item_page(request: HttpRequest, item: QueueItem, form: ReviewForm | None,
     example = selectors.example_of(item) if item.state != QueueItem.State.PENDING else None
     original = item.turn.answer
     corrected = (form["corrected_answer"].value() if form is not None else "") or original
-    return render(request, "annotations/item.html", {
-        **screen, "item": item, "form": form, "rubric": rubric, "can_review": can_review,
-        "answer_html": render_markdown(original),
-        "guidelines": [(g, render_markdown(g.body)) for g in selectors.active_guidelines()],
-        "diff": word_diff(original, corrected), "example": example, "now": timezone.now(),
-        "can_withdraw": bool(example and example.status == Example.Status.APPROVED and (
-            is_lead(request.user) or example.approved_by_id == request.user.pk)),
-    }, status=status)
+    return render(
+        request,
+        "annotations/item.html",
+        {
+            **screen,
+            "item": item,
+            "form": form,
+            "rubric": rubric,
+            "can_review": can_review,
+            "answer_html": render_markdown(original),
+            "guidelines": [(g, render_markdown(g.body)) for g in selectors.active_guidelines()],
+            "diff": word_diff(original, corrected),
+            "example": example,
+            "now": timezone.now(),
+            "can_withdraw": bool(
+                example
+                and example.status == Example.Status.APPROVED
+                and (is_lead(request.user) or example.approved_by_id == request.user.pk)
+            ),
+        },
+        status=status,
+    )
 
 
 @expert_required
@@ -104,9 +127,13 @@ def item_submit(request: HttpRequest, item_id) -> HttpResponse:
         return _item_page(request, item, form, status=400)
     try:
         review = services.review_submit(
-            item_id=item.pk, reviewer=request.user, scores=form.scores(),
-            tags=form.cleaned_data["tags"], verdict=form.cleaned_data["verdict"],
-            notes=form.cleaned_data["notes"], rubric=rubric,
+            item_id=item.pk,
+            reviewer=request.user,
+            scores=form.scores(),
+            tags=form.cleaned_data["tags"],
+            verdict=form.cleaned_data["verdict"],
+            notes=form.cleaned_data["notes"],
+            rubric=rubric,
             corrected_answer=form.cleaned_data["corrected_answer"],
         )
     except services.ReviewError as exc:
@@ -116,8 +143,9 @@ def item_submit(request: HttpRequest, item_id) -> HttpResponse:
         for field, errs in exc.message_dict.items():
             form.add_error(field if field in form.fields else None, errs)
         return _item_page(request, item, form, status=400)
-    messages.success(request, f"Saved: {review.get_verdict_display().lower()}. "
-                              "Press n for the next item.")
+    messages.success(
+        request, f"Saved: {review.get_verdict_display().lower()}. Press n for the next item."
+    )
     return redirect("annotations:item", item_id=item.pk)
 
 
@@ -130,8 +158,9 @@ def item_skip(request: HttpRequest, item_id) -> HttpResponse:
     # Skip means "not this one (for me, for now)": remember it for this session.
     skipped = [str(item_id), *request.session.get(SKIPPED_KEY, [])][:SKIPPED_MAX]
     request.session[SKIPPED_KEY] = skipped
-    nxt = services.queue_claim_next(expert=request.user, filters=_filter_form(request).filters(),
-                                    exclude=skipped)
+    nxt = services.queue_claim_next(
+        expert=request.user, filters=_filter_form(request).filters(), exclude=skipped
+    )
     if nxt is None:
         messages.info(request, "Skipped. Nothing else to review right now.")
         return redirect("annotations:home")
@@ -143,8 +172,9 @@ def item_skip(request: HttpRequest, item_id) -> HttpResponse:
 def item_diff(request: HttpRequest, item_id) -> HttpResponse:
     item = selectors.item_for_user(request.user, item_id)
     parts = word_diff(item.turn.answer, request.POST.get("corrected_answer", ""))
-    return render(request, "annotations/item.html#diff",
-                  {"diff": parts, "diff_stats": diff_stats(parts)})
+    return render(
+        request, "annotations/item.html#diff", {"diff": parts, "diff_stats": diff_stats(parts)}
+    )
 
 
 @lead_required
@@ -154,7 +184,9 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     if state not in QueueItem.State.values:
         state = QueueItem.State.PENDING
     rows, next_cursor = selectors.queue_page(
-        state=state, filters=form.filters(), cursor=request.GET.get("after", ""),
+        state=state,
+        filters=form.filters(),
+        cursor=request.GET.get("after", ""),
     )
     query = request.GET.copy()
     query.pop("after", None)
@@ -163,38 +195,55 @@ def queue_list(request: HttpRequest) -> HttpResponse:
     template = "annotations/queue_list.html"
     if request.htmx:
         template += "#rows"
-    return render(request, template, {
-        "rows": rows, "next_cursor": next_cursor, "state": state, "filter_form": form,
-        "states": QueueItem.State.choices, "depth": depth,
-        "leases": selectors.live_leases(now=now),
-        "base_query": query.urlencode(), "now": now,
-        # One reverse() instead of one per row; the item URL is this prefix + id + "/".
-        "item_base": reverse("annotations:item", args=[_ZERO]).removesuffix(f"{_ZERO}/"),
-    })
+    return render(
+        request,
+        template,
+        {
+            "rows": rows,
+            "next_cursor": next_cursor,
+            "state": state,
+            "filter_form": form,
+            "states": QueueItem.State.choices,
+            "depth": depth,
+            "leases": selectors.live_leases(now=now),
+            "base_query": query.urlencode(),
+            "now": now,
+            # One reverse() instead of one per row; the item URL is this prefix + id + "/".
+            "item_base": reverse("annotations:item", args=[_ZERO]).removesuffix(f"{_ZERO}/"),
+        },
+    )
 
 
 @lead_required
 def agreement_dashboard(request: HttpRequest) -> HttpResponse:
-    return render(request, "annotations/agreement.html", {
-        "agreement": selectors.agreement(), "disputed": selectors.disputed_items(limit=20),
-        "depth": selectors.queue_depth(),
-    })
+    return render(
+        request,
+        "annotations/agreement.html",
+        {
+            "agreement": selectors.agreement(),
+            "disputed": selectors.disputed_items(limit=20),
+            "depth": selectors.queue_depth(),
+        },
+    )
 
 
 @require_perm("adjudicate")
 def adjudication_list(request: HttpRequest) -> HttpResponse:
-    return render(request, "annotations/adjudication_list.html",
-                  {"items": selectors.disputed_items()})
+    return render(
+        request, "annotations/adjudication_list.html", {"items": selectors.disputed_items()}
+    )
 
 
 @require_perm("adjudicate")
 def adjudicate(request: HttpRequest, item_id) -> HttpResponse:
-    item = get_object_or_404(QueueItem.objects.select_related("turn"), pk=item_id,
-                             state=QueueItem.State.DISPUTED)
+    item = get_object_or_404(
+        QueueItem.objects.select_related("turn"), pk=item_id, state=QueueItem.State.DISPUTED
+    )
     reviews = list(item.reviews.select_related("reviewer"))
     suggested = next((r.corrected_answer for r in reversed(reviews) if r.corrected_answer), "")
-    form = AdjudicationForm(request.POST or None,
-                            initial={"corrected_answer": suggested or item.turn.answer})
+    form = AdjudicationForm(
+        request.POST or None, initial={"corrected_answer": suggested or item.turn.answer}
+    )
     if request.method == "POST" and form.is_valid():
         try:
             services.item_adjudicate(item_id=item.pk, lead=request.user, **form.cleaned_data)
@@ -204,10 +253,18 @@ def adjudicate(request: HttpRequest, item_id) -> HttpResponse:
             messages.success(request, "Decision recorded.")
             return redirect("annotations:adjudication")
     screen = selectors.review_screen(item=item, user=request.user)
-    return render(request, "annotations/adjudicate.html", {
-        **screen, "item": item, "form": form, "answer_html": render_markdown(item.turn.answer),
-        "reasons": selectors.disagreement_reasons(reviews),
-    }, status=400 if form.errors else 200)
+    return render(
+        request,
+        "annotations/adjudicate.html",
+        {
+            **screen,
+            "item": item,
+            "form": form,
+            "answer_html": render_markdown(item.turn.answer),
+            "reasons": selectors.disagreement_reasons(reviews),
+        },
+        status=400 if form.errors else 200,
+    )
 
 
 @expert_required

@@ -88,15 +88,27 @@ print(json.dumps({"lines": lines, "seconds": elapsed,
 
 
 def _env(tmp: Path) -> dict:
-    return {**os.environ, "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "EXPORT_DIR": str(tmp / "exports"), "REVIEWHUB_VAR_DIR": str(tmp / "var"),
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings", "PYTHONPATH": str(ROOT),
-            "LOG_LEVEL": "WARNING"}
+    return {
+        **os.environ,
+        "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
+        "EXPORT_DIR": str(tmp / "exports"),
+        "REVIEWHUB_VAR_DIR": str(tmp / "var"),
+        "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
+        "PYTHONPATH": str(ROOT),
+        "LOG_LEVEL": "WARNING",
+    }
 
 
 def _py(code: str, args: list[str], env: dict) -> dict:
-    out = subprocess.run([sys.executable, "-c", code, *args], cwd=ROOT, env=env,
-                         capture_output=True, text=True, check=False, timeout=600)
+    out = subprocess.run(
+        [sys.executable, "-c", code, *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=False,
+        timeout=600,
+    )
     if out.returncode:
         raise RuntimeError(out.stderr[-3000:])
     return json.loads(out.stdout.strip().splitlines()[-1])
@@ -111,22 +123,39 @@ def run() -> dict:
         for size in SIZES:
             # Best of RUNS (the machine is shared: the fastest run is the least disturbed);
             # peak RSS is the largest seen.
-            runs = [_py(EXPORT, [releases[str(size)], str(tmp / f"out{size}-{i}")], env)
-                    for i in range(RUNS)]
+            runs = [
+                _py(EXPORT, [releases[str(size)], str(tmp / f"out{size}-{i}")], env)
+                for i in range(RUNS)
+            ]
             assert all(r["lines"] == size for r in runs), runs
-            figures[size] = {"lines": size, "seconds": min(r["seconds"] for r in runs),
-                             "rss_mb": max(r["rss_mb"] for r in runs)}
+            figures[size] = {
+                "lines": size,
+                "seconds": min(r["seconds"] for r in runs),
+                "rss_mb": max(r["rss_mb"] for r in runs),
+            }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     big, small = figures[100_000], figures[10_000]
     return {
-        "export_openai_per_s_100k": {"value": round(big["lines"] / big["seconds"], 1),
-                                     "unit": "examples/s", "target": ">= 50000", "n": 100_000},
-        "export_peak_rss_mb_10k": {"value": round(small["rss_mb"], 1), "unit": "MB",
-                                   "target": "baseline", "n": 10_000},
-        "export_peak_rss_mb_100k": {"value": round(big["rss_mb"], 1), "unit": "MB",
-                                    "target": "<= 1.2 x the 10k figure", "n": 100_000,
-                                    "ratio": round(big["rss_mb"] / small["rss_mb"], 3)},
+        "export_openai_per_s_100k": {
+            "value": round(big["lines"] / big["seconds"], 1),
+            "unit": "examples/s",
+            "target": ">= 50000",
+            "n": 100_000,
+        },
+        "export_peak_rss_mb_10k": {
+            "value": round(small["rss_mb"], 1),
+            "unit": "MB",
+            "target": "baseline",
+            "n": 10_000,
+        },
+        "export_peak_rss_mb_100k": {
+            "value": round(big["rss_mb"], 1),
+            "unit": "MB",
+            "target": "<= 1.2 x the 10k figure",
+            "n": 100_000,
+            "ratio": round(big["rss_mb"] / small["rss_mb"], 3),
+        },
     }
 
 

@@ -38,16 +38,27 @@ ROUNDS = int(os.environ.get("BENCH_GRAPH_ROUNDS", "5"))
 
 def run() -> dict:
     with tempfile.TemporaryDirectory(prefix="rh-bench-graph-") as tmp:
-        env = {**os.environ, "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-               "REVIEWHUB_VAR_DIR": tmp, "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-               "PYTHONPATH": str(ROOT)}
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
+            "REVIEWHUB_VAR_DIR": tmp,
+            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
+            "PYTHONPATH": str(ROOT),
+        }
         env.pop("NEO4J_URL", None)
-        out = subprocess.run([sys.executable, __file__, "--child", tmp], env=env, cwd=ROOT,
-                             check=True, stdout=subprocess.PIPE, text=True)
+        out = subprocess.run(
+            [sys.executable, __file__, "--child", tmp],
+            env=env,
+            cwd=ROOT,
+            check=True,
+            stdout=subprocess.PIPE,
+            text=True,
+        )
         return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 # --- the child ----------------------------------------------------------------------------
+
 
 def _log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
@@ -61,9 +72,21 @@ def _start_graph(tmp: str):
 
     bolt, http = free_port(), free_port()
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "graphserver", "--bolt-port", str(bolt),
-         "--http-port", str(http), "--data-dir", f"{tmp}/graph"],
-        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "graphserver",
+            "--bolt-port",
+            str(bolt),
+            "--http-port",
+            str(http),
+            "--data-dir",
+            f"{tmp}/graph",
+        ],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     wait_for_port(bolt, 120, proc)
     url = f"bolt://root:{settings.GRAPH_PASSWORD}@127.0.0.1:{bolt}/{settings.GRAPH_DATABASE}"
@@ -90,34 +113,67 @@ def _make_data(n_turns: int) -> None:
     rnd = random.Random(4)
     users = User.objects.bulk_create(User(username=f"bench{i}") for i in range(50))
     docs = Document.objects.bulk_create(
-        Document(title=f"Doc {i}", source=f"kb/{i}.md", text=f"doc {i}",
-                 checksum=hashlib.sha256(f"doc {i}".encode()).hexdigest()) for i in range(100))
+        Document(
+            title=f"Doc {i}",
+            source=f"kb/{i}.md",
+            text=f"doc {i}",
+            checksum=hashlib.sha256(f"doc {i}".encode()).hexdigest(),
+        )
+        for i in range(100)
+    )
     chunks = Chunk.objects.bulk_create(
         Chunk(document=d, index=j, text=f"{d.title} chunk {j} " + "lorem ipsum " * 20)
-        for d in docs for j in range(10))
-    topics = Topic.objects.bulk_create(Topic(name=f"topic {i}", keywords=[f"k{i}"])
-                                       for i in range(5))
+        for d in docs
+        for j in range(10)
+    )
+    topics = Topic.objects.bulk_create(
+        Topic(name=f"topic {i}", keywords=[f"k{i}"]) for i in range(5)
+    )
     now = timezone.now()
     per_conv = 5
     convs = Conversation.objects.bulk_create(
-        (Conversation(user=users[i % len(users)], title=f"c{i}")
-         for i in range(n_turns // per_conv)), batch_size=5000)
+        (
+            Conversation(user=users[i % len(users)], title=f"c{i}")
+            for i in range(n_turns // per_conv)
+        ),
+        batch_size=5000,
+    )
     turns, contexts, feedback = [], [], []
     for i in range(n_turns):
         conv = convs[i // per_conv]
-        t = Turn(id=uuid.uuid4(), conversation=conv, user_id=conv.user_id, position=i % per_conv,
-                 question=f"question {i} about k{i % 5}", answer=f"answer {i} " + "text " * 30,
-                 grounded=True, model="offline", provider="offline",
-                 max_context_score=rnd.random(), topic=topics[i % 5],
-                 created_at=now - timedelta(minutes=n_turns - i), completed_at=now)
+        t = Turn(
+            id=uuid.uuid4(),
+            conversation=conv,
+            user_id=conv.user_id,
+            position=i % per_conv,
+            question=f"question {i} about k{i % 5}",
+            answer=f"answer {i} " + "text " * 30,
+            grounded=True,
+            model="offline",
+            provider="offline",
+            max_context_score=rnd.random(),
+            topic=topics[i % 5],
+            created_at=now - timedelta(minutes=n_turns - i),
+            completed_at=now,
+        )
         turns.append(t)
         for rank in (1, 2):
             c = chunks[rnd.randrange(len(chunks))]
-            contexts.append(TurnContext(turn=t, chunk=c, rank=rank, score=rnd.random(),
-                                        text=c.text, source="kb", title="t"))
+            contexts.append(
+                TurnContext(
+                    turn=t,
+                    chunk=c,
+                    rank=rank,
+                    score=rnd.random(),
+                    text=c.text,
+                    source="kb",
+                    title="t",
+                )
+            )
         if i % 5 == 0:
-            feedback.append(Feedback(turn=t, user_id=conv.user_id,
-                                     rating="down" if i % 3 else "up"))
+            feedback.append(
+                Feedback(turn=t, user_id=conv.user_id, rating="down" if i % 3 else "up")
+            )
     Turn.objects.bulk_create(turns, batch_size=5000)
     TurnContext.objects.bulk_create(contexts, batch_size=5000)
     Feedback.objects.bulk_create(feedback, batch_size=5000)
@@ -137,14 +193,29 @@ def _per_object(turn_ids: list) -> None:
     previous: dict = {}  # conversation -> its last answer node so far
     for t in Turn.objects.filter(id__in=turn_ids).order_by("conversation_id", "position"):
         conv = str(t.conversation_id)
-        q = nodes.Message(uid=str(t.question_uid), role="user", turn_uid=str(t.id),
-                          conversation_uid=conv, position=t.position, text=t.question,
-                          created_at=t.created_at).save()
-        a = nodes.Message(uid=str(t.id), role="assistant", turn_uid=str(t.id),
-                          conversation_uid=conv, position=t.position, text=t.answer,
-                          status=t.status, created_at=t.completed_at, grounded=t.grounded,
-                          model=t.model, provider=t.provider,
-                          max_context_score=t.max_context_score).save()
+        q = nodes.Message(
+            uid=str(t.question_uid),
+            role="user",
+            turn_uid=str(t.id),
+            conversation_uid=conv,
+            position=t.position,
+            text=t.question,
+            created_at=t.created_at,
+        ).save()
+        a = nodes.Message(
+            uid=str(t.id),
+            role="assistant",
+            turn_uid=str(t.id),
+            conversation_uid=conv,
+            position=t.position,
+            text=t.answer,
+            status=t.status,
+            created_at=t.completed_at,
+            grounded=t.grounded,
+            model=t.model,
+            provider=t.provider,
+            max_context_score=t.max_context_score,
+        ).save()
         q.next.connect(a)
         if conv in previous:
             previous[conv].next.connect(q)
@@ -188,12 +259,15 @@ def child(tmp: str) -> dict:
         #    conversations, topics, documents, chunks) are written first, outside the timing.
         for entity in ("user", "topic", "document", "conversation"):
             sync(entity, _all_ids(entity), deps=False)
-        ordered = list(Turn.objects.order_by("conversation_id", "position")
-                       .values_list("id", flat=True)[: COMPARE_TURNS + 5300])
+        ordered = list(
+            Turn.objects.order_by("conversation_id", "position").values_list("id", flat=True)[
+                : COMPARE_TURNS + 5300
+            ]
+        )
         ids, warm = ordered[:COMPARE_TURNS], ordered[COMPARE_TURNS:]
         _per_object(warm[:300])  # warm the server's JIT for both paths
         for part in range(300, len(warm), 1000):
-            sync("turn", warm[part:part + 1000], deps=False)
+            sync("turn", warm[part : part + 1000], deps=False)
         per_object, batched = [], []
         for _ in range(ROUNDS):
             db.cypher_query("MATCH (m:Message) DETACH DELETE m")
@@ -207,9 +281,11 @@ def child(tmp: str) -> dict:
             batched.append(time.monotonic() - started)
             assert _counts() == per_object_graph, (_counts(), per_object_graph)
         per_object_s, batched_s = min(per_object[1:]), min(batched[1:])
-        _log(f"compare on {len(ids)} turns, rounds (first is warm-up): per-object "
-             f"{', '.join(f'{t:.2f}' for t in per_object)} s; batched "
-             f"{', '.join(f'{t:.3f}' for t in batched)} s; same graph: {per_object_graph}")
+        _log(
+            f"compare on {len(ids)} turns, rounds (first is warm-up): per-object "
+            f"{', '.join(f'{t:.2f}' for t in per_object)} s; batched "
+            f"{', '.join(f'{t:.3f}' for t in batched)} s; same graph: {per_object_graph}"
+        )
 
         # 2. the outbox drain a worker runs after turns are logged: claim, write with the
         #    turns' dependencies checked, mark synced (best of two).
@@ -249,18 +325,42 @@ def child(tmp: str) -> dict:
         stop_process(proc)
     n = len(ids)
     return {
-        "graph_sync_batched_per_s": {"value": round(n / batched_s, 1), "unit": "turns/s",
-                                     "target": "≥ 20× per-object", "n": n},
-        "graph_sync_per_object_per_s": {"value": round(n / per_object_s, 1), "unit": "turns/s",
-                                        "target": "baseline", "n": n},
-        "graph_sync_speedup": {"value": round(per_object_s / batched_s, 1), "unit": "×",
-                               "target": "≥ 20", "n": n},
-        "graph_drain_per_s": {"value": round(n / drain_s, 1), "unit": "turns/s",
-                              "target": "keeps up with logging", "n": n},
-        "graph_rebuild_s_100k": {"value": round(rebuild_s, 1), "unit": "s",
-                                 "target": "minutes, not hours", "n": TURNS},
-        "graph_check_s_100k": {"value": round(check_s, 1), "unit": "s",
-                               "target": "well inside the maintenance period", "n": TURNS},
+        "graph_sync_batched_per_s": {
+            "value": round(n / batched_s, 1),
+            "unit": "turns/s",
+            "target": "≥ 20× per-object",
+            "n": n,
+        },
+        "graph_sync_per_object_per_s": {
+            "value": round(n / per_object_s, 1),
+            "unit": "turns/s",
+            "target": "baseline",
+            "n": n,
+        },
+        "graph_sync_speedup": {
+            "value": round(per_object_s / batched_s, 1),
+            "unit": "×",
+            "target": "≥ 20",
+            "n": n,
+        },
+        "graph_drain_per_s": {
+            "value": round(n / drain_s, 1),
+            "unit": "turns/s",
+            "target": "keeps up with logging",
+            "n": n,
+        },
+        "graph_rebuild_s_100k": {
+            "value": round(rebuild_s, 1),
+            "unit": "s",
+            "target": "minutes, not hours",
+            "n": TURNS,
+        },
+        "graph_check_s_100k": {
+            "value": round(check_s, 1),
+            "unit": "s",
+            "target": "well inside the maintenance period",
+            "n": TURNS,
+        },
     }
 
 

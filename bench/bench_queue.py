@@ -30,15 +30,26 @@ PAGES = 200
 
 
 def run() -> dict:
-    env = {**os.environ, "DATABASE_URL": _db_url(), "DEBUG": "false",
-           "SECRET_KEY": "bench-only-secret-key", "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-           "LOG_LEVEL": "WARNING"}
+    env = {
+        **os.environ,
+        "DATABASE_URL": _db_url(),
+        "DEBUG": "false",
+        "SECRET_KEY": "bench-only-secret-key",
+        "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
+        "LOG_LEVEL": "WARNING",
+    }
     reuse = os.environ.get("BENCH_QUEUE_REUSE")  # keep/reuse the data while tuning
     if not reuse:
         _recreate_db()
     try:
-        proc = subprocess.run([sys.executable, __file__, "--child"], cwd=ROOT, env=env,
-                              capture_output=True, text=True, timeout=1500)
+        proc = subprocess.run(
+            [sys.executable, __file__, "--child"],
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1500,
+        )
         if proc.returncode != 0:
             raise RuntimeError(f"bench_queue child failed:\n{proc.stdout}\n{proc.stderr}")
         sys.stderr.write(proc.stderr)
@@ -80,6 +91,7 @@ def log(msg: str) -> None:
 
 # --- the child: Django configured on the bench database ---------------------------------
 
+
 def child() -> None:
     sys.path.insert(0, str(ROOT))
     import django
@@ -94,9 +106,12 @@ def child() -> None:
         from annotations.models import QueueItem
 
         QueueItem.objects.filter(holder__isnull=False).update(holder=None, lease_expires_at=None)
-        users = {"experts": list(User.objects.filter(username__startswith="bench_expert")
-                                 .order_by("id")),
-                 "lead": User.objects.get(username="bench_lead")}
+        users = {
+            "experts": list(
+                User.objects.filter(username__startswith="bench_expert").order_by("id")
+            ),
+            "lead": User.objects.get(username="bench_lead"),
+        }
     else:
         t0 = time.perf_counter()
         users = generate()
@@ -118,23 +133,39 @@ def _turn_columns() -> dict[str, str]:
         return dict(c.fetchall())
 
 
-FILLERS = {"text": "''", "character varying": "''", "integer": "0", "bigint": "0",
-           "smallint": "0", "boolean": "false", "jsonb": "'{}'::jsonb",
-           "timestamp with time zone": "now()", "uuid": "gen_random_uuid()",
-           "double precision": "0"}
+FILLERS = {
+    "text": "''",
+    "character varying": "''",
+    "integer": "0",
+    "bigint": "0",
+    "smallint": "0",
+    "boolean": "false",
+    "jsonb": "'{}'::jsonb",
+    "timestamp with time zone": "now()",
+    "uuid": "gen_random_uuid()",
+    "double precision": "0",
+}
 
 
 def insert_turns(cursor, *, first: int, count: int) -> list:
     """INSERT … SELECT generate_series: turns first..first+count-1; returns their ids."""
     known = {
-        "id": "gen_random_uuid()", "question_uid": "gen_random_uuid()",
-        "conversation_id": "conv.ids[1 + g % 10000]", "user_id": "u.ids[1 + g % 100]",
-        "position": "g / 10000", "source": "'chat'",
+        "id": "gen_random_uuid()",
+        "question_uid": "gen_random_uuid()",
+        "conversation_id": "conv.ids[1 + g % 10000]",
+        "user_id": "u.ids[1 + g % 100]",
+        "position": "g / 10000",
+        "source": "'chat'",
         "question": "'How do I configure feature ' || g || ' of the product in production?'",
         "answer": "'You can configure feature ' || g || ' under Settings, then restart.'",
-        "status": "'ok'", "grounded": "g % 3 <> 0", "model": "'model-' || g % 4",
-        "provider": "'offline'", "created_at": "now() - make_interval(secs => g * 2)",
-        "prompt_messages": "'[]'::jsonb", "params": "'{}'::jsonb", "metadata": "'{}'::jsonb",
+        "status": "'ok'",
+        "grounded": "g % 3 <> 0",
+        "model": "'model-' || g % 4",
+        "provider": "'offline'",
+        "created_at": "now() - make_interval(secs => g * 2)",
+        "prompt_messages": "'[]'::jsonb",
+        "params": "'{}'::jsonb",
+        "metadata": "'{}'::jsonb",
         "max_context_score": "CASE WHEN g % 3 <> 0 THEN (g::bigint * 7919 % 1000) / 1000.0 END",
     }
     columns = dict(known)
@@ -142,12 +173,15 @@ def insert_turns(cursor, *, first: int, count: int) -> list:
         columns.setdefault(name, FILLERS.get(dtype, "''"))
     names = ", ".join(columns)
     exprs = ", ".join(columns.values()).replace("%", "%%")  # modulo, not placeholders
-    cursor.execute(f"""INSERT INTO chat_turn ({names})
+    cursor.execute(
+        f"""INSERT INTO chat_turn ({names})
                        SELECT {exprs} FROM generate_series(%s, %s) g,
                          (SELECT array_agg(id ORDER BY id) ids FROM chat_conversation) conv,
                          (SELECT array_agg(id ORDER BY id) ids FROM auth_user
                           WHERE username LIKE 'bench_user%%') u
-                       RETURNING id""", [first, first + count - 1])
+                       RETURNING id""",
+        [first, first + count - 1],
+    )
     return [row[0] for row in cursor.fetchall()]
 
 
@@ -158,8 +192,10 @@ def generate() -> dict:
     from accounts.services import user_create
     from annotations.services import queue_priority_params, queue_priority_sql
 
-    experts = [user_create(username=f"bench_expert{i}", role="expert", password="x")[0]
-               for i in range(EXPERTS)]
+    experts = [
+        user_create(username=f"bench_expert{i}", role="expert", password="x")[0]
+        for i in range(EXPERTS)
+    ]
     lead = user_create(username="bench_lead", role="lead", password="x")[0]
     User.objects.bulk_create([User(username=f"bench_user{i}", password="!") for i in range(100)])
     with transaction.atomic(), connection.cursor() as c:
@@ -177,9 +213,13 @@ def generate() -> dict:
                             CASE WHEN t.position % 2 = 0 THEN 'down' ELSE 'up' END, '', now(), now()
                      FROM chat_turn t WHERE abs(hashtext(t.id::text)) % 10 = 0""")
         # Queue items with the same priority SQL as queue_refresh; a fifth already decided.
-        priority = queue_priority_sql(feedback="coalesce(f.rating, 'none')",
-                                      grounded="t.grounded", score="t.max_context_score")
-        c.execute(f"""
+        priority = queue_priority_sql(
+            feedback="coalesce(f.rating, 'none')",
+            grounded="t.grounded",
+            score="t.max_context_score",
+        )
+        c.execute(
+            f"""
             INSERT INTO annotations_queueitem (id, turn_id, state, priority, reviews_done,
                 author_id, turn_created_at, model, grounded, max_context_score, topic_id,
                 feedback, created_at, updated_at)
@@ -192,21 +232,26 @@ def generate() -> dict:
             LEFT JOIN chat_feedback f ON f.turn_id = t.id
             CROSS JOIN LATERAL (SELECT CASE WHEN abs(hashtext(t.question_uid::text)) %% 5 = 0
                                 THEN 'approved' ELSE 'pending' END AS state) s
-        """, queue_priority_params())
+        """,
+            queue_priority_params(),
+        )
     # Decided items carry a review each, so the claim's "not already reviewed by me"
     # anti-join runs against a realistic reviews table.
     from annotations.models import Rubric
 
     rubric = Rubric.objects.create(name="bench")
     with transaction.atomic(), connection.cursor() as c:
-        c.execute("""INSERT INTO annotations_review (id, item_id, reviewer_id, rubric_id, scores,
+        c.execute(
+            """INSERT INTO annotations_review (id, item_id, reviewer_id, rubric_id, scores,
                          tags, verdict, notes, corrected_answer, created_at)
                      SELECT gen_random_uuid(), q.id, e.ids[1 + abs(hashtext(q.id::text)) %% %s],
                             %s, '{"correctness": 4}'::jsonb, '[]'::jsonb, 'approve', '', '', now()
                      FROM annotations_queueitem q,
                           (SELECT array_agg(id ORDER BY id) ids FROM auth_user
                            WHERE username LIKE 'bench_expert%%') e
-                     WHERE q.state = 'approved'""", [EXPERTS, rubric.pk])
+                     WHERE q.state = 'approved'""",
+            [EXPERTS, rubric.pk],
+        )
     with connection.cursor() as c:
         c.execute("VACUUM ANALYZE")
     return {"experts": experts, "lead": lead}
@@ -224,24 +269,33 @@ def bench_refresh() -> dict:
         ids = insert_turns(c, first=TURNS + 1, count=20_000)
         c.execute("SELECT id FROM chat_turn TABLESAMPLE SYSTEM (1) LIMIT 1000")
         sample = [r[0] for r in c.fetchall()]
-    before = dict(QueueItem.objects.filter(turn_id__in=sample, state="pending")
-                  .values_list("turn_id", "priority"))
+    before = dict(
+        QueueItem.objects.filter(turn_id__in=sample, state="pending").values_list(
+            "turn_id", "priority"
+        )
+    )
     queue_refresh(turn_ids=sample)
-    after = dict(QueueItem.objects.filter(turn_id__in=list(before))
-                 .values_list("turn_id", "priority"))
+    after = dict(
+        QueueItem.objects.filter(turn_id__in=list(before)).values_list("turn_id", "priority")
+    )
     assert before == after, "SQL-generated priorities match services.queue_priority"
     samples = []
     for start in range(0, len(ids), 1000):
         t0 = time.perf_counter()
         with transaction.atomic():
-            queue_refresh(turn_ids=ids[start:start + 1000])
+            queue_refresh(turn_ids=ids[start : start + 1000])
         samples.append(time.perf_counter() - t0)
     assert QueueItem.objects.filter(turn_id__in=ids).count() == len(ids)
     rate = 1000 / statistics.median(samples)
     log(f"queue_refresh: median {statistics.median(samples) * 1000:.1f} ms per 1,000 new turns")
-    return {"queue_refresh_turns_per_s_1m": {
-        "value": round(rate, 1), "unit": "turns/s", "target": "≥ 5000 (ingestion rate)",
-        "n": len(samples)}}
+    return {
+        "queue_refresh_turns_per_s_1m": {
+            "value": round(rate, 1),
+            "unit": "turns/s",
+            "target": "≥ 5000 (ingestion rate)",
+            "n": len(samples),
+        }
+    }
 
 
 def bench_claims(experts) -> dict:
@@ -255,8 +309,9 @@ def bench_claims(experts) -> dict:
     for k in range(CLAIMS + EXPERTS):
         expert = experts[k % EXPERTS]
         # "Finish" what this expert holds (untimed), as a submitted review would.
-        QueueItem.objects.filter(holder=expert).update(state="rejected", holder=None,
-                                                       lease_expires_at=None)
+        QueueItem.objects.filter(holder=expert).update(
+            state="rejected", holder=None, lease_expires_at=None
+        )
         t0 = time.perf_counter()
         item = queue_claim_next(expert=expert)
         elapsed = time.perf_counter() - t0
@@ -268,8 +323,14 @@ def bench_claims(experts) -> dict:
     plan = claimable(expert=experts[0], now=timezone.now())[:1].explain()
     log(f"claim plan:\n{plan}")
     log(f"claim p50 {statistics.median(samples):.2f} ms, p95 {p95(samples):.2f} ms")
-    return {"queue_claim_p95_ms_1m": {"value": round(p95(samples), 2), "unit": "ms",
-                                      "target": "≤ 20", "n": len(samples)}}
+    return {
+        "queue_claim_p95_ms_1m": {
+            "value": round(p95(samples), 2),
+            "unit": "ms",
+            "target": "≤ 20",
+            "n": len(samples),
+        }
+    }
 
 
 NEXT_CURSOR = re.compile(rb'after=([A-Za-z0-9_\-]+)"')
@@ -287,8 +348,11 @@ def bench_pages(lead) -> dict:
     # Deep cursors: items half-way and near the end of the pending queue (found untimed).
     deep = []
     for offset in (100_000, 400_000, 700_000):
-        item = (QueueItem.objects.filter(state="pending")
-                .order_by("-priority", "turn_created_at", "id")[offset:offset + 1].first())
+        item = (
+            QueueItem.objects.filter(state="pending")
+            .order_by("-priority", "turn_created_at", "id")[offset : offset + 1]
+            .first()
+        )
         if item:
             deep.append(encode_cursor(item))
     for _ in range(5):  # warm-up
@@ -315,8 +379,14 @@ def bench_pages(lead) -> dict:
         if values:
             log(f"page {kind}: p50 {statistics.median(values):.1f} ms over {len(values)}")
     log(f"page p95 {p95(samples):.1f} ms")
-    return {"queue_page_p95_ms_1m": {"value": round(p95(samples), 2), "unit": "ms",
-                                     "target": "≤ 100", "n": len(samples)}}
+    return {
+        "queue_page_p95_ms_1m": {
+            "value": round(p95(samples), 2),
+            "unit": "ms",
+            "target": "≤ 100",
+            "n": len(samples),
+        }
+    }
 
 
 if __name__ == "__main__" and "--child" in sys.argv:

@@ -1,4 +1,5 @@
 """URLs of the ingestion API, mounted at /api/v1/."""
+
 from django.urls import path
 
 from chat import api

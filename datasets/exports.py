@@ -67,6 +67,7 @@ def file_name(fmt: str, split: str) -> str:
 
 # --- building one line ------------------------------------------------------------------
 
+
 class Row(NamedTuple):
     example_id: str
     split: str
@@ -118,6 +119,7 @@ BUILDERS: dict[str, Callable[[Row], dict | None]] = {
 
 # --- rules per format -------------------------------------------------------------------
 
+
 def _text_ok(value) -> bool:
     # isspace() stops at the first non-space character; strip() would copy the text.
     return type(value) is str and value != "" and not value.isspace()
@@ -165,8 +167,13 @@ def errors_openai_dpo(line) -> list[str]:
     outputs = []
     for key in ("preferred_output", "non_preferred_output"):
         out = line[key]
-        if (not isinstance(out, list) or len(out) != 1 or not isinstance(out[0], dict)
-                or out[0].get("role") != "assistant" or set(out[0]) != {"role", "content"}):
+        if (
+            not isinstance(out, list)
+            or len(out) != 1
+            or not isinstance(out[0], dict)
+            or out[0].get("role") != "assistant"
+            or set(out[0]) != {"role", "content"}
+        ):
             errors.append(f"{key} is not one assistant message")
             continue
         if not _text_ok(out[0]["content"]):
@@ -225,7 +232,9 @@ def _texts(fmt: str, line: dict) -> list[str]:
         return [m["content"] for m in line["messages"]]
     if fmt == Format.OPENAI_DPO:
         return [m["content"] for m in line["input"]["messages"]] + [
-            line["preferred_output"][0]["content"], line["non_preferred_output"][0]["content"]]
+            line["preferred_output"][0]["content"],
+            line["non_preferred_output"][0]["content"],
+        ]
     texts = [p["text"] for c in line["contents"] for p in c["parts"]]
     return texts + [p["text"] for p in line.get("systemInstruction", {}).get("parts", [])]
 
@@ -241,6 +250,7 @@ def count_tokens(texts: Iterable[str]) -> int:
 
 # --- the writer ---------------------------------------------------------------------------
 
+
 @dataclass
 class FileInfo:
     name: str
@@ -251,8 +261,14 @@ class FileInfo:
     sha256: str
 
     def as_dict(self) -> dict:
-        return {"name": self.name, "format": self.format, "split": self.split,
-                "lines": self.lines, "bytes": self.bytes, "sha256": self.sha256}
+        return {
+            "name": self.name,
+            "format": self.format,
+            "split": self.split,
+            "lines": self.lines,
+            "bytes": self.bytes,
+            "sha256": self.sha256,
+        }
 
 
 @dataclass
@@ -300,7 +316,8 @@ def write_files(
     folder.mkdir(parents=True, exist_ok=True)
     limits = token_limits()
     result = WriteResult(
-        excluded={f: Counter() for f in formats}, excluded_examples={f: [] for f in formats},
+        excluded={f: Counter() for f in formats},
+        excluded_examples={f: [] for f in formats},
         max_tokens={f: 0 for f in formats},
     )
     outs = {(f, s): _Out(folder, f, s) for f in formats for s in Split.values}

@@ -19,28 +19,35 @@ class ReleaseForm(forms.Form):
     name = forms.CharField(max_length=100, help_text="Letters, digits, dot, dash, underscore.")
     version = forms.IntegerField(min_value=1, initial=1)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
-    date_from = forms.DateField(required=False, label="Approved from",
-                                widget=forms.DateInput(attrs={"type": "date"}))
-    date_to = forms.DateField(required=False, label="Approved until",
-                              widget=forms.DateInput(attrs={"type": "date"}))
+    date_from = forms.DateField(
+        required=False, label="Approved from", widget=forms.DateInput(attrs={"type": "date"})
+    )
+    date_to = forms.DateField(
+        required=False, label="Approved until", widget=forms.DateInput(attrs={"type": "date"})
+    )
     topics = forms.ModelMultipleChoiceField(
-        queryset=Topic.objects.order_by("name"), required=False,
+        queryset=Topic.objects.order_by("name"),
+        required=False,
         widget=forms.CheckboxSelectMultiple,
     )
     tags = forms.CharField(required=False, help_text="Comma-separated; any of them matches.")
     min_scores = forms.CharField(
-        required=False, label="Minimum rubric scores",
+        required=False,
+        label="Minimum rubric scores",
         help_text="Comma-separated criterion>=score, e.g. accuracy>=4, helpfulness>=3.5",
     )
     grounded_only = forms.BooleanField(required=False, label="Grounded answers only")
     reviewers = forms.ModelMultipleChoiceField(
-        queryset=User.objects.none(), required=False, widget=forms.CheckboxSelectMultiple,
+        queryset=User.objects.none(),
+        required=False,
+        widget=forms.CheckboxSelectMultiple,
         help_text="Only examples reviewed by any of these.",
     )
     validation_fraction = forms.FloatField(min_value=0, max_value=0.5, initial=0.1)
     seed = forms.IntegerField(initial=0, min_value=-(2**31), max_value=2**31 - 1)
     formats = forms.MultipleChoiceField(
-        choices=Format.choices, widget=forms.CheckboxSelectMultiple,
+        choices=Format.choices,
+        widget=forms.CheckboxSelectMultiple,
         initial=list(Format.values),
     )
 
@@ -49,7 +56,8 @@ class ReleaseForm(forms.Form):
         self.check_unique = check_unique
         reviewer_ids = Example.reviewers.through.objects.values("user_id")
         self.fields["reviewers"].queryset = User.objects.filter(id__in=reviewer_ids).order_by(
-            "username")
+            "username"
+        )
         if criteria := score_criteria():
             self.fields["min_scores"].help_text += ". Criteria in use: " + ", ".join(criteria)
 
@@ -68,7 +76,8 @@ class ReleaseForm(forms.Form):
             match = _SCORE.match(part)
             if not match:
                 raise forms.ValidationError(
-                    f"“{part.strip()}” is not criterion>=number (e.g. accuracy>=4).")
+                    f"“{part.strip()}” is not criterion>=number (e.g. accuracy>=4)."
+                )
             scores[match.group(1)] = float(match.group(2))
         return scores
 
@@ -76,8 +85,12 @@ class ReleaseForm(forms.Form):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
             self.add_error("date_to", "The end date is before the start date.")
-        if (self.check_unique and data.get("name") and data.get("version")
-                and Release.objects.filter(name=data["name"], version=data["version"]).exists()):
+        if (
+            self.check_unique
+            and data.get("name")
+            and data.get("version")
+            and Release.objects.filter(name=data["name"], version=data["version"]).exists()
+        ):
             self.add_error("version", f"{data['name']} v{data['version']} already exists.")
         return data
 
@@ -95,9 +108,15 @@ class ReleaseForm(forms.Form):
 
     def definition(self) -> dict:
         d = self.cleaned_data
-        return {"name": d["name"], "version": d["version"], "description": d["description"],
-                "filters": self.filters(), "validation_fraction": d["validation_fraction"],
-                "seed": d["seed"], "formats": d["formats"]}
+        return {
+            "name": d["name"],
+            "version": d["version"],
+            "description": d["description"],
+            "filters": self.filters(),
+            "validation_fraction": d["validation_fraction"],
+            "seed": d["seed"],
+            "formats": d["formats"],
+        }
 
 
 def score_criteria(sample: int = 500) -> list[str]:
@@ -113,11 +132,17 @@ def initial_from(release: Release, version: int) -> dict:
     """Form values copying a release's definition (the "new version from this" action)."""
     f = release.filters
     return {
-        "name": release.name, "version": version, "description": release.description,
-        "date_from": f.get("date_from"), "date_to": f.get("date_to"),
-        "topics": f.get("topics", []), "tags": ", ".join(f.get("tags", [])),
+        "name": release.name,
+        "version": version,
+        "description": release.description,
+        "date_from": f.get("date_from"),
+        "date_to": f.get("date_to"),
+        "topics": f.get("topics", []),
+        "tags": ", ".join(f.get("tags", [])),
         "min_scores": ", ".join(f"{k}>={v:g}" for k, v in f.get("min_scores", {}).items()),
-        "grounded_only": f.get("grounded_only", False), "reviewers": f.get("reviewers", []),
-        "validation_fraction": release.validation_fraction, "seed": release.seed,
+        "grounded_only": f.get("grounded_only", False),
+        "reviewers": f.get("reviewers", []),
+        "validation_fraction": release.validation_fraction,
+        "seed": release.seed,
         "formats": release.formats,
     }

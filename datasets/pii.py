@@ -103,7 +103,7 @@ def _phones(text: str, counts: Counter) -> str:
         return text
     pieces, last = [], 0
     for match in phonenumbers.PhoneNumberMatcher(text, PHONE_REGION):
-        pieces += [text[last:match.start], PLACEHOLDER["phone"]]
+        pieces += [text[last : match.start], PLACEHOLDER["phone"]]
         last = match.end
         counts["phone"] += 1
     return "".join(pieces) + text[last:] if pieces else text

@@ -55,6 +55,7 @@ def previous_release(release: Release) -> Release | None:
 
 # --- selecting examples by a release's filters ------------------------------------------
 
+
 def examples_matching(filters: dict) -> QuerySet[Example]:
     """Approved examples that pass the database-side filters, in id order.
 
@@ -129,13 +130,16 @@ def release_diff(release: Release, previous: Release | None, limit: int = 200) -
     current = dict(
         ReleaseItem.objects.filter(release=release).values_list("example_id", "question")
     )
-    before = dict(
-        ReleaseItem.objects.filter(release=previous).values_list("example_id", "question")
-    ) if previous else {}
+    before = (
+        dict(ReleaseItem.objects.filter(release=previous).values_list("example_id", "question"))
+        if previous
+        else {}
+    )
     added = sorted(set(current) - set(before), key=str)
     removed = sorted(set(before) - set(current), key=str)
     return {
-        "added_count": len(added), "removed_count": len(removed),
+        "added_count": len(added),
+        "removed_count": len(removed),
         "kept_count": len(set(current) & set(before)),
         "added": [(pk, current[pk]) for pk in added[:limit]],
         "removed": [(pk, before[pk]) for pk in removed[:limit]],

@@ -44,6 +44,7 @@ class BuildError(Exception):
 
 # --- definition ------------------------------------------------------------------------
 
+
 def normalise_filters(filters: dict) -> dict:
     """A canonical filters dict: sorted lists, no empty values (stable in the manifest)."""
     out: dict = {}
@@ -62,8 +63,16 @@ def normalise_filters(filters: dict) -> dict:
 
 @transaction.atomic
 def release_create(
-    *, user, name: str, version: int, filters: dict, validation_fraction: float = 0.1,
-    seed: int = 0, formats: list[str], description: str = "", build: bool = False,
+    *,
+    user,
+    name: str,
+    version: int,
+    filters: dict,
+    validation_fraction: float = 0.1,
+    seed: int = 0,
+    formats: list[str],
+    description: str = "",
+    build: bool = False,
 ) -> Release:
     """A draft release; with `build`, also queue its build (all or nothing)."""
     if Release.objects.filter(name=name, version=version).exists():
@@ -73,9 +82,14 @@ def release_create(
     if not 0 <= validation_fraction <= 0.5:
         raise ReleaseError("The validation fraction must be between 0 and 0.5.")
     release = Release.objects.create(
-        name=name, version=version, description=description,
-        filters=normalise_filters(filters), validation_fraction=validation_fraction,
-        seed=seed, formats=[f for f in Format.values if f in formats], created_by=user,
+        name=name,
+        version=version,
+        description=description,
+        filters=normalise_filters(filters),
+        validation_fraction=validation_fraction,
+        seed=seed,
+        formats=[f for f in Format.values if f in formats],
+        created_by=user,
     )
     if build:
         release_request_build(release=release, user=user)
@@ -105,14 +119,19 @@ def release_update(*, release: Release, **definition) -> Release:
 def release_new_version(*, release: Release, user) -> Release:
     """A draft copying this release's definition, with the next version number."""
     return Release.objects.create(
-        name=release.name, version=selectors.next_version(release.name),
-        description=release.description, filters=release.filters,
-        validation_fraction=release.validation_fraction, seed=release.seed,
-        formats=release.formats, created_by=user,
+        name=release.name,
+        version=selectors.next_version(release.name),
+        description=release.description,
+        filters=release.filters,
+        validation_fraction=release.validation_fraction,
+        seed=release.seed,
+        formats=release.formats,
+        created_by=user,
     )
 
 
 # --- building ----------------------------------------------------------------------------
+
 
 @transaction.atomic
 def release_request_build(*, release: Release, user, enqueue: bool = True) -> None:
@@ -126,8 +145,15 @@ def release_request_build(*, release: Release, user, enqueue: bool = True) -> No
     if counts["errors"]:
         raise ReleaseError(counts["errors"][0])
     claimed = Release.objects.filter(id=release.id, state__in=EDITABLE).update(
-        state=Release.State.BUILDING, built_by=user, built_at=None, error="", report={},
-        manifest={}, progress_stage="queued", progress_done=0, progress_total=0,
+        state=Release.State.BUILDING,
+        built_by=user,
+        built_at=None,
+        error="",
+        report={},
+        manifest={},
+        progress_stage="queued",
+        progress_done=0,
+        progress_total=0,
         heartbeat_at=timezone.now(),
     )
     if not claimed:
@@ -184,20 +210,27 @@ def _build(release: Release) -> None:
     if kept < exports.MIN_EXAMPLES:
         raise BuildError(
             f"A release needs at least {exports.MIN_EXAMPLES} examples; {kept} remain after "
-            "tag filters and dedup.", {"dedup": snap["dedup"], "pii": snap["pii"]},
+            "tag filters and dedup.",
+            {"dedup": snap["dedup"], "pii": snap["pii"]},
         )
     base = 2 * selected - kept
     _progress(release, "writing files", base, total=base + kept)
     try:
         written = exports.write_files(
-            folder=folder, formats=release.formats, rows=iter_rows(release),
+            folder=folder,
+            formats=release.formats,
+            rows=iter_rows(release),
             on_progress=lambda n: _progress(release, "writing files", base + n),
         )
     except exports.ExportInvalid as exc:
-        raise BuildError("Validation failed: " + str(exc), {
-            "validation": {"errors": exc.errors, "warnings": []},
-            "dedup": snap["dedup"], "pii": snap["pii"],
-        }) from exc
+        raise BuildError(
+            "Validation failed: " + str(exc),
+            {
+                "validation": {"errors": exc.errors, "warnings": []},
+                "dedup": snap["dedup"],
+                "pii": snap["pii"],
+            },
+        ) from exc
     report = _report(release, snap, written)
     _finish(release, report, written)
 
@@ -205,12 +238,16 @@ def _build(release: Release) -> None:
 def iter_rows(release: Release):
     """Snapshot rows in release order, as the writer wants them (JSON parsed by orjson)."""
     rows = (
-        ReleaseItem.objects.filter(release=release).order_by("position")
+        ReleaseItem.objects.filter(release=release)
+        .order_by("position")
         # Text casts skip Django's per-row JSON and UUID converters (orjson parses here).
-        .annotate(messages_text=Cast("messages", TextField()),
-                  example_text=Cast("example_id", TextField()))
-        .values_list("example_text", "split", "messages_text", "answer", "original_answer",
-                     "corrected")
+        .annotate(
+            messages_text=Cast("messages", TextField()),
+            example_text=Cast("example_id", TextField()),
+        )
+        .values_list(
+            "example_text", "split", "messages_text", "answer", "original_answer", "corrected"
+        )
     )
     loads, row = orjson.loads, exports.Row
     for example_id, split, messages, answer, original, corrected in rows.iterator(2000):
@@ -228,7 +265,8 @@ def _production_messages(example, counts: Counter) -> list[dict]:
         parts = (example["system_prompt"], example["rendered_context"])
         system = "\n\n".join(p for p in parts if p)
         messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": example["question"]}]
+            {"role": "user", "content": example["question"]}
+        ]
     return [
         {"role": str(m.get("role", "")), "content": pii.scrub(str(m.get("content") or ""), counts)}
         for m in messages
@@ -241,8 +279,19 @@ def _snapshot(release: Release, matching) -> dict:
     splits: Counter = Counter()
     deduper = Deduper()
     questions: dict[str, str] = {}
-    fields = ("id", "tags", "messages", "system_prompt", "rendered_context", "question",
-              "answer", "original_answer", "corrected", "grounded", "model")
+    fields = (
+        "id",
+        "tags",
+        "messages",
+        "system_prompt",
+        "rendered_context",
+        "question",
+        "answer",
+        "original_answer",
+        "corrected",
+        "grounded",
+        "model",
+    )
     batch: list[ReleaseItem] = []
     position = seen = 0
     corrected = 0
@@ -258,20 +307,27 @@ def _snapshot(release: Release, matching) -> dict:
             questions[key] = question
             continue
         answer = pii.scrub(ex["answer"], counts)
-        original = (
-            pii.scrub(ex["original_answer"], counts) if ex["corrected"] else answer
-        )
+        original = pii.scrub(ex["original_answer"], counts) if ex["corrected"] else answer
         split = selectors.split_for(
             key, seed=release.seed, validation_fraction=release.validation_fraction
         )
         splits[split] += 1
         corrected += ex["corrected"]
-        batch.append(ReleaseItem(
-            release=release, example_id=ex["id"], position=position, split=split,
-            messages=_production_messages(ex, counts), question=question, answer=answer,
-            original_answer=original, corrected=ex["corrected"], grounded=ex["grounded"],
-            model=ex["model"],
-        ))
+        batch.append(
+            ReleaseItem(
+                release=release,
+                example_id=ex["id"],
+                position=position,
+                split=split,
+                messages=_production_messages(ex, counts),
+                question=question,
+                answer=answer,
+                original_answer=original,
+                corrected=ex["corrected"],
+                grounded=ex["grounded"],
+                model=ex["model"],
+            )
+        )
         position += 1
         if len(batch) >= BATCH:
             ReleaseItem.objects.bulk_create(batch)
@@ -280,21 +336,33 @@ def _snapshot(release: Release, matching) -> dict:
     _progress(release, "snapshotting examples", seen)
     drops = deduper.drops
     return {
-        "counts": {"selected": seen, "examples": position, "corrected": corrected,
-                   "splits": {s: splits[s] for s in ("train", "validation")}},
+        "counts": {
+            "selected": seen,
+            "examples": position,
+            "corrected": corrected,
+            "splits": {s: splits[s] for s in ("train", "validation")},
+        },
         "dedup": {
             "method": "normalised-text SHA-1 (exact); 5-char shingle MinHash/LSH, Jaccard ≥ "
-                      f"{deduper.threshold} (near); first in release order kept",
+            f"{deduper.threshold} (near); first in release order kept",
             "exact": sum(d.kind == "exact" for d in drops),
             "near": sum(d.kind == "near" for d in drops),
             "dropped": [
-                {"example": d.key, "duplicate_of": d.duplicate_of, "kind": d.kind,
-                 "similarity": d.similarity, "question": questions[d.key][:200]}
+                {
+                    "example": d.key,
+                    "duplicate_of": d.duplicate_of,
+                    "kind": d.kind,
+                    "similarity": d.similarity,
+                    "question": questions[d.key][:200],
+                }
                 for d in drops[:200]
             ],
         },
-        "pii": {"total": sum(counts.values()), **{k: counts[k] for k in pii.KINDS},
-                "method": "phonenumbers (phones); regexes with Luhn/ipaddress checks (rest)"},
+        "pii": {
+            "total": sum(counts.values()),
+            **{k: counts[k] for k in pii.KINDS},
+            "method": "phonenumbers (phones); regexes with Luhn/ipaddress checks (rest)",
+        },
     }
 
 
@@ -313,17 +381,22 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
     return {
         "counts": {
             **snap["counts"],
-            "files": {fmt: {f.split: f.lines for f in written.files if f.format == fmt}
-                      for fmt in release.formats},
+            "files": {
+                fmt: {f.split: f.lines for f in written.files if f.format == fmt}
+                for fmt in release.formats
+            },
         },
         "validation": {
-            "errors": errors, "warnings": warnings,
+            "errors": errors,
+            "warnings": warnings,
             "excluded": {fmt: dict(c) for fmt, c in written.excluded.items()},
             "excluded_examples": written.excluded_examples,
-            "tokens": {fmt: {"max": written.max_tokens[fmt], "limit": limits[fmt]}
-                       for fmt in release.formats},
+            "tokens": {
+                fmt: {"max": written.max_tokens[fmt], "limit": limits[fmt]}
+                for fmt in release.formats
+            },
             "token_counting": "ceil(UTF-8 bytes / 3) per content + 4 per message + 3 "
-                              "(conservative offline estimate)",
+            "(conservative offline estimate)",
         },
         "dedup": snap["dedup"],
         "pii": snap["pii"],
@@ -335,8 +408,13 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
 def _finish(release: Release, report: dict, written: exports.WriteResult) -> None:
     now = timezone.now()
     done = Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(
-        state=Release.State.BUILT, built_at=now, report=report, error="",
-        progress_stage="done", progress_done=F("progress_total"), heartbeat_at=now,
+        state=Release.State.BUILT,
+        built_at=now,
+        report=report,
+        error="",
+        progress_stage="done",
+        progress_done=F("progress_total"),
+        heartbeat_at=now,
     )
     if not done:
         return
@@ -349,20 +427,23 @@ def release_expire_stale_build(*, release: Release) -> bool:
     """A build whose worker died stops sending heartbeats: after the task time limit it
     is marked failed so a lead can build again."""
     limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    return bool(Release.objects.filter(
-        id=release.id, state=Release.State.BUILDING, heartbeat_at__lt=timezone.now() - limit
-    ).update(state=Release.State.FAILED, error="The build stopped (its worker was lost). "
-                                               "Build again to start from scratch."))
+    return bool(
+        Release.objects.filter(
+            id=release.id, state=Release.State.BUILDING, heartbeat_at__lt=timezone.now() - limit
+        ).update(
+            state=Release.State.FAILED,
+            error="The build stopped (its worker was lost). Build again to start from scratch.",
+        )
+    )
 
 
 # --- review of a built release -----------------------------------------------------------
 
+
 def _transition(release: Release, *, user, from_state: str, to_state: str, **fields) -> Release:
     locked = Release.objects.select_for_update().get(id=release.id)
     if locked.state != from_state:
-        raise ReleaseError(
-            f"{locked} is {locked.get_state_display().lower()}, not {from_state}."
-        )
+        raise ReleaseError(f"{locked} is {locked.get_state_display().lower()}, not {from_state}.")
     locked.state = to_state
     for key, value in fields.items():
         setattr(locked, key, value)
@@ -380,9 +461,14 @@ def release_approve(*, release: Release, user) -> Release:
         raise ReleaseError("Only a lead can approve a release.")
     if settings.RELEASE_FOUR_EYES and release.built_by_id == user.id:
         raise ReleaseError("Four eyes: a release is approved by a lead other than its builder.")
-    approved = _transition(release, user=user, from_state=Release.State.BUILT,
-                           to_state=Release.State.APPROVED, approved_by=user,
-                           approved_at=timezone.now())
+    approved = _transition(
+        release,
+        user=user,
+        from_state=Release.State.BUILT,
+        to_state=Release.State.APPROVED,
+        approved_by=user,
+        approved_at=timezone.now(),
+    )
     outbox.record("release", [approved.id])
     return approved
 
@@ -393,9 +479,14 @@ def release_reject(*, release: Release, user) -> Release:
 
     if not is_lead(user):
         raise ReleaseError("Only a lead can reject a release.")
-    return _transition(release, user=user, from_state=Release.State.BUILT,
-                       to_state=Release.State.REJECTED, rejected_by=user,
-                       rejected_at=timezone.now())
+    return _transition(
+        release,
+        user=user,
+        from_state=Release.State.BUILT,
+        to_state=Release.State.REJECTED,
+        rejected_by=user,
+        rejected_at=timezone.now(),
+    )
 
 
 @transaction.atomic
@@ -404,21 +495,31 @@ def release_publish(*, release: Release, user) -> Release:
 
     if not is_lead(user):
         raise ReleaseError("Only a lead can publish a release.")
-    published = _transition(release, user=user, from_state=Release.State.APPROVED,
-                            to_state=Release.State.PUBLISHED, published_by=user,
-                            published_at=timezone.now())
+    published = _transition(
+        release,
+        user=user,
+        from_state=Release.State.APPROVED,
+        to_state=Release.State.PUBLISHED,
+        published_by=user,
+        published_at=timezone.now(),
+    )
     outbox.record("release", [published.id])
     return published
 
 
 # --- the manifest ------------------------------------------------------------------------
 
+
 @lru_cache(maxsize=1)
 def code_version() -> str:
     try:
         out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], cwd=settings.BASE_DIR, capture_output=True,
-            text=True, timeout=5, check=True,
+            ["git", "rev-parse", "HEAD"],
+            cwd=settings.BASE_DIR,
+            capture_output=True,
+            text=True,
+            timeout=5,
+            check=True,
         )
         return "git:" + out.stdout.strip()
     except (OSError, subprocess.SubprocessError):
@@ -437,19 +538,31 @@ def build_manifest(release: Release) -> dict:
     report = release.report or {}
     previous = selectors.previous_release(release)
     return {
-        "release": {"id": str(release.id), "name": release.name, "version": release.version,
-                    "description": release.description, "state": release.state},
-        "definition": {"filters": release.filters, "formats": release.formats,
-                       "validation_fraction": release.validation_fraction,
-                       "seed": release.seed, "split": "sha256(seed:example_id) < fraction"},
+        "release": {
+            "id": str(release.id),
+            "name": release.name,
+            "version": release.version,
+            "description": release.description,
+            "state": release.state,
+        },
+        "definition": {
+            "filters": release.filters,
+            "formats": release.formats,
+            "validation_fraction": release.validation_fraction,
+            "seed": release.seed,
+            "split": "sha256(seed:example_id) < fraction",
+        },
         "counts": report.get("counts", {}),
         "files": report.get("files", []),
         "validation": report.get("validation", {}),
         "dedup": report.get("dedup", {}),
         "pii": report.get("pii", {}),
-        "built_by": _who(release.built_by), "built_at": _when(release.built_at),
-        "approved_by": _who(release.approved_by), "approved_at": _when(release.approved_at),
-        "published_by": _who(release.published_by), "published_at": _when(release.published_at),
+        "built_by": _who(release.built_by),
+        "built_at": _when(release.built_at),
+        "approved_by": _who(release.approved_by),
+        "approved_at": _when(release.approved_at),
+        "published_by": _who(release.published_by),
+        "published_at": _when(release.published_at),
         "previous_version": previous.version if previous else None,
         "code_version": code_version(),
     }

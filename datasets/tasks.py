@@ -14,7 +14,8 @@ from reviewhub.celery import retrying
 
 @shared_task(
     **retrying(autoretry_for=(OperationalError, InterfaceError)),
-    acks_late=True, reject_on_worker_lost=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
 )
 def build_release(release_id: str) -> None:
     from datasets.services import release_build

@@ -18,8 +18,11 @@ from reviewhub.roles import lead_required
 
 def _get_release(pk) -> Release:
     return get_object_or_404(
-        Release.objects.select_related("built_by", "approved_by", "published_by",
-                                       "rejected_by", "created_by"), pk=pk)
+        Release.objects.select_related(
+            "built_by", "approved_by", "published_by", "rejected_by", "created_by"
+        ),
+        pk=pk,
+    )
 
 
 @lead_required
@@ -34,8 +37,11 @@ def release_new(request: HttpRequest) -> HttpResponse:
         form = ReleaseForm(request.POST)
         if form.is_valid():
             definition = form.definition()
-            counts = selectors.preview(definition["filters"], seed=definition["seed"],
-                                       validation_fraction=definition["validation_fraction"])
+            counts = selectors.preview(
+                definition["filters"],
+                seed=definition["seed"],
+                validation_fraction=definition["validation_fraction"],
+            )
             for error in counts["errors"]:
                 form.add_error(None, error)
             if not counts["errors"]:
@@ -63,8 +69,11 @@ def release_preview(request: HttpRequest) -> HttpResponse:
     form = ReleaseForm(request.GET, check_unique=False)
     counts = None
     if form.is_valid():
-        counts = selectors.preview(form.filters(), seed=form.cleaned_data["seed"],
-                                   validation_fraction=form.cleaned_data["validation_fraction"])
+        counts = selectors.preview(
+            form.filters(),
+            seed=form.cleaned_data["seed"],
+            validation_fraction=form.cleaned_data["validation_fraction"],
+        )
     return render(request, "datasets/form.html#preview", {"form": form, "counts": counts})
 
 
@@ -72,11 +81,16 @@ def release_preview(request: HttpRequest) -> HttpResponse:
 @require_GET
 def release_detail(request: HttpRequest, pk) -> HttpResponse:
     release = _get_release(pk)
-    return render(request, "datasets/detail.html", {
-        "release": release, "report": release.report or {},
-        "previous": selectors.previous_release(release),
-        "manifest_json": json.dumps(release.manifest, indent=2, sort_keys=True),
-    })
+    return render(
+        request,
+        "datasets/detail.html",
+        {
+            "release": release,
+            "report": release.report or {},
+            "previous": selectors.previous_release(release),
+            "manifest_json": json.dumps(release.manifest, indent=2, sort_keys=True),
+        },
+    )
 
 
 @lead_required
@@ -120,10 +134,15 @@ release_publish = _action(services.release_publish, "published")
 def release_diff(request: HttpRequest, pk) -> HttpResponse:
     release = _get_release(pk)
     previous = selectors.previous_release(release)
-    return render(request, "datasets/diff.html", {
-        "release": release, "previous": previous,
-        "diff": selectors.release_diff(release, previous),
-    })
+    return render(
+        request,
+        "datasets/diff.html",
+        {
+            "release": release,
+            "previous": previous,
+            "diff": selectors.release_diff(release, previous),
+        },
+    )
 
 
 @lead_required
@@ -149,6 +168,9 @@ def release_file(request: HttpRequest, pk, name: str) -> FileResponse:
     path = selectors.release_folder(release) / name
     if not path.is_file():
         raise Http404("The file is missing from the export folder.")
-    return FileResponse(open(path, "rb"), as_attachment=True,  # noqa: SIM115 (closed by Django)
-                        filename=f"{release.name}-v{release.version}-{name}",
-                        content_type="application/jsonl")
+    return FileResponse(
+        open(path, "rb"),
+        as_attachment=True,  # noqa: SIM115 (closed by Django)
+        filename=f"{release.name}-v{release.version}-{name}",
+        content_type="application/jsonl",
+    )

@@ -31,5 +31,13 @@ class RecordsGraphChanges:
 class OutboxEntryAdmin(admin.ModelAdmin):
     list_display = ("entity", "entity_id", "created_at", "attempts", "synced_at")
     list_filter = ("entity",)
-    readonly_fields = ("entity", "entity_id", "created_at", "attempts", "last_error", "synced_at",
-                       "claim", "claimed_until")
+    readonly_fields = (
+        "entity",
+        "entity_id",
+        "created_at",
+        "attempts",
+        "last_error",
+        "synced_at",
+        "claim",
+        "claimed_until",
+    )

@@ -13,8 +13,10 @@ from __future__ import annotations
 
 from neomodel import db
 
-NEGATIVE = ("EXISTS { MATCH (:Feedback {rating: 'down'})-[:RATES]->(%(m)s) } "
-            "AND NOT EXISTS { MATCH (:Feedback {rating: 'up'})-[:RATES]->(%(m)s) }")
+NEGATIVE = (
+    "EXISTS { MATCH (:Feedback {rating: 'down'})-[:RATES]->(%(m)s) } "
+    "AND NOT EXISTS { MATCH (:Feedback {rating: 'up'})-[:RATES]->(%(m)s) }"
+)
 REJECTED = "EXISTS { MATCH (:Review {verdict: 'reject'})-[:REVIEWS]->(%(m)s) }"
 
 
@@ -50,7 +52,10 @@ def negative_after_grounded_replay() -> list[dict]:
     """Answers rated negatively whose grounded replay was rated negatively too."""
     return _rows(
         "MATCH (r:Message {role: 'assistant'})-[:REPLAY_OF]->(o:Message) "
-        "WHERE r.grounded = true AND " + NEGATIVE % {"m": "o"} + " AND " + NEGATIVE % {"m": "r"}
+        "WHERE r.grounded = true AND "
+        + NEGATIVE % {"m": "o"}
+        + " AND "
+        + NEGATIVE % {"m": "r"}
         + " OPTIONAL MATCH (q:Message {role: 'user'})-[:NEXT]->(o) "
         "RETURN o.uid AS turn, r.uid AS replay, q.text AS question, r.model AS replay_model "
         "ORDER BY o.created_at DESC, o.uid"
@@ -61,7 +66,10 @@ def chunks_linked_to_bad_answers(limit: int = 20) -> list[dict]:
     """Chunks most often given as context to negatively rated or rejected answers."""
     return _rows(
         "MATCH (a:Message {role: 'assistant'})-[:HAS_CONTEXT]->(c:Chunk) "
-        "WHERE (" + NEGATIVE % {"m": "a"} + ") OR " + REJECTED % {"m": "a"}
+        "WHERE ("
+        + NEGATIVE % {"m": "a"}
+        + ") OR "
+        + REJECTED % {"m": "a"}
         + " OPTIONAL MATCH (d:Document)-[:HAS_CHUNK]->(c) "
         "WITH c, d, count(DISTINCT a) AS bad_answers "
         "RETURN c.uid AS chunk, c.index AS chunk_index, c.text AS text, d.uid AS document, "
@@ -74,7 +82,10 @@ def documents_linked_to_bad_answers(limit: int = 20) -> list[dict]:
     """Documents whose chunks were context to the most negatively rated or rejected answers."""
     return _rows(
         "MATCH (a:Message {role: 'assistant'})-[:HAS_CONTEXT]->(:Chunk)<-[:HAS_CHUNK]-(d:Document) "
-        "WHERE (" + NEGATIVE % {"m": "a"} + ") OR " + REJECTED % {"m": "a"}
+        "WHERE ("
+        + NEGATIVE % {"m": "a"}
+        + ") OR "
+        + REJECTED % {"m": "a"}
         + " WITH d, count(DISTINCT a) AS bad_answers "
         "RETURN d.uid AS document, d.title AS title, coalesce(d.external, false) AS external, "
         "bad_answers ORDER BY bad_answers DESC, title LIMIT $limit",
@@ -102,7 +113,8 @@ def low_context_questions(threshold: float = 0.3, limit: int = 50) -> list[dict]
         "WHERE best IS NULL OR best < $threshold "
         "RETURN a.uid AS turn, q.text AS question, best, contexts "
         "ORDER BY coalesce(best, -1.0), turn LIMIT $limit",
-        threshold=threshold, limit=limit,
+        threshold=threshold,
+        limit=limit,
     )
 
 

@@ -63,20 +63,25 @@ def elements(data: dict) -> list[dict]:
 
     def node(kind: str, uid: str, label: str, detail: str = "") -> str:
         key = f"{kind}:{uid}"
-        nodes.setdefault(key, {"data": {"id": key, "kind": kind, "label": label,
-                                        "detail": detail}})
+        nodes.setdefault(key, {"data": {"id": key, "kind": kind, "label": label, "detail": detail}})
         return key
 
     def edge(src: str, dst: str, label: str) -> None:
-        edges.append({"data": {"id": f"{src}>{label}>{dst}", "source": src, "target": dst,
-                               "label": label}})
+        edges.append(
+            {"data": {"id": f"{src}>{label}>{dst}", "source": src, "target": dst, "label": label}}
+        )
 
     answer = data["answer"]
-    a = node("answer", answer["uid"], "Answer: " + _short(answer.get("text")),
-             answer.get("text") or "")
+    a = node(
+        "answer", answer["uid"], "Answer: " + _short(answer.get("text")), answer.get("text") or ""
+    )
     if data["question"]:
-        q = node("question", data["question"]["uid"], "Q: " + _short(data["question"]["text"]),
-                 data["question"].get("text") or "")
+        q = node(
+            "question",
+            data["question"]["uid"],
+            "Q: " + _short(data["question"]["text"]),
+            data["question"].get("text") or "",
+        )
         edge(q, a, "NEXT")
         if data["topic"]:
             edge(q, node("topic", data["topic"]["uid"], "Topic: " + data["topic"]["name"]), "ABOUT")
@@ -86,30 +91,67 @@ def elements(data: dict) -> list[dict]:
         c = node("chunk", chunk["uid"], f"#{ctx['rank']} chunk{score}", chunk.get("text") or "")
         edge(a, c, "HAS_CONTEXT")
         for doc in ctx["documents"]:
-            edge(node("document", doc["uid"], "Doc: " + _short(doc.get("title"), 40),
-                      doc.get("source") or ""), c, "HAS_CHUNK")
+            edge(
+                node(
+                    "document",
+                    doc["uid"],
+                    "Doc: " + _short(doc.get("title"), 40),
+                    doc.get("source") or "",
+                ),
+                c,
+                "HAS_CHUNK",
+            )
     for fb in data["feedback"]:
-        edge(node("feedback", fb["uid"], f"Feedback: {fb.get('rating')}", fb.get("comment") or ""),
-             a, "RATES")
+        edge(
+            node("feedback", fb["uid"], f"Feedback: {fb.get('rating')}", fb.get("comment") or ""),
+            a,
+            "RATES",
+        )
     for item in data["reviews"]:
         rv = item["review"]
-        r = node("review", rv["uid"], f"Review: {rv.get('verdict')} ({rv.get('reviewer')})",
-                 rv.get("notes") or "")
+        r = node(
+            "review",
+            rv["uid"],
+            f"Review: {rv.get('verdict')} ({rv.get('reviewer')})",
+            rv.get("notes") or "",
+        )
         edge(r, a, "REVIEWS")
         for co in item["corrections"]:
-            edge(r, node("correction", co["uid"], "Correction: " + _short(co.get("text")),
-                         co.get("text") or ""), "CORRECTS_WITH")
+            edge(
+                r,
+                node(
+                    "correction",
+                    co["uid"],
+                    "Correction: " + _short(co.get("text")),
+                    co.get("text") or "",
+                ),
+                "CORRECTS_WITH",
+            )
     for item in data["examples"]:
         ex = item["example"]
         e = node("example", ex["uid"], f"Example ({ex.get('status')})")
         edge(e, a, "FROM")
         for rl in item["releases"]:
-            edge(node("release", rl["uid"], f"Release: {rl.get('name')} v{rl.get('version')}",
-                      rl.get("status") or ""), e, "INCLUDES")
+            edge(
+                node(
+                    "release",
+                    rl["uid"],
+                    f"Release: {rl.get('name')} v{rl.get('version')}",
+                    rl.get("status") or "",
+                ),
+                e,
+                "INCLUDES",
+            )
     for o in data["replay_of"]:
-        edge(a, node("answer", o["uid"], "Original: " + _short(o.get("text")),
-                     o.get("text") or ""), "REPLAY_OF")
+        edge(
+            a,
+            node("answer", o["uid"], "Original: " + _short(o.get("text")), o.get("text") or ""),
+            "REPLAY_OF",
+        )
     for x in data["replays"]:
-        edge(node("answer", x["uid"], "Replay: " + _short(x.get("text")), x.get("text") or ""),
-             a, "REPLAY_OF")
+        edge(
+            node("answer", x["uid"], "Replay: " + _short(x.get("text")), x.get("text") or ""),
+            a,
+            "REPLAY_OF",
+        )
     return list(nodes.values()) + edges

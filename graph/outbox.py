@@ -17,8 +17,15 @@ from graph.models import OutboxEntry
 from reviewhub import bulk
 
 ENTITIES = {
-    "user", "conversation", "turn", "feedback", "document",
-    "review", "example", "release", "topic",
+    "user",
+    "conversation",
+    "turn",
+    "feedback",
+    "document",
+    "review",
+    "example",
+    "release",
+    "topic",
 }
 
 
@@ -30,7 +37,7 @@ def record(entity: str, ids: Iterable[object]) -> int:
     if not rows:
         return 0
     for start in range(0, len(rows), 1000):  # plain executemany: ~5× cheaper than bulk_create
-        bulk.insert(OutboxEntry, rows[start:start + 1000])
+        bulk.insert(OutboxEntry, rows[start : start + 1000])
     transaction.on_commit(_schedule_drain)
     return len(rows)
 

@@ -15,8 +15,11 @@ def node_classes() -> list[type[StructuredNode]]:
     import graph.nodes as nodes
 
     return [
-        obj for obj in vars(nodes).values()
-        if isinstance(obj, type) and issubclass(obj, StructuredNode) and obj is not StructuredNode
+        obj
+        for obj in vars(nodes).values()
+        if isinstance(obj, type)
+        and issubclass(obj, StructuredNode)
+        and obj is not StructuredNode
         and obj.__module__ == nodes.__name__
     ]
 

@@ -47,15 +47,17 @@ def _create_database(http_port: int, password: str, name: str) -> None:
     ).read()
 
 
-def serve(*, data_dir: Path, bolt_port: int, http_port: int, password: str, database: str,
-          ready=print) -> None:
+def serve(
+    *, data_dir: Path, bolt_port: int, http_port: int, password: str, database: str, ready=print
+) -> None:
     """Run the server until SIGTERM/SIGINT; create `database` on first start."""
     from arcadedb_embedded.server import ArcadeDBServer
 
     data_dir.mkdir(parents=True, exist_ok=True)
     os.chdir(data_dir)  # the JVM writes its logs to ./log
     server = ArcadeDBServer(
-        root_path=str(data_dir), root_password=password,
+        root_path=str(data_dir),
+        root_password=password,
         config={
             "http_port": http_port,
             "server_plugins": "Bolt:com.arcadedb.bolt.BoltProtocolPlugin",

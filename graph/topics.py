@@ -33,7 +33,7 @@ def tokens(text: str) -> list[str]:
 
 def _occurs(phrase: list[str], words: list[str]) -> bool:
     n = len(phrase)
-    return n > 0 and any(words[i:i + n] == phrase for i in range(len(words) - n + 1))
+    return n > 0 and any(words[i : i + n] == phrase for i in range(len(words) - n + 1))
 
 
 def score(question: str, keywords: Iterable[str]) -> int:

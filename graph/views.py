@@ -40,12 +40,19 @@ def _read_lineage(turn: Turn) -> tuple[dict | None, str]:
 def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
     turn = _turn_for_user(request, turn_id)
     data, error = _read_lineage(turn)
-    return render(request, "graph/lineage.html", {
-        "turn": turn, "data": data, "error": error,
-        "elements": elements(data) if data else [],
-        "topic_form": (TopicForm(initial={"topic": turn.topic_id})
-                       if is_expert(request.user) else None),
-    })
+    return render(
+        request,
+        "graph/lineage.html",
+        {
+            "turn": turn,
+            "data": data,
+            "error": error,
+            "elements": elements(data) if data else [],
+            "topic_form": (
+                TopicForm(initial={"topic": turn.topic_id}) if is_expert(request.user) else None
+            ),
+        },
+    )
 
 
 def lineage_json(request: HttpRequest, turn_id: UUID) -> JsonResponse:
@@ -79,8 +86,10 @@ def analytics(request: HttpRequest) -> HttpResponse:
         by_topic = queries.ratings_by_topic()
         context = {
             "totals": queries.totals(),
-            "over_time": over_time, "over_time_chart": charts.stacked_columns(over_time, "day"),
-            "by_topic": by_topic, "by_topic_chart": charts.stacked_bars(by_topic, "topic"),
+            "over_time": over_time,
+            "over_time_chart": charts.stacked_columns(over_time, "day"),
+            "by_topic": by_topic,
+            "by_topic_chart": charts.stacked_bars(by_topic, "topic"),
             "stayed_negative": queries.negative_after_grounded_replay(),
             "bad_chunks": queries.chunks_linked_to_bad_answers(),
             "bad_documents": queries.documents_linked_to_bad_answers(),

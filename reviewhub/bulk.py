@@ -37,8 +37,13 @@ def insert(model: type[models.Model], rows: Iterable[dict]) -> int:
     return _execute(model, rows, "")
 
 
-def upsert(model: type[models.Model], rows: Iterable[dict], *, unique: tuple[str, ...],
-           update: tuple[str, ...]) -> int:
+def upsert(
+    model: type[models.Model],
+    rows: Iterable[dict],
+    *,
+    unique: tuple[str, ...],
+    update: tuple[str, ...],
+) -> int:
     """INSERT … ON CONFLICT (unique) DO UPDATE SET the `update` columns (SQLite ≥ 3.24 and
     PostgreSQL share the syntax); returns the count of rows sent."""
     qn = connection.ops.quote_name
@@ -69,8 +74,9 @@ def _execute(model: type[models.Model], rows: Iterable[dict], suffix: str) -> in
     return len(values)
 
 
-def _column(rows: list[dict], complete: bool, name: str | None, convert: Callable | None,
-            default: Callable) -> list:
+def _column(
+    rows: list[dict], complete: bool, name: str | None, convert: Callable | None, default: Callable
+) -> list:
     if name is None:  # not in the rows: the field's default (a constant, or per row)
         return [default] * len(rows) if convert is _CONSTANT else [default() for _ in rows]
     if complete:

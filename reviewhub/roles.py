@@ -30,8 +30,13 @@ ROLE_PERMISSIONS = {
     END_USER: ["use_chat"],
     EXPERT: ["use_chat", "review", "upload_documents", "replay"],
     LEAD: [
-        "use_chat", "review", "upload_documents", "replay",
-        "adjudicate", "manage_releases", "view_analytics",
+        "use_chat",
+        "review",
+        "upload_documents",
+        "replay",
+        "adjudicate",
+        "manage_releases",
+        "view_analytics",
     ],
 }
 

@@ -174,7 +174,8 @@ CELERY_BEAT_SCHEDULE["graph-maintenance"] = {
     "schedule": env_float("GRAPH_RECONCILE_INTERVAL_S", 900.0),
 }
 CELERY_BEAT_SCHEDULE["graph-assign-topics"] = {
-    "task": "graph.tasks.assign_topics", "schedule": 600.0,
+    "task": "graph.tasks.assign_topics",
+    "schedule": 600.0,
 }
 
 # --- LLM --------------------------------------------------------------------
@@ -205,7 +206,8 @@ REVIEW_DISAGREEMENT_SPREAD = env_int("REVIEW_DISAGREEMENT_SPREAD", 1, minimum=0)
 REVIEW_QUEUE_PAGE_SIZE = env_int("REVIEW_QUEUE_PAGE_SIZE", 50, minimum=1)
 # Safety net: queue any turn that reached the database without a queue item.
 CELERY_BEAT_SCHEDULE["annotations-queue-backfill"] = {
-    "task": "annotations.tasks.queue_backfill", "schedule": 300.0,
+    "task": "annotations.tasks.queue_backfill",
+    "schedule": 300.0,
 }
 EXPORT_DIR = Path(env_str("EXPORT_DIR") or VAR_DIR / "exports")
 if TESTING and not env_str("EXPORT_DIR"):  # the test run's own folder, removed at the end

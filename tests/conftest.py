@@ -55,6 +55,7 @@ def stop_process(proc: subprocess.Popen, timeout: float = 20) -> None:
 
 # --- users per role --------------------------------------------------------------
 
+
 def _make_user(username: str, role: str | None):
     from django.contrib.auth.models import User
 
@@ -114,6 +115,7 @@ def client_for(client):
 
 # --- the embedded graph server ----------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def graph_server():
     """One embedded Bolt server for the whole run; yields its NEO4J_URL.
@@ -129,9 +131,21 @@ def graph_server():
     bolt, http = free_port(), free_port()
     data_dir = Path(tempfile.mkdtemp(prefix="rh-graph-"))
     proc = subprocess.Popen(
-        [sys.executable, str(ROOT / "manage.py"), "graphserver", "--bolt-port", str(bolt),
-         "--http-port", str(http), "--data-dir", str(data_dir)],
-        cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
+        [
+            sys.executable,
+            str(ROOT / "manage.py"),
+            "graphserver",
+            "--bolt-port",
+            str(bolt),
+            "--http-port",
+            str(http),
+            "--data-dir",
+            str(data_dir),
+        ],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
     )
     try:
         wait_for_port(bolt, 120, proc)
@@ -160,6 +174,7 @@ def graph(graph_server):
 
 # --- a real Celery worker -------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, graph_server):
     """A real worker process on the configured broker, reading the test database.
@@ -168,20 +183,42 @@ def celery_worker_process(django_db_setup, django_db_blocker, graph_server):
     It starts after the graph server so the worker is given the graph's real URL.
     """
     db = settings.DATABASES["default"]
-    env = {**os.environ, "REVIEWHUB_QUEUE": settings.CELERY_QUEUE,
-           "REVIEWHUB_BROKER_DIR": str(settings.BROKER_DIR), "NEO4J_URL": settings.NEO4J_URL,
-           "EXPORT_DIR": str(settings.EXPORT_DIR)}
+    env = {
+        **os.environ,
+        "REVIEWHUB_QUEUE": settings.CELERY_QUEUE,
+        "REVIEWHUB_BROKER_DIR": str(settings.BROKER_DIR),
+        "NEO4J_URL": settings.NEO4J_URL,
+        "EXPORT_DIR": str(settings.EXPORT_DIR),
+    }
     if db["ENGINE"].endswith("sqlite3"):
         env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
     else:
-        env["DATABASE_URL"] = (f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:"
-                               f"{db['PORT'] or 5432}/{db['NAME']}")
+        env["DATABASE_URL"] = (
+            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:"
+            f"{db['PORT'] or 5432}/{db['NAME']}"
+        )
     _purge_queue()
     log = open(Path(tempfile.gettempdir()) / f"rh-worker-{settings.TEST_RUN_ID}.log", "w")
     proc = subprocess.Popen(
-        [sys.executable, "-m", "celery", "-A", "reviewhub", "worker", "--pool=solo",
-         "--loglevel=INFO", "-Q", settings.CELERY_QUEUE, "--without-gossip", "--without-mingle"],
-        cwd=ROOT, env=env, start_new_session=True, stdout=log, stderr=subprocess.STDOUT,
+        [
+            sys.executable,
+            "-m",
+            "celery",
+            "-A",
+            "reviewhub",
+            "worker",
+            "--pool=solo",
+            "--loglevel=INFO",
+            "-Q",
+            settings.CELERY_QUEUE,
+            "--without-gossip",
+            "--without-mingle",
+        ],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
     )
     yield proc
     stop_process(proc)
@@ -220,6 +257,7 @@ def wait_until(predicate, timeout: float = 30, interval: float = 0.2, message: s
 
 # --- headless Chromium ---------------------------------------------------------------
 
+
 @pytest.fixture(scope="session")
 def browser():
     if not Path(CHROMIUM).exists():
@@ -231,9 +269,16 @@ def browser():
     with sync_playwright() as pw:
         browser = pw.chromium.launch(
             executable_path=CHROMIUM,
-            args=["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-quic", "--no-first-run", "--disable-component-update",
-                  "--disable-sync"],
+            args=[
+                "--headless",
+                "--no-sandbox",
+                "--disable-gpu",
+                "--disable-background-networking",
+                "--disable-quic",
+                "--no-first-run",
+                "--disable-component-update",
+                "--disable-sync",
+            ],
         )
         yield browser
         browser.close()

@@ -12,10 +12,12 @@ from tests.annotations.factories import make_rubric, make_turn
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_review_correct_and_approve_with_the_keyboard_only(
-        roles_seeded, live_server, page, browser_login, end_user, expert):
+    roles_seeded, live_server, page, browser_login, end_user, expert
+):
     make_rubric()
-    turn = make_turn(end_user, question="What port does Bolt use?", answer="Bolt uses 7474.",
-                     feedback="down")
+    turn = make_turn(
+        end_user, question="What port does Bolt use?", answer="Bolt uses 7474.", feedback="down"
+    )
     browser_login(page, expert)
     page.goto(f"{live_server.url}/review/")
     page.keyboard.press("n")  # take the next item

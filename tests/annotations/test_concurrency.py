@@ -19,7 +19,7 @@ ITEMS = 40
 @pytest.mark.skipif(
     not settings.DATABASES["default"]["ENGINE"].endswith("postgresql"),
     reason="row locks (SELECT … FOR UPDATE SKIP LOCKED) need PostgreSQL; SQLite serialises "
-           "writers, so there is no race to prove here (CI runs this on PostgreSQL)",
+    "writers, so there is no race to prove here (CI runs this on PostgreSQL)",
 )
 @pytest.mark.django_db(transaction=True)
 def test_concurrent_claimers_never_hold_the_same_item(roles_seeded, end_user):
@@ -45,7 +45,8 @@ def test_concurrent_claimers_never_hold_the_same_item(roles_seeded, end_user):
                     claimed.append((n, item.pk))
                 # …then "finish" it so it leaves the queue (as a review would).
                 QueueItem.objects.filter(pk=item.pk, holder=experts[n]).update(
-                    state="rejected", holder=None, lease_expires_at=None)
+                    state="rejected", holder=None, lease_expires_at=None
+                )
         except BaseException as exc:  # surfaced in the main thread
             errors.append(exc)
         finally:

@@ -40,7 +40,8 @@ def test_feedback_change_refreshes_priority_and_signal(end_user):
 
 
 def test_queue_refresh_is_a_few_bulk_queries_for_many_turns(
-        end_user, django_assert_max_num_queries):
+    end_user, django_assert_max_num_queries
+):
     turns = [make_turn(end_user, refresh=False) for _ in range(60)]
     with django_assert_max_num_queries(3):
         services.queue_refresh(turn_ids=[t.id for t in turns] * 2)  # duplicates are fine
@@ -154,15 +155,18 @@ def test_claim_filters_by_model_grounding_feedback_topic_and_date(end_user, expe
 
 
 @pytest.mark.parametrize("feedback", [None, "up", "down"])
-@pytest.mark.parametrize("grounded,score", [(False, None), (True, None), (True, 0.2),
-                                            (True, 0.5), (True, 0.9)])
+@pytest.mark.parametrize(
+    "grounded,score", [(False, None), (True, None), (True, 0.2), (True, 0.5), (True, 0.9)]
+)
 def test_refresh_stores_the_priority_queue_priority_computes(end_user, feedback, grounded, score):
     turn = make_turn(end_user, feedback=feedback, grounded=grounded, score=score)
     item = item_of(turn)
     assert item.feedback == (feedback or "none")
     assert item.priority == services.queue_priority(
-        feedback=item.feedback, grounded=grounded, max_context_score=score, reviews_done=0)
+        feedback=item.feedback, grounded=grounded, max_context_score=score, reviews_done=0
+    )
     QueueItem.objects.filter(pk=item.pk).update(reviews_done=1, priority=-1)
     services.queue_refresh(turn_ids=[turn.id])
     assert item_of(turn).priority == services.queue_priority(
-        feedback=item.feedback, grounded=grounded, max_context_score=score, reviews_done=1)
+        feedback=item.feedback, grounded=grounded, max_context_score=score, reviews_done=1
+    )

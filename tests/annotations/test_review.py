@@ -14,8 +14,10 @@ from tests.annotations.factories import GOOD, make_rubric, make_turn
 pytestmark = pytest.mark.django_db
 
 PROMPT = [
-    {"role": "system",
-     "content": "You answer from the context.\n\nContext:\n[1] Bolt docs\nPort 7687."},
+    {
+        "role": "system",
+        "content": "You answer from the context.\n\nContext:\n[1] Bolt docs\nPort 7687.",
+    },
     {"role": "user", "content": "Hi"},
     {"role": "assistant", "content": "Hello!"},
     {"role": "user", "content": "What port does Bolt use?"},
@@ -34,7 +36,8 @@ def submit(item, expert, **kw) -> Review:
 
 
 def test_rubric_validation_rejects_out_of_range_missing_and_unknown_and_stores_nothing(
-        end_user, expert):
+    end_user, expert
+):
     make_rubric()
     item = claim(expert, make_turn(end_user))
     with pytest.raises(ValidationError) as err:
@@ -56,9 +59,13 @@ def test_rubric_validation_rejects_out_of_range_missing_and_unknown_and_stores_n
 
 def test_approval_creates_the_example_with_the_production_prompt(end_user, expert):
     make_rubric()
-    turn = make_turn(end_user, prompt_messages=PROMPT, answer="Bolt uses 7474.",
-                     system_prompt="You answer from the context.",
-                     rendered_context="Context:\n[1] Bolt docs\nPort 7687.")
+    turn = make_turn(
+        end_user,
+        prompt_messages=PROMPT,
+        answer="Bolt uses 7474.",
+        system_prompt="You answer from the context.",
+        rendered_context="Context:\n[1] Bolt docs\nPort 7687.",
+    )
     item = claim(expert, turn)
     review = submit(item, expert, tags=["outdated"], corrected_answer="Bolt uses port 7687.  ")
     example = Example.objects.get(turn=turn)
@@ -71,7 +78,10 @@ def test_approval_creates_the_example_with_the_production_prompt(end_user, exper
     assert example.approved_by == expert and example.approved_at is not None
     assert list(example.reviewers.all()) == [expert]
     assert example.tags == ["outdated"] and example.scores == {
-        "correctness": 5.0, "groundedness": 4.0, "helpfulness": 4.0}
+        "correctness": 5.0,
+        "groundedness": 4.0,
+        "helpfulness": 4.0,
+    }
     assert example.model == "gpt-test" and example.grounded
     item.refresh_from_db()
     assert item.state == "approved" and item.holder is None and item.reviews_done == 1
@@ -95,8 +105,9 @@ def test_api_turns_without_logged_messages_get_system_prompt_with_context(end_us
 
 def test_context_already_inside_the_system_prompt_is_not_repeated(end_user, expert):
     make_rubric()
-    turn = make_turn(end_user, system_prompt="Be brief.\n[1] Port 7687.",
-                     rendered_context="[1] Port 7687.")
+    turn = make_turn(
+        end_user, system_prompt="Be brief.\n[1] Port 7687.", rendered_context="[1] Port 7687."
+    )
     submit(claim(expert, turn), expert)
     assert Example.objects.get(turn=turn).messages[0]["content"] == "Be brief.\n[1] Port 7687."
 
@@ -143,15 +154,18 @@ def test_correction_diff_marks_removed_and_added_words():
 
 
 def test_markdown_is_rendered_and_sanitised():
-    html = render_markdown("**bold** <script>alert(1)</script> [x](javascript:alert(1)) "
-                           "![pixel](https://tracker.example/p.png) <a href='/ok' onclick=x>y</a>")
+    html = render_markdown(
+        "**bold** <script>alert(1)</script> [x](javascript:alert(1)) "
+        "![pixel](https://tracker.example/p.png) <a href='/ok' onclick=x>y</a>"
+    )
     assert "<strong>bold</strong>" in html
     assert "<script" not in html and "javascript:" not in html
     assert "<img" not in html and "onclick" not in html and 'href="/ok"' in html
 
 
 def test_reviewers_that_agree_approve_and_that_disagree_go_to_adjudication(
-        end_user, expert, expert2, lead, settings):
+    end_user, expert, expert2, lead, settings
+):
     settings.REVIEWS_REQUIRED = 2
     make_rubric()
     agreed = make_turn(end_user, feedback="down")
@@ -172,8 +186,7 @@ def test_reviewers_that_agree_approve_and_that_disagree_go_to_adjudication(
 
     other = QueueItem.objects.get(turn=disputed)
     submit(other, expert, verdict="approve")
-    submit(claim(expert2, disputed), expert2, verdict="reject",
-           scores={**GOOD, "correctness": 2})
+    submit(claim(expert2, disputed), expert2, verdict="reject", scores={**GOOD, "correctness": 2})
     other.refresh_from_db()
     assert other.state == "disputed"
     reasons = AuditEvent.objects.get(item=other, action="dispute").details["reasons"]
@@ -182,8 +195,13 @@ def test_reviewers_that_agree_approve_and_that_disagree_go_to_adjudication(
 
     with pytest.raises(ValidationError):
         services.item_adjudicate(item_id=other.pk, lead=lead, verdict="second_opinion")
-    example = services.item_adjudicate(item_id=other.pk, lead=lead, verdict="approve",
-                                       corrected_answer="The lead's answer.", notes="ok")
+    example = services.item_adjudicate(
+        item_id=other.pk,
+        lead=lead,
+        verdict="approve",
+        corrected_answer="The lead's answer.",
+        notes="ok",
+    )
     assert example.approved_by == lead and example.answer == "The lead's answer."
     assert example.corrected
     other.refresh_from_db()
@@ -206,8 +224,7 @@ def test_second_opinion_keeps_the_item_in_the_queue_for_someone_else(end_user, e
     assert item.state == "approved"
 
 
-def test_withdrawing_an_approval_until_it_is_in_an_approved_release(
-        end_user, expert, monkeypatch):
+def test_withdrawing_an_approval_until_it_is_in_an_approved_release(end_user, expert, monkeypatch):
     make_rubric()
     turn = make_turn(end_user)
     item = claim(expert, turn)
@@ -228,7 +245,8 @@ def test_withdrawing_an_approval_until_it_is_in_an_approved_release(
 
 
 def test_agreement_matches_a_hand_computed_krippendorff_alpha(
-        end_user, expert, expert2, lead, client_for, settings):
+    end_user, expert, expert2, lead, client_for, settings
+):
     """Two reviewers, four items. Correctness (ordinal): (1,1) (2,2) (3,3) (1,3).
     Coincidences: o11=o22=o33=2, o13=o31=1; n1=3, n2=2, n3=3, n=8.
     Ordinal δ²: δ12=δ23=(5/2)²=6.25, δ13=(8-3)²=25.
@@ -237,13 +255,21 @@ def test_agreement_matches_a_hand_computed_krippendorff_alpha(
     Verdicts (nominal): (a,a) (a,a) (r,r) (a,r): Do = 2/8, De = 2·5·3/56, alpha = 1-14/30."""
     settings.REVIEWS_REQUIRED = 2
     make_rubric()
-    pairs = [((1, "approve"), (1, "approve")), ((2, "approve"), (2, "approve")),
-             ((3, "reject"), (3, "reject")), ((1, "approve"), (3, "reject"))]
+    pairs = [
+        ((1, "approve"), (1, "approve")),
+        ((2, "approve"), (2, "approve")),
+        ((3, "reject"), (3, "reject")),
+        ((1, "approve"), (3, "reject")),
+    ]
     for age, (first, second) in enumerate(pairs):
         turn = make_turn(end_user, age_minutes=100 - age)
         for reviewer, (score, verdict) in ((expert, first), (expert2, second)):
-            submit(claim(reviewer, turn), reviewer, verdict=verdict,
-                   scores={"correctness": score, "groundedness": 4})
+            submit(
+                claim(reviewer, turn),
+                reviewer,
+                verdict=verdict,
+                scores={"correctness": score, "groundedness": 4},
+            )
     result = selectors.agreement()
     assert result["items"] == 4 and result["reviewers"] == 2
     by_key = {c["key"]: c for c in result["criteria"]}

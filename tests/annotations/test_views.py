@@ -9,8 +9,14 @@ pytestmark = pytest.mark.django_db
 
 
 def post_review(client, item, **data):
-    payload = {"score_correctness": "5", "score_groundedness": "4", "score_helpfulness": "4",
-               "verdict": "approve", "corrected_answer": item.turn.answer, "notes": ""} | data
+    payload = {
+        "score_correctness": "5",
+        "score_groundedness": "4",
+        "score_helpfulness": "4",
+        "verdict": "approve",
+        "corrected_answer": item.turn.answer,
+        "notes": "",
+    } | data
     return client.post(reverse("annotations:submit", args=[item.pk]), payload)
 
 
@@ -28,7 +34,8 @@ def test_only_leads_see_the_queue_list_agreement_and_adjudication(client_for, ex
 
 
 def test_an_expert_cannot_open_items_they_do_not_hold_or_their_own_turns(
-        client_for, end_user, expert, expert2):
+    client_for, end_user, expert, expert2
+):
     item = services.queue_claim_next(expert=expert2, filters=None) if make_turn(end_user) else None
     own = QueueItem.objects.get(turn=make_turn(expert))
     client = client_for(expert)
@@ -42,12 +49,18 @@ def test_an_expert_cannot_open_items_they_do_not_hold_or_their_own_turns(
 
 
 def test_the_review_screen_shows_everything_and_renders_untrusted_text_safely(
-        client_for, end_user, expert):
+    client_for, end_user, expert
+):
     make_rubric()
     earlier = make_turn(end_user, question="First <i>question</i>", refresh=False)
-    turn = make_turn(end_user, conversation=earlier.conversation, position=1,
-                     question="<script>alert('q')</script> What port?", feedback="down",
-                     answer="Use **7687**. <img src=x onerror=alert(1)>")
+    turn = make_turn(
+        end_user,
+        conversation=earlier.conversation,
+        position=1,
+        question="<script>alert('q')</script> What port?",
+        feedback="down",
+        answer="Use **7687**. <img src=x onerror=alert(1)>",
+    )
     client = client_for(expert)
     response = client.post(reverse("annotations:next"))
     item = QueueItem.objects.get(turn=turn)
@@ -70,8 +83,7 @@ def test_an_invalid_review_shows_per_field_errors_and_stores_nothing(client_for,
     client = client_for(expert)
     client.post(reverse("annotations:next"))
     item = QueueItem.objects.get()
-    response = post_review(client, item, score_correctness="9", score_groundedness="",
-                           verdict="")
+    response = post_review(client, item, score_correctness="9", score_groundedness="", verdict="")
     assert response.status_code == 400
     html = response.content.decode()
     assert "Select a valid choice" in html and "Rate Groundedness" in html
@@ -80,7 +92,8 @@ def test_an_invalid_review_shows_per_field_errors_and_stores_nothing(client_for,
 
 
 def test_approving_through_the_page_creates_the_example_and_shows_history(
-        client_for, end_user, expert):
+    client_for, end_user, expert
+):
     make_rubric()
     turn = make_turn(end_user, answer="Port 7474.")
     client = client_for(expert)
@@ -101,8 +114,11 @@ def test_the_diff_endpoint_returns_an_escaped_word_diff(client_for, end_user, ex
     client = client_for(expert)
     client.post(reverse("annotations:next"))
     item = QueueItem.objects.get()
-    response = client.post(reverse("annotations:diff", args=[item.pk]),
-                           {"corrected_answer": "Port <b>7687</b>."}, HTTP_HX_REQUEST="true")
+    response = client.post(
+        reverse("annotations:diff", args=[item.pk]),
+        {"corrected_answer": "Port <b>7687</b>."},
+        HTTP_HX_REQUEST="true",
+    )
     html = response.content.decode()
     assert "<del>7474</del>" in html and "<ins>&lt;b&gt;7687&lt;/b&gt;</ins>" in html
     assert "<html" not in html  # a partial, not the page
@@ -121,13 +137,20 @@ def test_skip_releases_the_item_and_moves_on(client_for, end_user, expert):
 
 
 def test_reviewers_do_not_see_each_others_ratings_before_submitting(
-        client_for, end_user, expert, expert2, settings):
+    client_for, end_user, expert, expert2, settings
+):
     settings.REVIEWS_REQUIRED = 2
     make_rubric()
     turn = make_turn(end_user)
     item = services.queue_claim_next(expert=expert)
-    services.review_submit(item_id=item.pk, reviewer=expert, scores=GOOD, tags=[],
-                           verdict="approve", notes="secret-note-from-erin")
+    services.review_submit(
+        item_id=item.pk,
+        reviewer=expert,
+        scores=GOOD,
+        tags=[],
+        verdict="approve",
+        notes="secret-note-from-erin",
+    )
     client = client_for(expert2)
     client.post(reverse("annotations:next"))
     html = client.get(reverse("annotations:item", args=[turn.queue_item.pk])).content.decode()
@@ -138,12 +161,16 @@ def test_reviewers_do_not_see_each_others_ratings_before_submitting(
 
 
 def test_the_lead_queue_list_pages_by_keyset_with_a_fixed_number_of_queries(
-        client_for, end_user, expert, lead, settings, django_assert_max_num_queries):
+    client_for, end_user, expert, lead, settings, django_assert_max_num_queries
+):
     turns = [make_turn(end_user, grounded=i % 2 == 0, age_minutes=i) for i in range(7)]
     services.queue_claim_next(expert=expert)
     client = client_for(lead)
-    expected = list(QueueItem.objects.order_by("-priority", "turn_created_at", "id")
-                    .values_list("pk", flat=True))
+    expected = list(
+        QueueItem.objects.order_by("-priority", "turn_created_at", "id").values_list(
+            "pk", flat=True
+        )
+    )
     for size in (2, 50):
         settings.REVIEW_QUEUE_PAGE_SIZE = size
         seen, url = [], reverse("annotations:queue")
@@ -163,14 +190,16 @@ def test_the_lead_queue_list_pages_by_keyset_with_a_fixed_number_of_queries(
 
 
 def test_a_lead_adjudicates_a_disputed_item_and_an_expert_cannot(
-        client_for, end_user, expert, expert2, lead, settings):
+    client_for, end_user, expert, expert2, lead, settings
+):
     settings.REVIEWS_REQUIRED = 2
     make_rubric()
     turn = make_turn(end_user)
     for reviewer, verdict in ((expert, "approve"), (expert2, "reject")):
         item = services.queue_claim_next(expert=reviewer)
-        services.review_submit(item_id=item.pk, reviewer=reviewer, scores=GOOD, tags=[],
-                               verdict=verdict)
+        services.review_submit(
+            item_id=item.pk, reviewer=reviewer, scores=GOOD, tags=[], verdict=verdict
+        )
     item = QueueItem.objects.get(turn=turn)
     assert item.state == "disputed"
     url = reverse("annotations:adjudicate", args=[item.pk])
@@ -188,8 +217,9 @@ def test_only_the_approver_or_a_lead_withdraws(client_for, end_user, expert, exp
     make_rubric()
     turn = make_turn(end_user)
     item = services.queue_claim_next(expert=expert)
-    services.review_submit(item_id=item.pk, reviewer=expert, scores=GOOD, tags=[],
-                           verdict="approve")
+    services.review_submit(
+        item_id=item.pk, reviewer=expert, scores=GOOD, tags=[], verdict="approve"
+    )
     example = Example.objects.get(turn=turn)
     url = reverse("annotations:withdraw", args=[example.pk])
     assert client_for(expert2).post(url).status_code == 404
@@ -199,7 +229,8 @@ def test_only_the_approver_or_a_lead_withdraws(client_for, end_user, expert, exp
 
 
 def test_filters_posted_with_next_narrow_the_claim_and_stick_for_the_session(
-        client_for, end_user, expert):
+    client_for, end_user, expert
+):
     from chat.models import Topic
 
     topic = Topic.objects.create(name="billing")
@@ -208,27 +239,35 @@ def test_filters_posted_with_next_narrow_the_claim_and_stick_for_the_session(
     client = client_for(expert)
     response = client.post(reverse("annotations:next"), {"topic": str(topic.pk), "model": "m-x"})
     assert response["Location"] == reverse("annotations:item", args=[wanted.queue_item.pk])
-    assert client.get(reverse("annotations:home")).context["filter_form"]["topic"].value() == \
-        str(topic.pk)
+    assert client.get(reverse("annotations:home")).context["filter_form"]["topic"].value() == str(
+        topic.pk
+    )
     bad = client.post(reverse("annotations:next"), {"topic": "not-a-uuid"})
     assert bad.status_code == 302 and bad["Location"] == reverse("annotations:home")
 
 
-@pytest.mark.parametrize("model", ["rubric", "guideline", "review", "example", "auditevent",
-                                   "queueitem"])
+@pytest.mark.parametrize(
+    "model", ["rubric", "guideline", "review", "example", "auditevent", "queueitem"]
+)
 def test_admin_lists_and_forms_for_review_models(client, end_user, expert, model):
     from django.contrib.auth.models import User
 
     make_rubric()
     item = services.queue_claim_next(expert=expert) if make_turn(end_user) else None
-    services.review_submit(item_id=item.pk, reviewer=expert, scores=GOOD, tags=[],
-                           verdict="approve")
+    services.review_submit(
+        item_id=item.pk, reviewer=expert, scores=GOOD, tags=[], verdict="approve"
+    )
     admin = User.objects.create_superuser("root", password="pw-root")
     client.force_login(admin)
     assert client.get(f"/admin/annotations/{model}/").status_code == 200
-    obj = {"rubric": "annotations.Rubric", "guideline": "annotations.Guideline",
-           "review": "annotations.Review", "example": "annotations.Example",
-           "auditevent": "annotations.AuditEvent", "queueitem": "annotations.QueueItem"}[model]
+    obj = {
+        "rubric": "annotations.Rubric",
+        "guideline": "annotations.Guideline",
+        "review": "annotations.Review",
+        "example": "annotations.Example",
+        "auditevent": "annotations.AuditEvent",
+        "queueitem": "annotations.QueueItem",
+    }[model]
     from django.apps import apps
 
     pk = apps.get_model(obj).objects.first().pk

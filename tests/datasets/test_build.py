@@ -13,11 +13,18 @@ from tests.datasets.factories import make_examples
 ALL_FORMATS = ["openai_chat", "openai_dpo", "vertex_gemini"]
 
 
-def built_release(user, *, name="r", version=1, filters=None, seed=7, fraction=0.2,
-                  formats=ALL_FORMATS) -> Release:
-    release = services.release_create(user=user, name=name, version=version,
-                                      filters=filters or {}, validation_fraction=fraction,
-                                      seed=seed, formats=formats)
+def built_release(
+    user, *, name="r", version=1, filters=None, seed=7, fraction=0.2, formats=ALL_FORMATS
+) -> Release:
+    release = services.release_create(
+        user=user,
+        name=name,
+        version=version,
+        filters=filters or {},
+        validation_fraction=fraction,
+        seed=seed,
+        formats=formats,
+    )
     services.release_request_build(release=release, user=user)
     services.release_build(release_id=release.id)
     release.refresh_from_db()

@@ -15,8 +15,9 @@ from tests.datasets.factories import make_examples
 
 @pytest.fixture
 def demo_leads(db):
-    return [user_create(username=n, role="lead", password="x")[0]
-            for n in ("demo_lead", "demo_lead2")]
+    return [
+        user_create(username=n, role="lead", password="x")[0] for n in ("demo_lead", "demo_lead2")
+    ]
 
 
 @pytest.mark.django_db

@@ -22,12 +22,17 @@ def release(lead):
     make_examples(lead, 12)
     make_examples(lead, 12, corrected=True)
     # a multi-turn production prompt: earlier turns kept in order
-    make_example(lead, question="And the port?", answer="7687.", messages=[
-        {"role": "system", "content": "System prompt.\n\nContext:\n[1] Bolt"},
-        {"role": "user", "content": "What is Bolt?"},
-        {"role": "assistant", "content": "A protocol."},
-        {"role": "user", "content": "And the port?"},
-    ])
+    make_example(
+        lead,
+        question="And the port?",
+        answer="7687.",
+        messages=[
+            {"role": "system", "content": "System prompt.\n\nContext:\n[1] Bolt"},
+            {"role": "user", "content": "What is Bolt?"},
+            {"role": "assistant", "content": "A protocol."},
+            {"role": "user", "content": "And the port?"},
+        ],
+    )
     built = built_release(lead)
     assert built.state == Release.State.BUILT, built.error
     return built
@@ -79,8 +84,10 @@ def test_vertex_lines_have_system_instruction_and_user_model_turns(release):
     assert len(lines) == 25
     for line in lines:
         assert set(line) == {"systemInstruction", "contents"}
-        assert line["systemInstruction"]["parts"][0]["text"].startswith("System prompt") or \
-            "Context" in line["systemInstruction"]["parts"][0]["text"]
+        assert (
+            line["systemInstruction"]["parts"][0]["text"].startswith("System prompt")
+            or "Context" in line["systemInstruction"]["parts"][0]["text"]
+        )
         roles = [c["role"] for c in line["contents"]]
         assert roles == ["user", "model"] * (len(roles) // 2)
         assert all(p["text"].strip() for c in line["contents"] for p in c["parts"])
@@ -97,24 +104,40 @@ def test_lines_are_compact_sorted_json(release):
 
 
 def test_validators_reject_broken_lines():
-    ok = {"messages": [{"role": "system", "content": "s"}, {"role": "user", "content": "q"},
-                       {"role": "assistant", "content": "a"}]}
+    ok = {
+        "messages": [
+            {"role": "system", "content": "s"},
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+        ]
+    }
     assert exports.errors_openai_chat(ok) == []
-    twice_user = {"messages": [{"role": "user", "content": "q"}, {"role": "user", "content": "q"},
-                               {"role": "assistant", "content": "a"}]}
+    twice_user = {
+        "messages": [
+            {"role": "user", "content": "q"},
+            {"role": "user", "content": "q"},
+            {"role": "assistant", "content": "a"},
+        ]
+    }
     assert exports.errors_openai_chat(twice_user)
     empty = {"messages": [{"role": "user", "content": "q"}, {"role": "assistant", "content": " "}]}
     assert "empty" in exports.errors_openai_chat(empty)[0]
     no_answer = {"messages": [{"role": "user", "content": "q"}]}
     assert exports.errors_openai_chat(no_answer)
-    same = {"input": {"messages": [{"role": "user", "content": "q"}]},
-            "preferred_output": [{"role": "assistant", "content": "a"}],
-            "non_preferred_output": [{"role": "assistant", "content": "a"}]}
+    same = {
+        "input": {"messages": [{"role": "user", "content": "q"}]},
+        "preferred_output": [{"role": "assistant", "content": "a"}],
+        "non_preferred_output": [{"role": "assistant", "content": "a"}],
+    }
     assert exports.errors_openai_dpo(same) == ["preferred and non-preferred outputs are the same"]
     gemini_bad = {"contents": [{"role": "model", "parts": [{"text": "a"}]}]}
     assert exports.errors_vertex_gemini(gemini_bad)
-    gemini_assistant = {"contents": [{"role": "user", "parts": [{"text": "q"}]},
-                                     {"role": "assistant", "parts": [{"text": "a"}]}]}
+    gemini_assistant = {
+        "contents": [
+            {"role": "user", "parts": [{"text": "q"}]},
+            {"role": "assistant", "parts": [{"text": "a"}]},
+        ]
+    }
     assert exports.errors_vertex_gemini(gemini_assistant)
 
 
@@ -123,10 +146,16 @@ def test_bad_examples_are_left_out_and_reported(lead, settings):
     settings.RELEASE_TOKEN_LIMITS = {"openai_chat": 200}
     make_examples(lead, 11)
     make_example(lead, answer="   ")  # empty answer
-    make_example(lead, question="Long?", messages=[
-        {"role": "system", "content": "x" * 2000}, {"role": "user", "content": "Long?"}])
-    make_example(lead, question="Roles?", messages=[
-        {"role": "user", "content": "a"}, {"role": "user", "content": "Roles?"}])
+    make_example(
+        lead,
+        question="Long?",
+        messages=[{"role": "system", "content": "x" * 2000}, {"role": "user", "content": "Long?"}],
+    )
+    make_example(
+        lead,
+        question="Roles?",
+        messages=[{"role": "user", "content": "a"}, {"role": "user", "content": "Roles?"}],
+    )
     release = built_release(lead, formats=["openai_chat"])
     assert release.state == "built", release.error
     excluded = release.report["validation"]["excluded"]["openai_chat"]

@@ -72,8 +72,9 @@ def test_approved_release_is_immutable(built, lead, lead2):
     with pytest.raises(services.ReleaseError):
         services.release_request_build(release=approved, user=lead)
     with pytest.raises(services.ReleaseError, match="already exists"):
-        services.release_create(user=lead, name=built.name, version=built.version, filters={},
-                                formats=["openai_chat"])
+        services.release_create(
+            user=lead, name=built.name, version=built.version, filters={}, formats=["openai_chat"]
+        )
     approved.refresh_from_db()
     assert approved.seed == 7 and approved.state == "approved"
 
@@ -99,8 +100,9 @@ def test_rebuild_of_approved_definition_is_byte_identical(built, lead, lead2, tm
     new = {f["name"]: f["sha256"] for f in again.manifest["files"]}
     assert old == new and len(old) >= 3
     for name in old:
-        assert (selectors.release_folder(again) / name).read_bytes() == \
-            (selectors.release_folder(approved) / name).read_bytes()
+        assert (selectors.release_folder(again) / name).read_bytes() == (
+            selectors.release_folder(approved) / name
+        ).read_bytes()
     diff = selectors.release_diff(again, approved)
     assert diff["added_count"] == diff["removed_count"] == 0
 
@@ -117,8 +119,9 @@ def test_export_release_command_writes_the_same_files(built, tmp_path):
 
 @pytest.mark.django_db
 def test_export_release_refuses_unbuilt_release(lead, tmp_path):
-    release = services.release_create(user=lead, name="d", version=1, filters={},
-                                      formats=["openai_chat"])
+    release = services.release_create(
+        user=lead, name="d", version=1, filters={}, formats=["openai_chat"]
+    )
     with pytest.raises(CommandError, match="only a built release"):
         call_command("export_release", str(release.id), "--out", str(tmp_path))
     with pytest.raises(CommandError, match="No release"):
@@ -206,8 +209,14 @@ def test_list_page_query_count_is_flat(client_for, lead, django_assert_max_num_q
 def test_detail_shows_reports_and_downloads_stream(client_for, built, lead2):
     client = client_for(lead2)
     page = client.get(reverse("datasets:detail", args=[built.id])).content.decode()
-    for text in ("PII scrubbed", "Duplicates dropped", "Validation", "train.openai_chat.jsonl",
-                 "Approve", "OpenAI recommends"):
+    for text in (
+        "PII scrubbed",
+        "Duplicates dropped",
+        "Validation",
+        "train.openai_chat.jsonl",
+        "Approve",
+        "OpenAI recommends",
+    ):
         assert text in page
     response = client.get(reverse("datasets:file", args=[built.id, "train.openai_chat.jsonl"]))
     assert response.status_code == 200 and response.streaming
@@ -241,24 +250,45 @@ def test_approve_through_the_page_enforces_four_eyes(client_for, built, lead, le
 @pytest.mark.django_db
 def test_define_form_validates_each_field_and_stores_nothing(client_for, lead):
     make_examples(lead, 12)
-    response = client_for(lead).post(reverse("datasets:new"), {
-        "name": "bad name!", "version": "0", "validation_fraction": "0.9", "seed": "x",
-        "min_scores": "accuracy>>4", "date_from": "2026-02-01", "date_to": "2026-01-01",
-    })
+    response = client_for(lead).post(
+        reverse("datasets:new"),
+        {
+            "name": "bad name!",
+            "version": "0",
+            "validation_fraction": "0.9",
+            "seed": "x",
+            "min_scores": "accuracy>>4",
+            "date_from": "2026-02-01",
+            "date_to": "2026-01-01",
+        },
+    )
     assert response.status_code == 400
     errors = response.context["form"].errors
-    assert set(errors) >= {"name", "version", "validation_fraction", "seed", "min_scores",
-                           "formats", "date_to"}
+    assert set(errors) >= {
+        "name",
+        "version",
+        "validation_fraction",
+        "seed",
+        "min_scores",
+        "formats",
+        "date_to",
+    }
     assert not Release.objects.exists()
 
 
 @pytest.mark.django_db
 def test_define_form_refuses_fewer_than_ten(client_for, lead):
     make_examples(lead, 5)
-    response = client_for(lead).post(reverse("datasets:new"), {
-        "name": "small", "version": "1", "validation_fraction": "0.1", "seed": "0",
-        "formats": ["openai_chat"],
-    })
+    response = client_for(lead).post(
+        reverse("datasets:new"),
+        {
+            "name": "small",
+            "version": "1",
+            "validation_fraction": "0.1",
+            "seed": "0",
+            "formats": ["openai_chat"],
+        },
+    )
     assert response.status_code == 400
     assert "at least 10" in response.content.decode()
     assert not Release.objects.exists()
@@ -267,10 +297,18 @@ def test_define_form_refuses_fewer_than_ten(client_for, lead):
 @pytest.mark.django_db
 def test_define_form_creates_and_queues_the_build(client_for, lead):
     make_examples(lead, 12, tags=["x"])
-    response = client_for(lead).post(reverse("datasets:new"), {
-        "name": "ok", "version": "1", "validation_fraction": "0.1", "seed": "3",
-        "formats": ["openai_chat", "vertex_gemini"], "tags": "x, y", "min_scores": "accuracy>=3",
-    })
+    response = client_for(lead).post(
+        reverse("datasets:new"),
+        {
+            "name": "ok",
+            "version": "1",
+            "validation_fraction": "0.1",
+            "seed": "3",
+            "formats": ["openai_chat", "vertex_gemini"],
+            "tags": "x, y",
+            "min_scores": "accuracy>=3",
+        },
+    )
     release = Release.objects.get()
     assert response.status_code == 302
     assert release.state == "building" and release.built_by == lead
@@ -282,10 +320,18 @@ def test_preview_counts_update_from_the_form(client_for, lead):
     make_examples(lead, 12, grounded=False)
     make_examples(lead, 3)
     client = client_for(lead)
-    response = client.get(reverse("datasets:preview"), {
-        "name": "p", "version": "1", "validation_fraction": "0", "seed": "0",
-        "formats": ["openai_chat"], "grounded_only": "on",
-    }, HTTP_HX_REQUEST="true")
+    response = client.get(
+        reverse("datasets:preview"),
+        {
+            "name": "p",
+            "version": "1",
+            "validation_fraction": "0",
+            "seed": "0",
+            "formats": ["openai_chat"],
+            "grounded_only": "on",
+        },
+        HTTP_HX_REQUEST="true",
+    )
     body = response.content.decode()
     assert "<strong>3</strong> examples selected" in body
     assert "at least 10" in body

@@ -25,20 +25,26 @@ def _rows(n: int, fail_after: int):
     for i in range(n):
         if i == fail_after:
             raise OSError("disk went away mid-file")
-        yield exports.Row(f"id-{i}", "train", [{"role": "user", "content": f"q{i}"}],
-                          f"a{i}", f"a{i}", False)
+        yield exports.Row(
+            f"id-{i}", "train", [{"role": "user", "content": f"q{i}"}], f"a{i}", f"a{i}", False
+        )
 
 
 def test_writer_failing_mid_file_leaves_no_file(tmp_path):
     with pytest.raises(OSError, match="mid-file"):
-        exports.write_files(folder=tmp_path, formats=["openai_chat", "vertex_gemini"],
-                            rows=_rows(5000, fail_after=3000), progress_every=100)
+        exports.write_files(
+            folder=tmp_path,
+            formats=["openai_chat", "vertex_gemini"],
+            rows=_rows(5000, fail_after=3000),
+            progress_every=100,
+        )
     assert list(tmp_path.iterdir()) == []  # no final file, temp files removed
 
 
 def test_writer_without_failure_moves_files_into_place(tmp_path):
-    result = exports.write_files(folder=tmp_path, formats=["openai_chat"],
-                                 rows=_rows(50, fail_after=-1))
+    result = exports.write_files(
+        folder=tmp_path, formats=["openai_chat"], rows=_rows(50, fail_after=-1)
+    )
     assert [f.name for f in result.files] == ["train.openai_chat.jsonl"]
     assert sorted(p.name for p in tmp_path.iterdir()) == ["train.openai_chat.jsonl"]
 
@@ -47,8 +53,9 @@ def _db_url() -> str:
     db = settings.DATABASES["default"]
     if db["ENGINE"].endswith("sqlite3"):
         return f"sqlite:///{db['NAME']}"
-    return (f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/"
-            f"{db['NAME']}")
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
 
 
 # The build runs in its own process. os.replace (the moment a finished file goes into
@@ -75,14 +82,24 @@ KILLED_BUILD = textwrap.dedent("""
 @pytest.mark.django_db(transaction=True)
 def test_killed_build_never_exposes_a_partial_file(lead, client_for, tmp_path):
     make_examples(lead, 30)
-    release = services.release_create(user=lead, name="k", version=1, filters={},
-                                      formats=["openai_chat", "vertex_gemini"], seed=1)
+    release = services.release_create(
+        user=lead, name="k", version=1, filters={}, formats=["openai_chat", "vertex_gemini"], seed=1
+    )
     services.release_request_build(release=release, user=lead, enqueue=False)
     marker = tmp_path / "blocked"
-    env = {**os.environ, "DATABASE_URL": _db_url(), "EXPORT_DIR": str(settings.EXPORT_DIR),
-           "DJANGO_SETTINGS_MODULE": "reviewhub.settings", "PYTHONPATH": str(ROOT)}
-    proc = subprocess.Popen([sys.executable, "-c", KILLED_BUILD, str(release.id), str(marker)],
-                            cwd=ROOT, env=env, start_new_session=True)
+    env = {
+        **os.environ,
+        "DATABASE_URL": _db_url(),
+        "EXPORT_DIR": str(settings.EXPORT_DIR),
+        "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
+        "PYTHONPATH": str(ROOT),
+    }
+    proc = subprocess.Popen(
+        [sys.executable, "-c", KILLED_BUILD, str(release.id), str(marker)],
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+    )
     try:
         wait_until(lambda: marker.exists() or proc.poll() is not None, timeout=60)
         assert proc.poll() is None, "the build process exited before it was killed"
@@ -104,7 +121,8 @@ def test_killed_build_never_exposes_a_partial_file(lead, client_for, tmp_path):
 
     # the dead build stops sending heartbeats and is marked failed …
     Release.objects.filter(id=release.id).update(
-        heartbeat_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120))
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+    )
     assert client.get(reverse("datasets:progress", args=[release.id]))["HX-Refresh"] == "true"
     release.refresh_from_db()
     assert release.state == "failed" and "worker was lost" in release.error
@@ -115,4 +133,5 @@ def test_killed_build_never_exposes_a_partial_file(lead, client_for, tmp_path):
     release.refresh_from_db()
     assert release.state == "built"
     assert sorted(p.name for p in folder.iterdir()) == sorted(
-        f["name"] for f in release.manifest["files"])
+        f["name"] for f in release.manifest["files"]
+    )

@@ -24,8 +24,9 @@ def test_split_is_deterministic_and_depends_on_the_seed():
     assert first == again
     assert first != other
     assert 40 <= first.count("validation") <= 120  # about a fifth
-    assert all(s == "train" for s in (selectors.split_for(i, seed=1, validation_fraction=0)
-                                      for i in ids))
+    assert all(
+        s == "train" for s in (selectors.split_for(i, seed=1, validation_fraction=0) for i in ids)
+    )
 
 
 @pytest.mark.django_db
@@ -72,10 +73,12 @@ def test_build_reports_what_dedup_dropped(lead):
 
 def test_pii_scrub_finds_each_kind():
     counts = Counter()
-    text = ("Mail jane.doe@example.com, call (415) 555-0132 or +44 20 7946 0958. "
-            "Card 4111 1111 1111 1111 (order 1234567890123 stays). Host 192.168.1.20, "
-            "key sk-proj-abcdefghijklmnopqrstuvwx12 and AKIAIOSFODNN7EXAMPLE, password=hunter2pw. "
-            "Bolt uses port 7687 since 2019, version 1.2.3, $65 per month.")
+    text = (
+        "Mail jane.doe@example.com, call (415) 555-0132 or +44 20 7946 0958. "
+        "Card 4111 1111 1111 1111 (order 1234567890123 stays). Host 192.168.1.20, "
+        "key sk-proj-abcdefghijklmnopqrstuvwx12 and AKIAIOSFODNN7EXAMPLE, password=hunter2pw. "
+        "Bolt uses port 7687 since 2019, version 1.2.3, $65 per month."
+    )
     out = pii.scrub(text, counts)
     assert counts == Counter(email=1, phone=2, card=1, ip=1, secret=3)
     for leaked in ("jane.doe", "555-0132", "7946", "4111", "192.168", "sk-proj", "AKIA", "hunter2"):
@@ -92,8 +95,11 @@ def test_luhn():
 @pytest.mark.django_db
 def test_build_scrubs_pii_from_files_and_counts_by_kind(lead):
     make_examples(lead, 11)
-    make_example(lead, question="My email is bob@example.org, what now?",
-                 answer="We will call you at (415) 555-0132.")
+    make_example(
+        lead,
+        question="My email is bob@example.org, what now?",
+        answer="We will call you at (415) 555-0132.",
+    )
     release = built_release(lead, formats=["openai_chat"], fraction=0)
     pii_report = release.report["pii"]
     assert pii_report["email"] == 1 and pii_report["phone"] == 1
@@ -147,8 +153,9 @@ def test_build_with_fewer_than_ten_examples_is_refused(lead):
     from datasets import services
 
     make_examples(lead, 9)
-    release = services.release_create(user=lead, name="tiny", version=1, filters={},
-                                      formats=["openai_chat"])
+    release = services.release_create(
+        user=lead, name="tiny", version=1, filters={}, formats=["openai_chat"]
+    )
     with pytest.raises(services.ReleaseError, match="at least 10"):
         services.release_request_build(release=release, user=lead)
     release.refresh_from_db()

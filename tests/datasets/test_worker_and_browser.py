@@ -15,10 +15,19 @@ from tests.datasets.factories import make_examples
 @pytest.mark.django_db(transaction=True)
 def test_build_runs_on_the_worker_and_progress_reaches_100(lead, celery_worker):
     make_examples(lead, 40)
-    release = services.release_create(user=lead, name="w", version=1, filters={},
-                                      formats=["openai_chat", "openai_dpo"], build=True)
-    done = wait_until(lambda: Release.objects.get(id=release.id).state != "building",
-                      timeout=60, message="the worker did not finish the build")
+    release = services.release_create(
+        user=lead,
+        name="w",
+        version=1,
+        filters={},
+        formats=["openai_chat", "openai_dpo"],
+        build=True,
+    )
+    done = wait_until(
+        lambda: Release.objects.get(id=release.id).state != "building",
+        timeout=60,
+        message="the worker did not finish the build",
+    )
     release.refresh_from_db()
     assert done and release.state == "built", release.error
     assert release.progress_percent == 100
@@ -30,7 +39,8 @@ def test_build_runs_on_the_worker_and_progress_reaches_100(lead, celery_worker):
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_lead_builds_another_approves_and_files_download(
-        page, browser, browser_login, live_server, celery_worker, lead, lead2):
+    page, browser, browser_login, live_server, celery_worker, lead, lead2
+):
     make_examples(lead, 25)
     make_examples(lead, 5, corrected=True)
     browser_login(page, lead)

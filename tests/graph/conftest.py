@@ -37,8 +37,9 @@ class OwnGraphServer:
 
         self.bolt, self.http = free_port(), free_port()
         self.data_dir = Path(tempfile.mkdtemp(prefix="rh-graph-own-"))
-        self.url = (f"bolt://root:{settings.GRAPH_PASSWORD}@127.0.0.1:{self.bolt}/"
-                    f"{settings.GRAPH_DATABASE}")
+        self.url = (
+            f"bolt://root:{settings.GRAPH_PASSWORD}@127.0.0.1:{self.bolt}/{settings.GRAPH_DATABASE}"
+        )
         self.proc = None
 
     def start(self) -> None:
@@ -49,9 +50,20 @@ class OwnGraphServer:
         from tests.conftest import ROOT, wait_for_port
 
         self.proc = subprocess.Popen(
-            [sys.executable, str(ROOT / "manage.py"), "graphserver", "--bolt-port", str(self.bolt),
-             "--http-port", str(self.http), "--data-dir", str(self.data_dir)],
-            cwd=ROOT, start_new_session=True, stdout=subprocess.DEVNULL,
+            [
+                sys.executable,
+                str(ROOT / "manage.py"),
+                "graphserver",
+                "--bolt-port",
+                str(self.bolt),
+                "--http-port",
+                str(self.http),
+                "--data-dir",
+                str(self.data_dir),
+            ],
+            cwd=ROOT,
+            start_new_session=True,
+            stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
         )
         wait_for_port(self.bolt, 120, self.proc)

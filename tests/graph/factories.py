@@ -20,10 +20,15 @@ def document(title: str = "Doc", chunks: int = 2, source: str = ""):
 
     n = next(_seq)
     text = f"{title} body {n}"
-    doc = Document.objects.create(title=title, source=source or f"kb/{title}-{n}.md", text=text,
-                                  checksum=hashlib.sha256(text.encode()).hexdigest())
-    Chunk.objects.bulk_create(Chunk(document=doc, index=i, text=f"{title} chunk {i}")
-                              for i in range(chunks))
+    doc = Document.objects.create(
+        title=title,
+        source=source or f"kb/{title}-{n}.md",
+        text=text,
+        checksum=hashlib.sha256(text.encode()).hexdigest(),
+    )
+    Chunk.objects.bulk_create(
+        Chunk(document=doc, index=i, text=f"{title} chunk {i}") for i in range(chunks)
+    )
     outbox.record("document", [doc.id])
     return doc
 
@@ -38,22 +43,43 @@ def conversation(user, title: str = "conv"):
 
 
 @transaction.atomic
-def turn(conv, *, question: str = "What is it?", answer: str = "It is.", contexts=(),
-         topic=None, replay_of=None, grounded: bool = True, days_ago: int = 0, model: str = "m1"):
+def turn(
+    conv,
+    *,
+    question: str = "What is it?",
+    answer: str = "It is.",
+    contexts=(),
+    topic=None,
+    replay_of=None,
+    grounded: bool = True,
+    days_ago: int = 0,
+    model: str = "m1",
+):
     """contexts: (chunk_or_None, score[, text, source]) in rank order."""
     from chat.models import Turn, TurnContext
 
     position = conv.turns.count()
     at = timezone.now() - timedelta(days=days_ago)
-    t = Turn.objects.create(conversation=conv, user=conv.user, position=position,
-                            question=question, answer=answer, grounded=grounded, topic=topic,
-                            replay_of=replay_of, created_at=at, completed_at=at, model=model)
+    t = Turn.objects.create(
+        conversation=conv,
+        user=conv.user,
+        position=position,
+        question=question,
+        answer=answer,
+        grounded=grounded,
+        topic=topic,
+        replay_of=replay_of,
+        created_at=at,
+        completed_at=at,
+        model=model,
+    )
     for rank, ctx in enumerate(contexts, start=1):
         chunk, score, *rest = ctx
         text = rest[0] if rest else (chunk.text if chunk else "external passage")
         source = rest[1] if len(rest) > 1 else "https://example.com/page"
-        TurnContext.objects.create(turn=t, chunk=chunk, rank=rank, score=score, text=text,
-                                   source=source, title="t")
+        TurnContext.objects.create(
+            turn=t, chunk=chunk, rank=rank, score=score, text=text, source=source, title="t"
+        )
     outbox.record("turn", [t.id])
     return t
 
@@ -71,9 +97,16 @@ def feedback(t, user, rating: str = "down", comment: str = ""):
 def example(t, approver=None):
     from annotations.models import Example
 
-    e = Example.objects.create(turn=t, question=t.question, answer=t.answer,
-                               original_answer=t.answer, approved_at=timezone.now(),
-                               approved_by=approver, grounded=t.grounded, model=t.model)
+    e = Example.objects.create(
+        turn=t,
+        question=t.question,
+        answer=t.answer,
+        original_answer=t.answer,
+        approved_at=timezone.now(),
+        approved_by=approver,
+        grounded=t.grounded,
+        model=t.model,
+    )
     outbox.record("example", [e.id])
     return e
 

@@ -56,8 +56,10 @@ def hand_built(clean_graph):
 
 def test_ratings_over_time(hand_built):
     assert analytics.ratings_over_time() == [
-        {"day": "2026-11-01", "up": 0, "down": 1}, {"day": "2026-11-02", "up": 1, "down": 0},
-        {"day": "2026-11-03", "up": 0, "down": 1}, {"day": "2026-11-04", "up": 1, "down": 3},
+        {"day": "2026-11-01", "up": 0, "down": 1},
+        {"day": "2026-11-02", "up": 1, "down": 0},
+        {"day": "2026-11-03", "up": 0, "down": 1},
+        {"day": "2026-11-04", "up": 1, "down": 3},
     ]
 
 
@@ -91,12 +93,20 @@ def test_low_context_questions(hand_built):
     rows = analytics.low_context_questions(threshold=0.3)
     # a4: grounded, no context at all; a2: best 0.2. a1 (0.9) and r3 (0.5) are fine.
     assert [(r["turn"], r["best"], r["contexts"]) for r in rows] == [
-        ("a4", None, 0), ("a2", 0.2, 2)]
+        ("a4", None, 0),
+        ("a2", 0.2, 2),
+    ]
 
 
 def test_every_query_is_empty_on_an_empty_graph(clean_graph):
-    for fn in (analytics.ratings_over_time, analytics.ratings_by_topic,
-               analytics.negative_after_grounded_replay, analytics.chunks_linked_to_bad_answers,
-               analytics.documents_linked_to_bad_answers, analytics.documents_never_used,
-               analytics.low_context_questions, analytics.recent_answers):
+    for fn in (
+        analytics.ratings_over_time,
+        analytics.ratings_by_topic,
+        analytics.negative_after_grounded_replay,
+        analytics.chunks_linked_to_bad_answers,
+        analytics.documents_linked_to_bad_answers,
+        analytics.documents_never_used,
+        analytics.low_context_questions,
+        analytics.recent_answers,
+    ):
         assert fn() == []

@@ -8,12 +8,14 @@ from tests.graph import factories as f
 
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
-def test_lineage_page_draws_the_graph(roles_seeded, clean_graph, live_server, page,
-                                      browser_login, end_user, expert):
+def test_lineage_page_draws_the_graph(
+    roles_seeded, clean_graph, live_server, page, browser_login, end_user, expert
+):
     doc = f.document("Refunds", chunks=2)
     c1, c2 = doc.chunks.order_by("index")
-    t = f.turn(f.conversation(end_user), question="How do refunds work?",
-               contexts=[(c1, 0.9), (c2, 0.5)])
+    t = f.turn(
+        f.conversation(end_user), question="How do refunds work?", contexts=[(c1, 0.9), (c2, 0.5)]
+    )
     f.feedback(t, end_user, "down", comment="too vague")
     drain()
     browser_login(page, end_user)
@@ -24,5 +26,6 @@ def test_lineage_page_draws_the_graph(roles_seeded, clean_graph, live_server, pa
     assert page.evaluate("window.lineageGraph.edges().length") == 6
     node = page.evaluate(
         "(() => { const n = window.lineageGraph.nodes('[kind = \"feedback\"]')[0];"
-        " n.emit('tap'); return document.getElementById('lineage-detail').textContent; })()")
+        " n.emit('tap'); return document.getElementById('lineage-detail').textContent; })()"
+    )
     assert "too vague" in node

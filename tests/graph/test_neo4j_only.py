@@ -18,7 +18,9 @@ def test_vector_index_finds_the_nearest_chunk(clean_graph):
     from graph.neo4j_only import create_vector_index, similar_chunks
 
     create_vector_index(3)
-    db.cypher_query("CREATE (:Chunk {uid: 'near', embedding: [1.0, 0.0, 0.0]}), "
-                    "(:Chunk {uid: 'far', embedding: [0.0, 1.0, 0.0]})")
+    db.cypher_query(
+        "CREATE (:Chunk {uid: 'near', embedding: [1.0, 0.0, 0.0]}), "
+        "(:Chunk {uid: 'far', embedding: [0.0, 1.0, 0.0]})"
+    )
     db.cypher_query("CALL db.awaitIndexes(60)")
     assert similar_chunks([0.9, 0.1, 0.0], k=1)[0][0] == "near"

@@ -17,7 +17,8 @@ pytestmark = pytest.mark.django_db
 
 
 def test_turns_and_examples_logged_while_the_graph_is_down_arrive_exactly_once(
-        own_graph_server, end_user, expert, settings):
+    own_graph_server, end_user, expert, settings
+):
     own_graph_server.start()
     configure(own_graph_server.url)
     install_schema()
@@ -27,8 +28,9 @@ def test_turns_and_examples_logged_while_the_graph_is_down_arrive_exactly_once(
 
     own_graph_server.stop()
     doc = f.document("Refunds", chunks=2)
-    during = [f.turn(conv, question=f"during {i}", contexts=[(doc.chunks.first(), 0.5)])
-              for i in range(5)]
+    during = [
+        f.turn(conv, question=f"during {i}", contexts=[(doc.chunks.first(), 0.5)]) for i in range(5)
+    ]
     examples = [f.example(t, approver=expert) for t in [before, *during[:3]]]
     f.feedback(during[0], end_user, "down")
     with pytest.raises(ServiceUnavailable):

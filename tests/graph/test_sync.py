@@ -22,18 +22,27 @@ def build_world(end_user, other_user, expert):
     c1, c2, _ = doc.chunks.order_by("index")
     billing = f.topic("Billing", ["refund", "invoice"])
     conv = f.conversation(end_user)
-    t1 = f.turn(conv, question="How do refunds work?", contexts=[(c1, 0.9), (c2, 0.4)],
-                topic=billing)
+    t1 = f.turn(
+        conv, question="How do refunds work?", contexts=[(c1, 0.9), (c2, 0.4)], topic=billing
+    )
     t2 = f.turn(conv, question="And invoices?", contexts=[(None, 0.2, "api passage", "crm")])
     t3 = f.turn(conv, question="Thanks", grounded=False)
-    replay = f.turn(f.conversation(expert), question=t1.question, contexts=[(c1, 0.8)],
-                    replay_of=t1)
+    replay = f.turn(
+        f.conversation(expert), question=t1.question, contexts=[(c1, 0.8)], replay_of=t1
+    )
     f.feedback(t1, end_user, "down")
     f.feedback(t2, end_user, "up")
     f.feedback(replay, other_user, "down")
     ex = f.example(t2, approver=expert)
-    return {"doc": doc, "unused": unused, "conv": conv, "turns": [t1, t2, t3], "replay": replay,
-            "example": ex, "topic": billing}
+    return {
+        "doc": doc,
+        "unused": unused,
+        "conv": conv,
+        "turns": [t1, t2, t3],
+        "replay": replay,
+        "example": ex,
+        "topic": billing,
+    }
 
 
 def test_drain_twice_gives_the_same_graph(clean_graph, end_user, other_user, expert):
@@ -56,7 +65,8 @@ def test_drain_twice_gives_the_same_graph(clean_graph, end_user, other_user, exp
     rows, _ = db.cypher_query(
         "MATCH (q:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk) "
         "RETURN r.rank, r.score, c.uid ORDER BY r.rank",
-        {"q": str(t1.question_uid), "a": str(t1.id)})
+        {"q": str(t1.question_uid), "a": str(t1.id)},
+    )
     chunks = list(w["doc"].chunks.order_by("index"))
     assert rows == [[1, 0.9, str(chunks[0].id)], [2, 0.4, str(chunks[1].id)]]
 
@@ -69,7 +79,9 @@ def test_passage_without_chunk_is_keyed_by_its_source_and_text(clean_graph, end_
     doc_uid, chunk_uid = external_ids("crm", "same text")
     rows, _ = db.cypher_query(
         "MATCH (d:Document {uid: $d, external: true})-[:HAS_CHUNK]->(c:Chunk {uid: $c}) "
-        "RETURN COUNT { (c)<-[:HAS_CONTEXT]-() }", {"d": doc_uid, "c": chunk_uid})
+        "RETURN COUNT { (c)<-[:HAS_CONTEXT]-() }",
+        {"d": doc_uid, "c": chunk_uid},
+    )
     assert rows == [[2]]
     assert check().ok
 
@@ -91,8 +103,9 @@ def test_changes_and_deletions_follow_sql(clean_graph, end_user, other_user, exp
     outbox.record("turn", [t1.id])
     drain()
     assert check().ok, check().differences()
-    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[:NEXT]->(q:Message) RETURN q.uid",
-                              {"a": str(t1.id)})
+    rows, _ = db.cypher_query(
+        "MATCH (:Message {uid: $a})-[:NEXT]->(q:Message) RETURN q.uid", {"a": str(t1.id)}
+    )
     assert rows == [[str(t3.question_uid)]]
     rows, _ = db.cypher_query("MATCH (m:Message {turn_uid: $t}) RETURN count(m)", {"t": str(t2_id)})
     assert rows == [[0]]
@@ -129,15 +142,18 @@ def test_claim_skips_rows_another_drain_holds(clean_graph, end_user):
     assert rows3 == []  # everything is held by the two claims above
 
 
-def test_reconcile_finds_and_fixes_an_injected_difference(clean_graph, end_user, other_user,
-                                                          expert):
+def test_reconcile_finds_and_fixes_an_injected_difference(
+    clean_graph, end_user, other_user, expert
+):
     w = build_world(end_user, other_user, expert)
     drain()
     t1 = w["turns"][0]
     db.cypher_query("MATCH (m:Message {uid: $a}) DETACH DELETE m", {"a": str(t1.id)})
     db.cypher_query("CREATE (:Feedback {uid: 'ghost', rating: 'down'})")
-    db.cypher_query("MATCH (c:Conversation {uid: $c})-[:FIRST]->(m) "
-                    "CREATE (c)-[:FIRST]->(m)", {"c": str(w["conv"].id)})
+    db.cypher_query(
+        "MATCH (c:Conversation {uid: $c})-[:FIRST]->(m) CREATE (c)-[:FIRST]->(m)",
+        {"c": str(w["conv"].id)},
+    )
     report = check()
     assert not report.ok
     assert report.labels["Message"].missing == [str(t1.id)]
@@ -183,13 +199,15 @@ def test_replacing_a_documents_chunks_keeps_the_answers_context(clean_graph, end
     outbox.record("document", [doc.id])
     drain()
     assert check().ok, check().differences()
-    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[:HAS_CONTEXT]->(c:Chunk) "
-                              "RETURN c.external", {"a": str(t.id)})
+    rows, _ = db.cypher_query(
+        "MATCH (:Message {uid: $a})-[:HAS_CONTEXT]->(c:Chunk) RETURN c.external", {"a": str(t.id)}
+    )
     assert rows == [[True]]
 
 
-def test_turns_written_in_many_steps_give_the_same_graph(clean_graph, end_user, other_user,
-                                                         expert, monkeypatch):
+def test_turns_written_in_many_steps_give_the_same_graph(
+    clean_graph, end_user, other_user, expert, monkeypatch
+):
     """A sync cut into steps (conversations and a replay and its original falling in
     different steps) writes what one step writes, and times are the logged instants."""
     from chat.models import Turn
@@ -208,9 +226,11 @@ def test_turns_written_in_many_steps_give_the_same_graph(clean_graph, end_user, 
     assert counts() == whole
     assert check().ok, check().differences()
     t = Turn.objects.get(question="follow-up 3")
-    rows, _ = db.cypher_query("MATCH (q:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a}) "
-                              "RETURN q.created_at, a.created_at",
-                              {"q": str(t.question_uid), "a": str(t.id)})
+    rows, _ = db.cypher_query(
+        "MATCH (q:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a}) "
+        "RETURN q.created_at, a.created_at",
+        {"q": str(t.question_uid), "a": str(t.id)},
+    )
     assert [v.to_native() for v in rows[0]] == [t.created_at, t.completed_at]
 
 
@@ -234,8 +254,10 @@ def test_admin_edits_and_deletes_reach_the_graph(clean_graph, client, end_user):
     t = f.turn(f.conversation(end_user), question="refund?", topic=topic)
     drain()
     client.force_login(User.objects.create_superuser("root", password="pw-root"))
-    response = client.post(f"/admin/chat/topic/{topic.pk}/change/",
-                           {"name": "Payments", "keywords": '["refund", "card"]'})
+    response = client.post(
+        f"/admin/chat/topic/{topic.pk}/change/",
+        {"name": "Payments", "keywords": '["refund", "card"]'},
+    )
     assert response.status_code == 302
     response = client.post(f"/admin/chat/turn/{t.pk}/delete/", {"post": "yes"})
     assert response.status_code == 302
@@ -254,9 +276,12 @@ def test_a_turn_brings_the_chunks_it_used_when_the_graph_lacks_them(clean_graph,
     c1, c2 = doc.chunks.order_by("index")
     t = f.turn(f.conversation(end_user), contexts=[(c1, 0.9), (c2, 0.5)])
     sync("turn", [t.id])  # before the document's own outbox row is drained
-    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk)"
-                              "<-[:HAS_CHUNK]-(d:Document) RETURN r.rank, c.uid, d.title "
-                              "ORDER BY r.rank", {"a": str(t.id)})
+    rows, _ = db.cypher_query(
+        "MATCH (:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk)"
+        "<-[:HAS_CHUNK]-(d:Document) RETURN r.rank, c.uid, d.title "
+        "ORDER BY r.rank",
+        {"a": str(t.id)},
+    )
     assert rows == [[1, str(c1.id), "Refunds"], [2, str(c2.id), "Refunds"]]
 
 
@@ -267,12 +292,16 @@ def test_check_compares_lineage_edges_edge_by_edge(clean_graph, end_user, other_
     drain()
     t1 = w["turns"][0]
     unused = w["unused"].chunks.get()
-    db.cypher_query("MATCH (a:Message {uid: $a})-[r:HAS_CONTEXT {rank: 2}]->() DELETE r "
-                    "WITH DISTINCT a MATCH (c:Chunk {uid: $c}) "
-                    "CREATE (a)-[:HAS_CONTEXT {rank: 2, score: 0.4}]->(c)",
-                    {"a": str(t1.id), "c": str(unused.id)})
-    rows, _ = db.cypher_query("MATCH (f:Feedback)-[:RATES]->(:Message {uid: $a}) "
-                              "SET f.rating = 'up' RETURN f.uid", {"a": str(t1.id)})
+    db.cypher_query(
+        "MATCH (a:Message {uid: $a})-[r:HAS_CONTEXT {rank: 2}]->() DELETE r "
+        "WITH DISTINCT a MATCH (c:Chunk {uid: $c}) "
+        "CREATE (a)-[:HAS_CONTEXT {rank: 2, score: 0.4}]->(c)",
+        {"a": str(t1.id), "c": str(unused.id)},
+    )
+    rows, _ = db.cypher_query(
+        "MATCH (f:Feedback)-[:RATES]->(:Message {uid: $a}) SET f.rating = 'up' RETURN f.uid",
+        {"a": str(t1.id)},
+    )
     report = check()
     assert report.rels["HAS_CONTEXT"][0] == report.rels["HAS_CONTEXT"][1]  # counts agree
     assert report.links["HAS_CONTEXT"] == [str(t1.id)]
@@ -281,12 +310,15 @@ def test_check_compares_lineage_edges_edge_by_edge(clean_graph, end_user, other_
         call_command("graph_check")
     call_command("graph_check", "--fix")
     assert check().ok, check().differences()
-    rows, _ = db.cypher_query("MATCH (:Message {uid: $a})-[r:HAS_CONTEXT]->(c) "
-                              "RETURN r.rank, c.uid ORDER BY r.rank", {"a": str(t1.id)})
+    rows, _ = db.cypher_query(
+        "MATCH (:Message {uid: $a})-[r:HAS_CONTEXT]->(c) RETURN r.rank, c.uid ORDER BY r.rank",
+        {"a": str(t1.id)},
+    )
     chunks = list(w["doc"].chunks.order_by("index"))
     assert rows == [[1, str(chunks[0].id)], [2, str(chunks[1].id)]]
-    rows, _ = db.cypher_query("MATCH (f:Feedback)-[:RATES]->(:Message {uid: $a}) "
-                              "RETURN f.rating", {"a": str(t1.id)})
+    rows, _ = db.cypher_query(
+        "MATCH (f:Feedback)-[:RATES]->(:Message {uid: $a}) RETURN f.rating", {"a": str(t1.id)}
+    )
     assert rows == [["down"]]  # as SQL has it (build_world rates t1 down)
 
 
@@ -299,14 +331,14 @@ def test_feedback_synced_before_its_turn_leaves_one_answer(clean_graph, end_user
     t = f.turn(f.conversation(end_user), question="refund?", contexts=[(doc.chunks.get(), 0.9)])
     fb = f.feedback(t, end_user, "down")
     sync("feedback", [fb.id])
-    rows, _ = db.cypher_query("MATCH (a:Message {uid: $a}) RETURN a.role, a.text",
-                              {"a": str(t.id)})
+    rows, _ = db.cypher_query("MATCH (a:Message {uid: $a}) RETURN a.role, a.text", {"a": str(t.id)})
     assert rows == [["assistant", None]]  # the placeholder
     drain()
     rows, _ = db.cypher_query(
         "MATCH (:Feedback {uid: $f})-[:RATES]->(a:Message {uid: $a})-[:HAS_CONTEXT]->(:Chunk) "
         "MATCH (q:Message)-[:NEXT]->(a) RETURN count(DISTINCT a), a.text, q.text",
-        {"f": str(fb.id), "a": str(t.id)})
+        {"f": str(fb.id), "a": str(t.id)},
+    )
     assert rows == [[1, t.answer, "refund?"]]
     assert check().ok, check().differences()
 

@@ -13,17 +13,27 @@ pytestmark = pytest.mark.django_db
 @pytest.fixture
 def answer(clean_graph, end_user, expert):
     doc = f.document("Refunds", chunks=1)
-    t = f.turn(f.conversation(end_user), question="How do <b>refunds</b> work?",
-               contexts=[(doc.chunks.get(), 0.8)])
+    t = f.turn(
+        f.conversation(end_user),
+        question="How do <b>refunds</b> work?",
+        contexts=[(doc.chunks.get(), 0.8)],
+    )
     f.feedback(t, end_user, "down", comment="wrong")
     f.example(t, approver=expert)
     drain()
     return t
 
 
-@pytest.mark.parametrize("who, status", [
-    ("end_user", 200), ("expert", 200), ("lead", 200), ("other_user", 404), ("outsider", 404),
-])
+@pytest.mark.parametrize(
+    "who, status",
+    [
+        ("end_user", 200),
+        ("expert", 200),
+        ("lead", 200),
+        ("other_user", 404),
+        ("outsider", 404),
+    ],
+)
 def test_lineage_page_is_role_checked(answer, client_for, request, who, status):
     client = client_for(request.getfixturevalue(who))
     page = client.get(reverse("graph:lineage", args=[answer.id]))
@@ -60,15 +70,15 @@ def test_expert_sets_a_topic_through_the_outbox(answer, client_for, expert):
     assert response.status_code == 302
     answer.refresh_from_db()
     assert answer.topic_id == topic.id
-    assert OutboxEntry.objects.filter(entity="turn", entity_id=str(answer.id),
-                                      synced_at=None).exists()
+    assert OutboxEntry.objects.filter(
+        entity="turn", entity_id=str(answer.id), synced_at=None
+    ).exists()
     drain()
     body = client_for(expert).get(reverse("graph:lineage_json", args=[answer.id])).json()
     assert body["lineage"]["topic"]["name"] == "Billing"
 
 
-def test_bad_topic_is_refused_and_end_users_cannot_set_topics(answer, client_for, expert,
-                                                              end_user):
+def test_bad_topic_is_refused_and_end_users_cannot_set_topics(answer, client_for, expert, end_user):
     url = reverse("graph:turn_topic", args=[answer.id])
     client_for(expert).post(url, {"topic": "nope"})
     answer.refresh_from_db()
@@ -82,8 +92,9 @@ def test_analytics_is_for_leads_only(clean_graph, client_for, expert, lead):
     assert page.status_code == 200 and b"The graph is empty" in page.content
 
 
-def test_analytics_page_shows_charts_tables_and_lineage_links(answer, client_for, lead,
-                                                              django_assert_max_num_queries):
+def test_analytics_page_shows_charts_tables_and_lineage_links(
+    answer, client_for, lead, django_assert_max_num_queries
+):
     client = client_for(lead)
     with django_assert_max_num_queries(6):
         page = client.get(reverse("graph:analytics"))

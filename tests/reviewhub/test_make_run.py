@@ -38,13 +38,22 @@ def test_make_run_serves_healthz_and_the_demo_login(tmp_path):
     # its own from scratch in the clean clone, which is the fresh-machine proof).
     (copy / ".venv").symlink_to(ROOT / ".venv")
     port, bolt, http_port = free_port(), free_port(), free_port()
-    env = {k: v for k, v in os.environ.items()
-           if k not in {"DATABASE_URL", "REDIS_URL", "NEO4J_URL", "DJANGO_SETTINGS_MODULE"}
-           and not k.startswith("PYTEST")}
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "NEO4J_URL", "DJANGO_SETTINGS_MODULE"}
+        and not k.startswith("PYTEST")
+    }
     env.update(PORT=str(port), GRAPH_BOLT_PORT=str(bolt), GRAPH_HTTP_PORT=str(http_port))
     log = open(tmp_path / "make-run.log", "w")
-    proc = subprocess.Popen(["make", "run"], cwd=copy, env=env, stdout=log,
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        ["make", "run"],
+        cwd=copy,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     base = f"http://127.0.0.1:{port}"
     try:
         status, body = None, None
@@ -86,7 +95,8 @@ def assert_login_works(base: str, username: str, password: str) -> None:
     page = opener.open(f"{base}/login/").read().decode()
     token = re.search(r'name="csrfmiddlewaretoken" value="([^"]+)"', page).group(1)
     data = urllib.parse.urlencode(
-        {"username": username, "password": password, "csrfmiddlewaretoken": token}).encode()
+        {"username": username, "password": password, "csrfmiddlewaretoken": token}
+    ).encode()
     request = urllib.request.Request(f"{base}/login/", data=data, headers={"Referer": base})
     home = opener.open(request).read().decode()
     assert f"Welcome, {username}" in home

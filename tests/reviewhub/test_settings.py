@@ -11,20 +11,32 @@ ROOT = Path(__file__).resolve().parents[2]
 
 
 def run_check(**env):
-    clean = {k: v for k, v in os.environ.items()
-             if k not in {"DATABASE_URL", "REDIS_URL", "NEO4J_URL", "DEBUG", "SECRET_KEY"}}
-    return subprocess.run([sys.executable, "manage.py", "check"], cwd=ROOT, capture_output=True,
-                          text=True, env={**clean, **env}, timeout=60)
+    clean = {
+        k: v
+        for k, v in os.environ.items()
+        if k not in {"DATABASE_URL", "REDIS_URL", "NEO4J_URL", "DEBUG", "SECRET_KEY"}
+    }
+    return subprocess.run(
+        [sys.executable, "manage.py", "check"],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        env={**clean, **env},
+        timeout=60,
+    )
 
 
-@pytest.mark.parametrize(("name", "value"), [
-    ("DATABASE_URL", "mysql://nope"),
-    ("REDIS_URL", "http://127.0.0.1:6379"),
-    ("NEO4J_URL", "ftp://graph"),
-    ("DEBUG", "maybe"),
-    ("CHAT_DAILY_QUESTION_LIMIT", "lots"),
-    ("REVIEW_LEASE_MINUTES", "0"),
-])
+@pytest.mark.parametrize(
+    ("name", "value"),
+    [
+        ("DATABASE_URL", "mysql://nope"),
+        ("REDIS_URL", "http://127.0.0.1:6379"),
+        ("NEO4J_URL", "ftp://graph"),
+        ("DEBUG", "maybe"),
+        ("CHAT_DAILY_QUESTION_LIMIT", "lots"),
+        ("REVIEW_LEASE_MINUTES", "0"),
+    ],
+)
 def test_bad_value_stops_startup_naming_the_variable(name, value):
     result = run_check(**{name: value})
     assert result.returncode != 0

@@ -13,8 +13,11 @@ class Command(BaseCommand):
     help = "Create missing review-queue items; with --all, recompute every item's priority."
 
     def add_arguments(self, parser) -> None:
-        parser.add_argument("--all", action="store_true",
-                            help="refresh every turn (e.g. after changing priority weights)")
+        parser.add_argument(
+            "--all",
+            action="store_true",
+            help="refresh every turn (e.g. after changing priority weights)",
+        )
 
     def handle(self, *args, **options) -> None:
         if not options["all"]:

@@ -27,10 +27,12 @@ class Command(BaseCommand):
         if not release.has_files:
             raise CommandError(f"{release} is {release.state}; only a built release exports.")
         folder = Path(out)
-        written = exports.write_files(folder=folder, formats=release.formats,
-                                      rows=services.iter_rows(release))
+        written = exports.write_files(
+            folder=folder, formats=release.formats, rows=services.iter_rows(release)
+        )
         (folder / "manifest.json").write_text(
-            json.dumps(release.manifest, indent=2, sort_keys=True) + "\n")
+            json.dumps(release.manifest, indent=2, sort_keys=True) + "\n"
+        )
         expected = {f["name"]: f["sha256"] for f in release.manifest.get("files", [])}
         mismatched = []
         for f in written.files:

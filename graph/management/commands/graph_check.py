@@ -5,9 +5,11 @@ from graph.sync import check, reconcile
 
 
 class Command(BaseCommand):
-    help = ("Compare SQL (the system of record) with the graph: node ids missing/extra per "
-            "label, relationship counts, and the lineage edges (contexts, topics, ratings, "
-            "examples) edge by edge. Exit status 1 when they differ.")
+    help = (
+        "Compare SQL (the system of record) with the graph: node ids missing/extra per "
+        "label, relationship counts, and the lineage edges (contexts, topics, ratings, "
+        "examples) edge by edge. Exit status 1 when they differ."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--fix", action="store_true", help="repair what differs")
@@ -17,8 +19,10 @@ class Command(BaseCommand):
         report = reconcile(fix=True) if fix else check()
         for label, d in report.labels.items():
             flag = "" if not (d.missing or d.extra) else "  <-- differs"
-            self.stdout.write(f"{label:<13} sql {d.sql:>8}  graph {d.graph:>8}  "
-                              f"missing {len(d.missing):>6}  extra {len(d.extra):>6}{flag}")
+            self.stdout.write(
+                f"{label:<13} sql {d.sql:>8}  graph {d.graph:>8}  "
+                f"missing {len(d.missing):>6}  extra {len(d.extra):>6}{flag}"
+            )
             for uid in d.missing[:10]:
                 self.stdout.write(f"    missing {uid}")
             for uid in d.extra[:10]:
@@ -39,5 +43,6 @@ class Command(BaseCommand):
                 raise CommandError("still differs after repair:\n" + "\n".join(after.differences()))
             self.stdout.write(self.style.SUCCESS("differences repaired"))
         else:
-            raise CommandError(f"{len(report.differences())} difference(s); run with --fix "
-                               "or graph_rebuild")
+            raise CommandError(
+                f"{len(report.differences())} difference(s); run with --fix or graph_rebuild"
+            )

@@ -8,8 +8,10 @@ from graph.sync import WRITE_BATCH, rebuild
 
 
 class Command(BaseCommand):
-    help = ("Rebuild the graph from SQL in batches (idempotent). Without --clean it also "
-            "removes what SQL no longer has, so it doubles as a full reconcile.")
+    help = (
+        "Rebuild the graph from SQL in batches (idempotent). Without --clean it also "
+        "removes what SQL no longer has, so it doubles as a full reconcile."
+    )
 
     def add_arguments(self, parser):
         parser.add_argument("--clean", action="store_true", help="empty the graph first")
@@ -28,6 +30,6 @@ class Command(BaseCommand):
 
         rebuild(batch_size=batch_size, clean=clean, progress=progress)
         self.stdout.write("")
-        summary = ", ".join(f"{n} {e}" for e, n in done.items())
-        self.stdout.write(self.style.SUCCESS(
-            f"graph rebuilt in {time.monotonic() - started:.1f}s ({summary or 'nothing to sync'})"))
+        summary = ", ".join(f"{n} {e}" for e, n in done.items()) or "nothing to sync"
+        elapsed = time.monotonic() - started
+        self.stdout.write(self.style.SUCCESS(f"graph rebuilt in {elapsed:.1f}s ({summary})"))

@@ -16,7 +16,10 @@ class Command(BaseCommand):
 
     def handle(self, *args, bolt_port, http_port, data_dir, **options):
         serve(
-            data_dir=Path(data_dir).resolve(), bolt_port=bolt_port, http_port=http_port,
-            password=settings.GRAPH_PASSWORD, database=settings.GRAPH_DATABASE,
+            data_dir=Path(data_dir).resolve(),
+            bolt_port=bolt_port,
+            http_port=http_port,
+            password=settings.GRAPH_PASSWORD,
+            database=settings.GRAPH_DATABASE,
             ready=lambda msg: self.stdout.write(msg, ending="\n") or self.stdout.flush(),
         )

@@ -18,8 +18,12 @@ from django.core.management.base import BaseCommand
 
 from graph.connection import wait_until_ready
 
-DEMO_LOGINS = [("demo_user", "end user"), ("demo_expert", "expert"), ("demo_lead", "lead"),
-               ("demo_lead2", "second lead")]
+DEMO_LOGINS = [
+    ("demo_user", "end user"),
+    ("demo_expert", "expert"),
+    ("demo_lead", "lead"),
+    ("demo_lead2", "second lead"),
+]
 
 
 class Command(BaseCommand):
@@ -54,9 +58,24 @@ class Command(BaseCommand):
                     self.stderr.write(f"graph server did not start ({exc}); see the output above")
                     return
                 call_command("graph_install", stdout=open(os.devnull, "w"))
-            start("worker", [python, "-m", "celery", "-A", "reviewhub", "worker", "--pool=solo",
-                             "--loglevel=WARNING", "-Q", settings.CELERY_QUEUE, "-B",
-                             "-s", str(settings.VAR_DIR / "celerybeat-schedule")])
+            start(
+                "worker",
+                [
+                    python,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "reviewhub",
+                    "worker",
+                    "--pool=solo",
+                    "--loglevel=WARNING",
+                    "-Q",
+                    settings.CELERY_QUEUE,
+                    "-B",
+                    "-s",
+                    str(settings.VAR_DIR / "celerybeat-schedule"),
+                ],
+            )
             start("web", [python, manage, "serve_web", f"127.0.0.1:{port}", "--noreload"])
             self._banner(port)
             while not stopping:
