@@ -13,14 +13,14 @@ from datetime import UTC, datetime
 
 from django.contrib.auth.decorators import login_not_required
 from django.db import IntegrityError
-from django.http import HttpRequest, JsonResponse
+from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.dateparse import parse_datetime
 from django.views.decorators.csrf import csrf_exempt
 
 from chat import services
 from chat.models import Feedback, Turn
 from chat.openapi import schema
-from reviewhub.roles import is_expert
+from chat.selectors import turn_visible_to
 
 MAX_ITEMS = 1000
 MAX_BODY_BYTES = 8 * 1024 * 1024
@@ -280,14 +280,12 @@ def interaction_detail(request: HttpRequest, turn_id: uuid.UUID) -> JsonResponse
     user = _authenticate(request)
     if user is None:
         return _unauthorized()
-    turn = (
-        Turn.objects.select_related("user", "conversation")
-        .prefetch_related("contexts", "feedback__user")
-        .filter(pk=turn_id)
-        .first()
+    turns = Turn.objects.select_related("user", "conversation").prefetch_related(
+        "contexts", "feedback__user"
     )
-    # the owner and experts/leads only; anyone else sees the same 404 as for a missing id
-    if turn is None or (turn.user_id != user.id and not is_expert(user)):
+    try:
+        turn = turn_visible_to(user, turn_id, turns)
+    except Http404:
         return _error(404, {"id": ["No such interaction."]})
     return JsonResponse(turn_record(turn))
 

@@ -8,6 +8,7 @@ from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
 from chat.models import Conversation, Feedback, ReplayJob, Turn
+from reviewhub.roles import is_expert
 
 
 def conversations_for(user) -> QuerySet[Conversation]:
@@ -25,6 +26,22 @@ def turn_for_user(user, turn_id) -> Turn:
     """A turn the user may rate: one of their own (replays included, for their runner)."""
     turn = Turn.objects.select_related("conversation").filter(pk=turn_id, user=user).first()
     if turn is None:
+        raise Http404("No such answer")
+    return turn
+
+
+def turns_visible_to(user) -> QuerySet[Turn]:
+    """The one rule for who may see a turn (page, lineage, API): its owner, and experts
+    and leads (who review everyone's). Anyone else gets the same 404 as for a missing id."""
+    if is_expert(user):
+        return Turn.objects.all()
+    return Turn.objects.filter(user=user)
+
+
+def turn_visible_to(user, turn_id, turns: QuerySet[Turn] | None = None) -> Turn:
+    """A turn the user may see, from `turns` (for select_related/prefetch) or all turns."""
+    turn = (turns if turns is not None else Turn.objects.all()).filter(pk=turn_id).first()
+    if turn is None or not (turn.user_id == getattr(user, "pk", None) or is_expert(user)):
         raise Http404("No such answer")
     return turn
 

@@ -4,11 +4,12 @@ import logging
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from chat.models import Turn
+from chat.selectors import turn_visible_to
 from graph import analytics as queries
 from graph import charts
 from graph.connection import configure
@@ -22,10 +23,7 @@ log = logging.getLogger(__name__)
 
 def _turn_for_user(request: HttpRequest, turn_id: UUID) -> Turn:
     """The turn if the user may see its lineage (owner, experts, leads); else 404."""
-    turn = Turn.objects.select_related("topic").filter(pk=turn_id).first()
-    if turn is None or not (turn.user_id == request.user.pk or is_expert(request.user)):
-        raise Http404("No such answer")
-    return turn
+    return turn_visible_to(request.user, turn_id, Turn.objects.select_related("topic"))
 
 
 def _read_lineage(turn: Turn) -> tuple[dict | None, str]:
