@@ -24,6 +24,7 @@ from django.utils import timezone
 from annotations import selectors
 from annotations.models import AuditEvent, Example, QueueItem, Review, Rubric
 from chat.models import Feedback, Turn
+from chat.prompts import turn_production_messages
 from datasets.selectors import example_is_locked
 from graph import outbox
 from reviewhub import bulk
@@ -426,20 +427,6 @@ def _resolve(item: QueueItem, *, actor, now: datetime) -> None:
         item.state = QueueItem.State.REJECTED
 
 
-def production_messages(turn: Turn) -> list[dict]:
-    """The prompt the model saw: the logged messages, or (API-ingested turns without
-    them) the system prompt with its rendered context, then the question."""
-    if turn.prompt_messages:
-        return [dict(m) for m in turn.prompt_messages]
-    system = turn.system_prompt or ""
-    context = turn.rendered_context or ""
-    if context and context not in system:
-        system = f"{system}\n\n{context}" if system else context
-    messages = [{"role": "system", "content": system}] if system else []
-    messages.append({"role": "user", "content": turn.question})
-    return messages
-
-
 def _example_upsert(
     *,
     item: QueueItem,
@@ -456,7 +443,7 @@ def _example_upsert(
         turn=turn,
         defaults={
             "status": Example.Status.APPROVED,
-            "messages": production_messages(turn),
+            "messages": turn_production_messages(turn),
             "system_prompt": turn.system_prompt,
             "rendered_context": turn.rendered_context,
             "question": turn.question,

@@ -58,6 +58,38 @@ def render(
     )
 
 
+def production_messages(
+    *,
+    prompt_messages: list[dict] | None,
+    system_prompt: str,
+    question: str,
+    rendered_context: str = "",
+) -> list[dict]:
+    """The prompt a model saw for one turn, as {role, content} messages: the one rule used by
+    logging, review, examples and every export.
+
+    The logged messages when there are any (the chat path stores exactly what it sent,
+    history included); otherwise (API clients that sent no messages) the system prompt with
+    the rendered context appended as `render` builds it, then the question.
+    """
+    if prompt_messages:
+        return [{"role": str(m["role"]), "content": str(m["content"])} for m in prompt_messages]
+    system = system_prompt or ""
+    if rendered_context and rendered_context not in system:
+        system = "\n\n".join(part for part in (system, rendered_context) if part)
+    messages = [{"role": "system", "content": system}] if system else []
+    return messages + [{"role": "user", "content": question}]
+
+
+def turn_production_messages(turn) -> list[dict]:
+    return production_messages(
+        prompt_messages=turn.prompt_messages,
+        system_prompt=turn.system_prompt,
+        rendered_context=turn.rendered_context,
+        question=turn.question,
+    )
+
+
 @transaction.atomic
 def prompt_template_new_version(
     *,

@@ -11,6 +11,7 @@ import hashlib
 import secrets
 import time
 import uuid
+from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
@@ -31,6 +32,7 @@ from chat.models import (
     Turn,
     TurnContext,
 )
+from chat.prompts import production_messages
 from graph import outbox
 from knowledge.retrieval import DEFAULT_K, retrieve
 from reviewhub import bulk
@@ -245,18 +247,33 @@ def turn_log(
     return turn
 
 
-def turn_answer(*, prepared: PreparedTurn) -> Turn:
-    """Call the model (not streamed) and log the turn; a model failure is logged as an error."""
+def turn_stream(*, prepared: PreparedTurn) -> Generator[str, None, Turn]:
+    """Call the model, yield the answer's text as it is generated, and log the turn.
+
+    The logged turn is the generator's return value. A model failure is logged as an error
+    turn; a caller that stops listening mid-answer (the browser went away) still gets the
+    partial answer logged, with the reason.
+    """
     started = time.perf_counter()
+    completion = None
     try:
         completion = llm.complete(
             prepared.choice,
             prepared.prompt.messages,
             contexts=prepared.llm_contexts(),
             params=prepared.params,
-        ).collect()
+        )
+        yield from completion
     except llm.LLMError as exc:
         return turn_log(prepared=prepared, answer="", error=str(exc), latency_ms=_ms_since(started))
+    except GeneratorExit:
+        turn_log(
+            prepared=prepared,
+            answer=completion.partial if completion else "",
+            error="The client disconnected before the answer was complete.",
+            latency_ms=_ms_since(started),
+        )
+        raise
     return turn_log(
         prepared=prepared,
         answer=completion.text,
@@ -264,6 +281,16 @@ def turn_answer(*, prepared: PreparedTurn) -> Turn:
         prompt_tokens=completion.prompt_tokens,
         completion_tokens=completion.completion_tokens,
     )
+
+
+def turn_answer(*, prepared: PreparedTurn) -> Turn:
+    """Call the model without streaming to anyone and log the turn."""
+    stream = turn_stream(prepared=prepared)
+    while True:
+        try:
+            next(stream)
+        except StopIteration as done:
+            return done.value
 
 
 def _ms_since(started: float) -> int:
@@ -434,7 +461,11 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
                 "model": item["model"],
                 "provider": "api",
                 "system_prompt": item.get("system_prompt") or "",
-                "prompt_messages": item.get("messages") or _api_messages(item),
+                "prompt_messages": production_messages(
+                    prompt_messages=item.get("messages"),
+                    system_prompt=item.get("system_prompt") or "",
+                    question=item["question"],
+                ),
                 "grounded": item["grounded"] if item.get("grounded") is not None else bool(ctx),
                 "max_context_score": max(
                     (c["score"] for c in ctx if c.get("score") is not None), default=None
@@ -476,13 +507,6 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     if turns:
         queue_refresh(turn_ids=[t["id"] for t in turns])
     return results
-
-
-def _api_messages(item: dict) -> list[dict]:
-    """The prompt as far as the client told us: its system prompt, then the question."""
-    system = item.get("system_prompt") or ""
-    messages = [{"role": "system", "content": system}] if system else []
-    return messages + [{"role": "user", "content": item["question"]}]
 
 
 # --- replay -----------------------------------------------------------------------------------

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import time
 from collections.abc import Iterator
 from uuid import UUID
 
@@ -99,37 +98,13 @@ def _sse(event: str, data) -> bytes:
 def _stream(request: HttpRequest, prepared: services.PreparedTurn) -> Iterator[bytes]:
     """Tokens as they are generated, then the logged turn rendered (sanitised) as HTML."""
     yield _sse("sources", {"count": len(prepared.contexts), "model": prepared.choice.label})
-    started = time.perf_counter()
-    completion = None
-    error = ""
-    try:
-        completion = llm.complete(
-            prepared.choice,
-            prepared.prompt.messages,
-            contexts=prepared.llm_contexts(),
-            params=prepared.params,
-        )
-        for delta in completion:
-            yield _sse("token", delta)
-    except llm.LLMError as exc:
-        error = str(exc)
-    except GeneratorExit:  # the browser went away mid-answer: the turn is still logged
-        services.turn_log(
-            prepared=prepared,
-            answer=completion.partial if completion else "",
-            error="The client disconnected before the answer was complete.",
-            latency_ms=int((time.perf_counter() - started) * 1000),
-        )
-        raise
-    latency = int((time.perf_counter() - started) * 1000)
-    turn = services.turn_log(
-        prepared=prepared,
-        answer="" if error else completion.text,
-        error=error,
-        latency_ms=latency,
-        prompt_tokens=None if error else completion.prompt_tokens,
-        completion_tokens=None if error else completion.completion_tokens,
-    )
+    stream = services.turn_stream(prepared=prepared)
+    while True:
+        try:
+            yield _sse("token", next(stream))
+        except StopIteration as done:
+            turn = done.value
+            break
     turn = selectors.with_details(Turn.objects.filter(pk=turn.pk), request.user).get()
     html = render_to_string("chat/chat.html#turn", {"turn": turn}, request=request)
     yield _sse("done", {"html": html, "turn": str(turn.id), "status": turn.status})

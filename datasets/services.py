@@ -22,6 +22,7 @@ from django.db.models import F, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
+from chat.prompts import production_messages
 from datasets import exports, pii, selectors
 from datasets.dedup import Deduper
 from datasets.models import Format, Release, ReleaseItem
@@ -257,20 +258,15 @@ def iter_rows(release: Release):
 def _production_messages(example, counts: Counter) -> list[dict]:
     """The messages the model saw, as {role, content}, scrubbed.
 
-    Turns logged without prompt messages fall back to what the row records: the system
-    prompt (with the rendered context, as the chat path appends it) and the question.
+    Examples without logged messages are rebuilt by the one rule, chat.prompts.
     """
-    messages = example["messages"] or []
-    if not messages:
-        parts = (example["system_prompt"], example["rendered_context"])
-        system = "\n\n".join(p for p in parts if p)
-        messages = ([{"role": "system", "content": system}] if system else []) + [
-            {"role": "user", "content": example["question"]}
-        ]
-    return [
-        {"role": str(m.get("role", "")), "content": pii.scrub(str(m.get("content") or ""), counts)}
-        for m in messages
-    ]
+    messages = production_messages(
+        prompt_messages=example["messages"],
+        system_prompt=example["system_prompt"],
+        rendered_context=example["rendered_context"],
+        question=example["question"],
+    )
+    return [{"role": m["role"], "content": pii.scrub(m["content"], counts)} for m in messages]
 
 
 def _snapshot(release: Release, matching) -> dict:
