@@ -34,7 +34,12 @@ BATCH = 1000
 
 
 class ReleaseError(Exception):
-    """A request the release's state or definition does not allow (shown to the user)."""
+    """A request the release's state or definition does not allow (shown to the user);
+    `messages` holds every problem when there are several (a definition's preview errors)."""
+
+    def __init__(self, *messages: str):
+        super().__init__(messages[0] if messages else "")
+        self.messages = list(messages)
 
 
 class BuildError(Exception):
@@ -144,7 +149,7 @@ def release_request_build(*, release: Release, user, enqueue: bool = True) -> No
         release.filters, validation_fraction=release.validation_fraction, seed=release.seed
     )
     if counts["errors"]:
-        raise ReleaseError(counts["errors"][0])
+        raise ReleaseError(*counts["errors"])
     claimed = Release.objects.filter(id=release.id, state__in=EDITABLE).update(
         state=Release.State.BUILDING,
         built_by=user,
@@ -446,6 +451,7 @@ def _transition(release: Release, *, user, from_state: str, to_state: str, **fie
     locked.save(update_fields=["state", *fields])
     locked.manifest = build_manifest(locked)
     locked.save(update_fields=["manifest"])
+    outbox.record("release", [locked.id])  # every transition reaches the graph
     return locked
 
 
@@ -457,7 +463,7 @@ def release_approve(*, release: Release, user) -> Release:
         raise ReleaseError("Only a lead can approve a release.")
     if settings.RELEASE_FOUR_EYES and release.built_by_id == user.id:
         raise ReleaseError("Four eyes: a release is approved by a lead other than its builder.")
-    approved = _transition(
+    return _transition(
         release,
         user=user,
         from_state=Release.State.BUILT,
@@ -465,8 +471,6 @@ def release_approve(*, release: Release, user) -> Release:
         approved_by=user,
         approved_at=timezone.now(),
     )
-    outbox.record("release", [approved.id])
-    return approved
 
 
 @transaction.atomic
@@ -491,7 +495,7 @@ def release_publish(*, release: Release, user) -> Release:
 
     if not is_lead(user):
         raise ReleaseError("Only a lead can publish a release.")
-    published = _transition(
+    return _transition(
         release,
         user=user,
         from_state=Release.State.APPROVED,
@@ -499,8 +503,6 @@ def release_publish(*, release: Release, user) -> Release:
         published_by=user,
         published_at=timezone.now(),
     )
-    outbox.record("release", [published.id])
-    return published
 
 
 # --- the manifest ------------------------------------------------------------------------

@@ -36,22 +36,16 @@ def release_new(request: HttpRequest) -> HttpResponse:
     if request.method == "POST":
         form = ReleaseForm(request.POST)
         if form.is_valid():
-            definition = form.definition()
-            counts = selectors.preview(
-                definition["filters"],
-                seed=definition["seed"],
-                validation_fraction=definition["validation_fraction"],
-            )
-            for error in counts["errors"]:
-                form.add_error(None, error)
-            if not counts["errors"]:
-                try:
-                    release = services.release_create(user=request.user, build=True, **definition)
-                except services.ReleaseError as exc:
-                    form.add_error(None, str(exc))
-                else:
-                    messages.success(request, f"Building {release}.")
-                    return redirect("datasets:detail", pk=release.id)
+            try:
+                release = services.release_create(
+                    user=request.user, build=True, **form.definition()
+                )
+            except services.ReleaseError as exc:
+                for error in exc.messages:
+                    form.add_error(None, error)
+            else:
+                messages.success(request, f"Building {release}.")
+                return redirect("datasets:detail", pk=release.id)
         return render(request, "datasets/form.html", {"form": form}, status=400)
     initial = {}
     if source_id := request.GET.get("from"):

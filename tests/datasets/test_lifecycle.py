@@ -58,6 +58,8 @@ def test_expert_cannot_approve_release(built, expert):
 @pytest.mark.django_db
 def test_only_built_releases_are_approved_and_approved_ones_published(built, lead2):
     services.release_reject(release=built, user=lead2)
+    # the rejection reaches the graph like every other transition (build + reject)
+    assert OutboxEntry.objects.filter(entity="release", entity_id=str(built.id)).count() == 2
     with pytest.raises(services.ReleaseError):
         services.release_approve(release=built, user=lead2)
     with pytest.raises(services.ReleaseError):
