@@ -374,3 +374,19 @@ def agreement(*, limit_items: int = 5000) -> dict:
         "criteria": criteria,
         "verdict_alpha": _alpha(verdicts, "nominal") if items else None,
     }
+
+
+def review_blocker(item: QueueItem, user) -> str:
+    """Why `user` may not submit a review of `item` now ("" when they may): the one rule
+    that the review screen shows and `review_submit` enforces."""
+    if item.author_id == user.pk:
+        return "You cannot review your own chat turns."
+    if item.state != QueueItem.State.PENDING:
+        return "This item is no longer waiting for review."
+    # An expired lease still counts while nobody else has taken the item.
+    if item.holder_id != user.pk:
+        return (
+            "Your lease on this item ran out and it was released or taken by "
+            "someone else; take the next item from the queue."
+        )
+    return ""

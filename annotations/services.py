@@ -348,17 +348,10 @@ def review_submit(
     has the reviews it needs (approve → Example, disagreement → adjudication)."""
     item = QueueItem.objects.select_for_update().select_related("turn").get(pk=item_id)
     now = timezone.now()
-    if item.author_id == reviewer.pk:
-        raise ReviewError("You cannot review your own chat turns.")
-    if item.state != QueueItem.State.PENDING:
-        raise ReviewError("This item is no longer waiting for review.")
-    # An expired lease still counts while nobody else has taken the item: the row lock
-    # above orders this against a concurrent claim, so two experts never both finish it.
-    if item.holder_id != reviewer.pk:
-        raise ReviewError(
-            "Your lease on this item ran out and it was released or taken by "
-            "someone else; take the next item from the queue."
-        )
+    # The row lock above orders this against a concurrent claim, so two experts never
+    # both finish an item whose lease ran out.
+    if blocker := selectors.review_blocker(item, reviewer):
+        raise ReviewError(blocker)
     if Review.objects.filter(item=item, reviewer=reviewer).exists():
         raise ReviewError("You have already reviewed this item.")
     rubric = rubric or selectors.active_rubric()

@@ -73,11 +73,7 @@ def _item_page(
     request: HttpRequest, item: QueueItem, form: ReviewForm | None, status: int = 200
 ) -> HttpResponse:
     rubric = form.rubric if form else _rubric_or_none()
-    can_review = (
-        item.state == QueueItem.State.PENDING
-        and item.holder_id == request.user.pk
-        and item.author_id != request.user.pk
-    )
+    can_review = not selectors.review_blocker(item, request.user)
     if can_review and form is None and rubric is not None:
         form = ReviewForm(rubric=rubric, initial={"corrected_answer": item.turn.answer})
     screen = selectors.review_screen(item=item, user=request.user)

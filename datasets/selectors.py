@@ -8,7 +8,6 @@ Contract used by other apps (keep the signature):
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
 from datetime import date
 from pathlib import Path
 
@@ -119,10 +118,6 @@ def count_messages(examples: int, corrected: int, formats=None) -> tuple[list[st
         if n < minimum:
             warnings.append(f"{fmt}: {n} — {text}.")
     return errors, warnings
-
-
-def iter_items(release: Release) -> Iterator[ReleaseItem]:
-    return ReleaseItem.objects.filter(release=release).order_by("position").iterator(2000)
 
 
 def release_diff(release: Release, previous: Release | None, limit: int = 200) -> dict:

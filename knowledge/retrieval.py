@@ -100,12 +100,6 @@ def _embed_query(query: str) -> np.ndarray | None:
         return None
 
 
-def invalidate() -> None:
-    global _index
-    with _lock:
-        _index = None
-
-
 def _version() -> tuple:
     stamp = Document.objects.aggregate(n=Count("id"), t=Max("updated_at"))
     return stamp["n"], stamp["t"]

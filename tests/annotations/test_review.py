@@ -51,7 +51,8 @@ def test_rubric_validation_rejects_out_of_range_missing_and_unknown_and_stores_n
         submit(item, expert, scores={**GOOD, "vibes": 3}, verdict="maybe")
     assert set(err.value.message_dict) == {"scores", "verdict"}
     assert not Review.objects.exists() and not Example.objects.exists()
-    assert item.reviews_done == 0
+    item.refresh_from_db()
+    assert item.reviews_done == 0 and item.state == QueueItem.State.PENDING
     # Helpfulness is optional in this rubric: leaving it out is fine.
     review = submit(item, expert, scores={"correctness": 4, "groundedness": 4}, tags=["tone"])
     assert review.scores == {"correctness": 4, "groundedness": 4} and review.tags == ["tone"]

@@ -163,7 +163,8 @@ def test_reviewers_do_not_see_each_others_ratings_before_submitting(
 def test_the_lead_queue_list_pages_by_keyset_with_a_fixed_number_of_queries(
     client_for, end_user, expert, lead, settings, django_assert_max_num_queries
 ):
-    turns = [make_turn(end_user, grounded=i % 2 == 0, age_minutes=i) for i in range(7)]
+    for i in range(7):
+        make_turn(end_user, grounded=i % 2 == 0, age_minutes=i)
     services.queue_claim_next(expert=expert)
     client = client_for(lead)
     expected = list(
@@ -176,8 +177,10 @@ def test_the_lead_queue_list_pages_by_keyset_with_a_fixed_number_of_queries(
         seen, url = [], reverse("annotations:queue")
         while url:
             # session, user, 2 × permissions, 2 × depth, leases, ≤ 2 × rows (+1 slack)
-            with django_assert_max_num_queries(10):
+            with django_assert_max_num_queries(10) as queries:
                 response = client.get(url)
+            # keyset paging: no page is found by counting rows off the top
+            assert not any("OFFSET" in q["sql"].upper() for q in queries.captured_queries)
             assert response.status_code == 200
             seen += [row.pk for row in response.context["rows"]]
             cursor = response.context["next_cursor"]
@@ -185,8 +188,6 @@ def test_the_lead_queue_list_pages_by_keyset_with_a_fixed_number_of_queries(
         assert seen == expected
     html = response.content.decode()
     assert "erin" in html and "Who holds what" in html
-    assert len(turns) == 7
-    assert "OFFSET" not in str(response.context["rows"])
 
 
 def test_a_lead_adjudicates_a_disputed_item_and_an_expert_cannot(

@@ -19,11 +19,5 @@ class Command(BaseCommand):
             self.stdout.write("demo data already loaded")
             return
         for app in DEMO_APPS:
-            try:
-                module = importlib.import_module(f"{app}.demo")
-            except ModuleNotFoundError as exc:
-                if exc.name != f"{app}.demo":
-                    raise
-                continue
-            module.seed(stdout=self.stdout)
+            importlib.import_module(f"{app}.demo").seed(stdout=self.stdout)
         self.stdout.write("demo data loaded")
