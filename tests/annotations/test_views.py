@@ -1,3 +1,5 @@
+import re
+
 import pytest
 from django.urls import reverse
 
@@ -122,6 +124,26 @@ def test_the_diff_endpoint_returns_an_escaped_word_diff(client_for, end_user, ex
     html = response.content.decode()
     assert "<del>7474</del>" in html and "<ins>&lt;b&gt;7687&lt;/b&gt;</ins>" in html
     assert "<html" not in html  # a partial, not the page
+
+
+def test_the_diff_keeps_the_spaces_between_rewritten_words(client_for, end_user, expert):
+    original = "Restore it from the Snapshots tab today."
+    corrected = "Open the backup page and pick a snapshot."
+    make_turn(end_user, answer=original)
+    client = client_for(expert)
+    client.post(reverse("annotations:next"))
+    item = QueueItem.objects.get()
+    html = client.post(
+        reverse("annotations:diff", args=[item.pk]),
+        {"corrected_answer": corrected},
+        HTTP_HX_REQUEST="true",
+    ).content.decode()
+    body = html[html.index('<div id="diff"') : html.index("</div>")]
+    body = body[body.index(">") + 1 :].split("<p ")[0]
+    # reading the diff without deletions gives the correction, without insertions the original
+    kept_new = re.sub(r"<del>.*?</del>|<[^>]+>", "", body).strip()
+    kept_old = re.sub(r"<ins>.*?</ins>|<[^>]+>", "", body).strip()
+    assert kept_new == corrected and kept_old == original
 
 
 def test_skip_releases_the_item_and_moves_on(client_for, end_user, expert):
