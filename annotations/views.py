@@ -151,6 +151,9 @@ def item_skip(request: HttpRequest, item_id) -> HttpResponse:
     # Releases only what this user holds, so no lookup helper is needed (nothing leaks).
     if not services.queue_release(item_id=item_id, expert=request.user):
         messages.info(request, "You were no longer holding that item.")
+    if request.POST.get("then") == "queue":  # "put down": back to the queue, claim nothing
+        messages.info(request, "Put down: the item is back in the queue for anyone.")
+        return redirect("annotations:home")
     # Skip means "not this one (for me, for now)": remember it for this session.
     skipped = [str(item_id), *request.session.get(SKIPPED_KEY, [])][:SKIPPED_MAX]
     request.session[SKIPPED_KEY] = skipped

@@ -50,6 +50,7 @@
     const actions = {
       "n": () => submit("next-form"),
       "s": () => click("btn-skip"),
+      "p": () => click("btn-put-down"),
       "a": () => click("btn-approve"),
       "r": () => click("btn-reject"),
       "o": () => click("btn-second"),

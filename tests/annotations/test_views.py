@@ -146,6 +146,19 @@ def test_the_diff_keeps_the_spaces_between_rewritten_words(client_for, end_user,
     assert kept_new == corrected and kept_old == original
 
 
+def test_put_down_releases_the_item_without_claiming_another(client_for, end_user, expert):
+    make_turn(end_user, feedback="down")
+    make_turn(end_user)
+    client = client_for(expert)
+    client.post(reverse("annotations:next"))
+    held = QueueItem.objects.get(holder=expert)
+    response = client.post(reverse("annotations:skip", args=[held.pk]), {"then": "queue"})
+    assert response["Location"] == reverse("annotations:home")
+    assert not QueueItem.objects.filter(holder=expert).exists()
+    held.refresh_from_db()
+    assert held.state == QueueItem.State.PENDING and held.holder_id is None
+
+
 def test_skip_releases_the_item_and_moves_on(client_for, end_user, expert):
     make_turn(end_user, feedback="down")
     second = make_turn(end_user)
