@@ -2,7 +2,8 @@ from __future__ import annotations
 
 from django.contrib.auth.decorators import login_not_required
 from django.http import HttpRequest, HttpResponse, JsonResponse
-from django.shortcuts import render
+from django.shortcuts import redirect, render
+from django.templatetags.static import static
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
@@ -17,6 +18,13 @@ def healthz(request: HttpRequest) -> JsonResponse:
     down = [name for name, part in report.items() if not part["ok"]]
     body = {"status": "ok" if ok else "down", "down": down, "checks": report}
     return JsonResponse(body, status=200 if ok else 503)
+
+
+@login_not_required
+@require_GET
+def favicon(request: HttpRequest) -> HttpResponse:
+    """Browsers ask for /favicon.ico on every page; answer with the site's icon."""
+    return redirect(static("reviewhub/favicon.svg"), permanent=True)
 
 
 def home(request: HttpRequest) -> HttpResponse:
