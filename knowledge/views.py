@@ -8,11 +8,12 @@ from django.contrib import messages
 from django.db.models import Count
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
-from django.views.decorators.http import require_POST
 
 from knowledge.forms import UploadForm
 from knowledge.models import Document
+from knowledge.selectors import document_delete_impact
 from knowledge.services import IngestError, document_ingest_file
+from knowledge.services import document_delete as delete
 from reviewhub.roles import require_perm
 
 upload_required = require_perm("upload_documents")
@@ -33,12 +34,13 @@ def documents(request: HttpRequest) -> HttpResponse:
                 continue
             added += created
             unchanged += not created
-        messages.success(
-            request,
-            f"{added} document{'s' if added != 1 else ''} added"
-            + (f", {unchanged} unchanged (already in the knowledge base)" if unchanged else "")
-            + ".",
-        )
+        if added or unchanged:  # a lone refusal is reported alone, not beside "0 added"
+            messages.success(
+                request,
+                f"{added} document{'s' if added != 1 else ''} added"
+                + (f", {unchanged} unchanged (already in the knowledge base)" if unchanged else "")
+                + ".",
+            )
         return redirect("knowledge:documents")
     docs = Document.objects.annotate(n_chunks=Count("chunks")).order_by("title")
     return render(request, "knowledge/documents.html", {"form": form, "documents": docs})
@@ -50,12 +52,13 @@ def document(request: HttpRequest, document_id: UUID) -> HttpResponse:
     return render(request, "knowledge/document.html", {"document": doc, "chunks": doc.chunks.all()})
 
 
-@require_POST
 @upload_required
 def document_delete(request: HttpRequest, document_id: UUID) -> HttpResponse:
-    from knowledge.services import document_delete as delete
-
+    """GET asks for confirmation and says what the removal affects; POST removes."""
     doc = get_object_or_404(Document, pk=document_id)
+    if request.method != "POST":
+        impact = document_delete_impact(doc)
+        return render(request, "knowledge/delete.html", {"document": doc, "impact": impact})
     delete(document=doc)
     messages.success(request, f"Removed {doc.title}.")
     return redirect("knowledge:documents")

@@ -47,7 +47,9 @@ def test_unsupported_upload_is_reported_and_skipped(client_for, lead):
         {"files": [SimpleUploadedFile("a.pdf", b"%PDF")]},
         follow=True,
     )
-    assert "unsupported file type" in response.content.decode()
+    html = response.content.decode()
+    assert "unsupported file type" in html
+    assert "documents added" not in html  # the refusal alone, not beside "0 documents added"
     assert not Document.objects.exists()
 
 
@@ -64,3 +66,22 @@ def test_document_list_and_detail(client_for, expert, django_assert_max_num_quer
     assert f"{doc.chunks.count()} chunks" in page and "Chunk 1" in page
     client.post(reverse("knowledge:delete", args=[doc.id]))
     assert not Document.objects.filter(pk=doc.pk).exists()
+
+
+@pytest.mark.django_db
+def test_removing_a_document_asks_first_and_says_what_it_affects(client_for, expert, end_user):
+    from chat.services import chat_ask, conversation_create
+
+    doc = document_ingest(
+        title="Backups", source="b.md", text="Restore a snapshot from the Snapshots tab."
+    )[0]
+    chat_ask(conversation=conversation_create(user=end_user), user=end_user, question="restore?")
+    client = client_for(expert)
+    detail = client.get(reverse("knowledge:document", args=[doc.id])).content.decode()
+    confirm_url = reverse("knowledge:delete", args=[doc.id])
+    assert f'href="{confirm_url}"' in detail  # a link to the confirmation, not a delete button
+    page = client.get(confirm_url).content.decode()
+    assert "Remove “Backups”?" in page and "1 logged answer cited it" in page
+    assert Document.objects.filter(pk=doc.pk).exists()  # asking removed nothing
+    response = client.post(confirm_url)
+    assert response.status_code == 302 and not Document.objects.filter(pk=doc.pk).exists()
