@@ -33,6 +33,14 @@ class AskForm(forms.Form):
             self.initial["model"] = self.fields["model"].choices[0][0]
 
 
+class RenameForm(forms.Form):
+    title = forms.CharField(
+        max_length=200,
+        strip=True,
+        error_messages={"required": "Give the conversation a title."},
+    )
+
+
 class TokenForm(forms.Form):
     name = forms.CharField(
         max_length=100,

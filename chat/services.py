@@ -68,6 +68,42 @@ def conversation_create(
     return conversation
 
 
+def conversation_start(*, user) -> Conversation:
+    """ "+ New conversation": the user's newest conversation that has no question yet, so
+    pressing it again does not pile up empty conversations; else a new one."""
+    empty = (
+        Conversation.objects.filter(user=user, source=Conversation.Source.CHAT, turns=None)
+        .order_by("-created_at")
+        .first()
+    )
+    return empty or conversation_create(user=user)
+
+
+@transaction.atomic
+def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
+    conversation.title = title.strip()[:200]
+    conversation.save(update_fields=["title", "updated_at"])
+    outbox.record("conversation", [conversation.id])
+    return conversation
+
+
+@transaction.atomic
+def conversation_delete(*, conversation: Conversation) -> None:
+    """Delete a conversation with its turns, feedback and review items. Answers that became
+    training examples are kept (a release must stay reproducible): the owner is told."""
+    turn_ids = list(conversation.turns.values_list("id", flat=True))
+    kept = Turn.objects.filter(pk__in=turn_ids, example__isnull=False).count()
+    if kept:
+        raise ChatError(
+            f"{kept} answer{'s' if kept != 1 else ''} in this conversation "
+            f"{'are' if kept != 1 else 'is'} used as training data, so it cannot be deleted; "
+            "ask a lead to withdraw the example first."
+        )
+    outbox.record("turn", turn_ids)
+    outbox.record("conversation", [conversation.id])
+    conversation.delete()
+
+
 def questions_asked_today(user) -> int:
     start = timezone.make_aware(datetime.combine(timezone.localdate(), dtime.min))
     return Turn.objects.filter(

@@ -15,7 +15,7 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import llm, prompts, selectors, services
-from chat.forms import AskForm, ReplayForm, TokenForm
+from chat.forms import AskForm, RenameForm, ReplayForm, TokenForm
 from chat.models import ApiToken, Conversation, ReplayJob, Turn
 from reviewhub.roles import require_perm
 
@@ -29,16 +29,18 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
         "grounded": last.grounded if last else True,
         "model": f"{last.provider}:{last.model}" if last and last.provider != "api" else None,
     }
-    limit = settings.CHAT_DAILY_QUESTION_LIMIT
     return {
         "conversation": conversation,
         "conversations": selectors.conversations_for(request.user)[:50],
         "turns": turns,
         "form": AskForm(initial=initial),
-        "questions_left": max(0, limit - services.questions_asked_today(request.user))
-        if limit
-        else None,
+        "questions_left": _questions_left(request.user),
     }
+
+
+def _questions_left(user) -> int | None:
+    limit = settings.CHAT_DAILY_QUESTION_LIMIT
+    return max(0, limit - services.questions_asked_today(user)) if limit else None
 
 
 @require_GET
@@ -50,8 +52,37 @@ def home(request: HttpRequest) -> HttpResponse:
 @require_POST
 @chat_required
 def conversation_new(request: HttpRequest) -> HttpResponse:
-    conversation = services.conversation_create(user=request.user)
+    conversation = services.conversation_start(user=request.user)
     return redirect("chat:conversation", conversation_id=conversation.id)
+
+
+@require_POST
+@chat_required
+def conversation_rename(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    current = selectors.conversation_for_user(request.user, conversation_id)
+    form = RenameForm(request.POST)
+    if form.is_valid():
+        services.conversation_rename(conversation=current, title=form.cleaned_data["title"])
+        messages.success(request, "Renamed.")
+    else:
+        messages.error(request, " ".join(form.errors["title"]))
+    return redirect("chat:conversation", conversation_id=current.id)
+
+
+@chat_required
+def conversation_delete(request: HttpRequest, conversation_id: UUID) -> HttpResponse:
+    """GET asks for confirmation (with what will go); POST deletes."""
+    current = selectors.conversation_for_user(request.user, conversation_id)
+    if request.method != "POST":
+        context = {"conversation": current, "turns": current.turns.count()}
+        return render(request, "chat/delete.html", context)
+    try:
+        services.conversation_delete(conversation=current)
+    except services.ChatError as exc:
+        messages.error(request, str(exc))
+        return redirect("chat:conversation", conversation_id=current.id)
+    messages.success(request, f"Deleted “{current.title or 'New conversation'}”.")
+    return redirect("chat:home")
 
 
 @require_GET
@@ -107,7 +138,10 @@ def _stream(request: HttpRequest, prepared: services.PreparedTurn) -> Iterator[b
             break
     turn = selectors.with_details(Turn.objects.filter(pk=turn.pk), request.user).get()
     html = render_to_string("chat/chat.html#turn", {"turn": turn}, request=request)
-    yield _sse("done", {"html": html, "turn": str(turn.id), "status": turn.status})
+    done = {"html": html, "turn": str(turn.id), "status": turn.status}
+    # the page's title and "questions left today" change with this answer: no reload needed
+    done |= {"title": turn.conversation.title, "questions_left": _questions_left(request.user)}
+    yield _sse("done", done)
 
 
 def _event_error(message: str) -> HttpResponse:

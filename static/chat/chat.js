@@ -37,6 +37,21 @@
     problem.hidden = false;
   }
 
+  // the first answer names the conversation, and every answer uses one of today's questions
+  function updatePage(payload) {
+    const title = payload.title || "New conversation";
+    for (const id of ["conv-title", "conv-current-link"]) {
+      const node = document.getElementById(id);
+      if (node) node.textContent = title;
+    }
+    document.title = title + " · ReviewHub";
+    const left = document.getElementById("questions-left");
+    if (left && payload.questions_left !== null && payload.questions_left !== undefined) {
+      const n = payload.questions_left;
+      left.textContent = n + " question" + (n === 1 ? "" : "s") + " left today.";
+    }
+  }
+
   textarea.addEventListener("keydown", function (event) {
     if (event.key === "Enter" && !event.shiftKey) { event.preventDefault(); form.requestSubmit(); }
   });
@@ -85,6 +100,7 @@
             const fresh = holder.firstElementChild;
             view.article.replaceWith(fresh);
             if (window.htmx) window.htmx.process(fresh);
+            updatePage(payload);
             finished = true;
           } else if (name === "problem") {
             view.article.remove();

@@ -27,6 +27,9 @@ def test_user_asks_sees_the_answer_stream_in_with_sources_and_rates_it(
     turn = page.locator("article.turn[data-status=ok]")
     turn.wait_for()
     assert "7687" in turn.locator(".answer-text strong").inner_text()
+    # the first question names the conversation on the page, without a reload
+    assert page.locator("#conv-title").inner_text() == "What port does Bolt use?"
+    assert page.title().startswith("What port does Bolt use?")
     turn.locator("details.sources > summary").click()
     first_source = turn.locator("details.source").first
     first_source.locator("summary").click()

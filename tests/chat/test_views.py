@@ -95,7 +95,9 @@ def test_new_conversation_then_ask_without_javascript(client_for, end_user, kb):
 
 
 @pytest.mark.django_db
-def test_ask_streams_tokens_then_the_rendered_turn(client_for, end_user, conversation, kb):
+def test_ask_streams_tokens_then_the_rendered_turn(
+    client_for, end_user, conversation, kb, settings
+):
     response = client_for(end_user).post(
         reverse("chat:ask", args=[conversation.id]),
         {"question": "What port does Bolt use?", "grounded": "on"},
@@ -110,6 +112,9 @@ def test_ask_streams_tokens_then_the_rendered_turn(client_for, end_user, convers
     assert streamed == turn.answer and "7687" in turn.answer
     done = events[-1][1]
     assert done["turn"] == str(turn.id) and "Sources (" in done["html"] and "7687" in done["html"]
+    # the page updates its title and the questions left without a reload
+    assert done["title"] == "What port does Bolt use?"
+    assert done["questions_left"] == settings.CHAT_DAILY_QUESTION_LIMIT - 1
 
 
 @pytest.mark.django_db
@@ -295,3 +300,54 @@ def test_a_stream_abandoned_by_the_browser_is_still_logged(rf, end_user, convers
     turn = Turn.objects.get()
     assert turn.status == "error" and "disconnected" in turn.error
     assert turn.answer and turn.contexts.exists()
+
+
+def test_new_conversation_reuses_an_empty_one_instead_of_piling_them_up(client_for, end_user):
+    client = client_for(end_user)
+    first = client.post(reverse("chat:new"))["Location"]
+    second = client.post(reverse("chat:new"))["Location"]
+    assert first == second and Conversation.objects.filter(user=end_user).count() == 1
+
+
+def test_owner_renames_a_conversation_and_nobody_else_can(client_for, end_user, other_user):
+    conversation = services.conversation_create(user=end_user, title="old")
+    url = reverse("chat:rename", args=[conversation.id])
+    assert client_for(other_user).post(url, {"title": "hijacked"}).status_code == 404
+    client = client_for(end_user)
+    page = client.post(url, {"title": "   "}, follow=True).content.decode()
+    assert "Give the conversation a title." in page
+    client.post(url, {"title": "Backups questions"})
+    conversation.refresh_from_db()
+    assert conversation.title == "Backups questions"
+
+
+def test_deleting_a_conversation_asks_first_then_removes_its_turns(
+    client_for, end_user, other_user, conversation, kb
+):
+    services.chat_ask(conversation=conversation, user=end_user, question="What port?")
+    url = reverse("chat:delete", args=[conversation.id])
+    assert client_for(other_user).get(url).status_code == 404
+    assert client_for(other_user).post(url).status_code == 404
+    client = client_for(end_user)
+    page = client.get(url).content.decode()
+    assert "Delete “What port?”?" in page and "1 question and answer" in page
+    assert Turn.objects.count() == 1  # asking deleted nothing
+    assert client.post(url)["Location"] == reverse("chat:home")
+    assert not Conversation.objects.filter(pk=conversation.pk).exists()
+    assert not Turn.objects.exists()
+
+
+def test_a_conversation_whose_answer_is_training_data_is_not_deleted(client_for, end_user, lead):
+    from tests.datasets.factories import make_example
+
+    example = make_example(lead)
+    conversation = example.turn.conversation
+    conversation.user = end_user
+    conversation.save()
+    page = (
+        client_for(end_user)
+        .post(reverse("chat:delete", args=[conversation.id]), follow=True)
+        .content.decode()
+    )
+    assert "used as training data" in page
+    assert Conversation.objects.filter(pk=conversation.pk).exists()
