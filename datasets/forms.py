@@ -7,7 +7,7 @@ import re
 from django import forms
 from django.contrib.auth.models import User
 
-from annotations.models import Example
+from annotations.models import Criterion, Example
 from chat.models import Topic
 from datasets.models import Format, Release
 
@@ -34,7 +34,7 @@ class ReleaseForm(forms.Form):
     min_scores = forms.CharField(
         required=False,
         label="Minimum rubric scores",
-        help_text="Comma-separated criterion>=score, e.g. accuracy>=4, helpfulness>=3.5",
+        help_text="Comma-separated criterion>=score.",
     )
     grounded_only = forms.BooleanField(required=False, label="Grounded answers only")
     reviewers = forms.ModelMultipleChoiceField(
@@ -58,8 +58,17 @@ class ReleaseForm(forms.Form):
         self.fields["reviewers"].queryset = User.objects.filter(id__in=reviewer_ids).order_by(
             "username"
         )
-        if criteria := score_criteria():
-            self.fields["min_scores"].help_text += ". Criteria in use: " + ", ".join(criteria)
+        self.criteria = score_criteria()
+        if self.criteria:
+            names = list(self.criteria)
+            example = ", ".join(f"{k}>={self.criteria[k][1] - 1}" for k in names[:2])
+            self.fields[
+                "min_scores"
+            ].help_text = (
+                f"Comma-separated criterion>=score, e.g. {example}. Criteria: {', '.join(names)}."
+            )
+        else:
+            self.fields["min_scores"].help_text = "No rubric has criteria yet."
 
     def clean_name(self) -> str:
         name = self.cleaned_data["name"].strip()
@@ -76,9 +85,18 @@ class ReleaseForm(forms.Form):
             match = _SCORE.match(part)
             if not match:
                 raise forms.ValidationError(
-                    f"“{part.strip()}” is not criterion>=number (e.g. accuracy>=4)."
+                    f"“{part.strip()}” is not criterion>=number (e.g. correctness>=4)."
                 )
-            scores[match.group(1)] = float(match.group(2))
+            name, value = match.group(1), float(match.group(2))
+            if name not in self.criteria:
+                known = ", ".join(self.criteria) or "none yet"
+                raise forms.ValidationError(
+                    f"“{name}” is not a rubric criterion (criteria: {known})."
+                )
+            low, high = self.criteria[name]
+            if not low <= value <= high:
+                raise forms.ValidationError(f"{name} is scored from {low} to {high}.")
+            scores[name] = value
         return scores
 
     def clean(self):
@@ -119,13 +137,16 @@ class ReleaseForm(forms.Form):
         }
 
 
-def score_criteria(sample: int = 500) -> list[str]:
-    """Rubric criteria seen on recent approved examples (a hint for the scores field)."""
-    rows = Example.objects.filter(status=Example.Status.APPROVED).order_by("-approved_at")
-    keys: set[str] = set()
-    for scores in rows.values_list("scores", flat=True)[:sample]:
-        keys.update(scores or {})
-    return sorted(keys)
+def score_criteria() -> dict[str, tuple[int, int]]:
+    """Rubric criteria a release may filter on, with their scale: {key: (min, max)}."""
+    criteria: dict[str, tuple[int, int]] = {}
+    rows = Criterion.objects.order_by("position", "key").values_list(
+        "key", "scale_min", "scale_max"
+    )
+    for key, low, high in rows:
+        low_seen, high_seen = criteria.get(key, (low, high))
+        criteria[key] = (min(low, low_seen), max(high, high_seen))
+    return criteria
 
 
 def initial_from(release: Release, version: int) -> dict:

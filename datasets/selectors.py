@@ -140,3 +140,31 @@ def release_diff(release: Release, previous: Release | None, limit: int = 200) -
         "removed": [(pk, before[pk]) for pk in removed[:limit]],
         "limit": limit,
     }
+
+
+def describe_filters(filters: dict) -> list[tuple[str, str]]:
+    """A release definition as people read it: reviewer and topic names, not ids."""
+    from django.contrib.auth.models import User
+
+    from chat.models import Topic
+
+    names = {
+        "reviewers": lambda ids: sorted(
+            User.objects.filter(id__in=ids).values_list("username", flat=True)
+        ),
+        "topics": lambda ids: sorted(
+            Topic.objects.filter(id__in=ids).values_list("name", flat=True)
+        ),
+    }
+    rows = []
+    for key, value in filters.items():
+        if key in names:
+            value = names[key](value)
+        if key == "min_scores":
+            shown = ", ".join(f"{k} ≥ {v:g}" for k, v in value.items())
+        elif isinstance(value, list):
+            shown = ", ".join(str(v) for v in value)
+        else:
+            shown = str(value)
+        rows.append((key.replace("_", " "), shown))
+    return rows

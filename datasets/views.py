@@ -82,6 +82,7 @@ def release_detail(request: HttpRequest, pk) -> HttpResponse:
             "release": release,
             "report": release.report or {},
             "previous": selectors.previous_release(release),
+            "filters": selectors.describe_filters(release.filters),
             "manifest_json": json.dumps(release.manifest, indent=2, sort_keys=True),
         },
     )

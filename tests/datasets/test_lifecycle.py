@@ -297,7 +297,33 @@ def test_define_form_refuses_fewer_than_ten(client_for, lead):
 
 
 @pytest.mark.django_db
+def _rubric_with_accuracy():
+    from annotations.models import Criterion, Rubric
+
+    rubric = Rubric.objects.create(name="r")
+    Criterion.objects.create(rubric=rubric, key="accuracy", label="Accuracy")
+
+
+@pytest.mark.django_db
+def test_define_form_names_real_criteria_and_refuses_unknown_ones(client_for, lead):
+    _rubric_with_accuracy()
+    client = client_for(lead)
+    form = {"name": "s", "version": "1", "validation_fraction": "0.1", "seed": "0"}
+    form["formats"] = ["openai_chat"]
+    page = client.get(reverse("datasets:new")).content.decode()
+    assert "e.g. accuracy&gt;=4. Criteria: accuracy." in page  # the hint names real criteria
+    for bad, message in [
+        ("vibes>=3", "“vibes” is not a rubric criterion (criteria: accuracy)."),
+        ("accuracy>=9", "accuracy is scored from 1 to 5."),
+    ]:
+        response = client.post(reverse("datasets:new"), {**form, "min_scores": bad})
+        assert response.status_code == 400 and message in response.content.decode()
+    assert not Release.objects.exists()
+
+
+@pytest.mark.django_db
 def test_define_form_creates_and_queues_the_build(client_for, lead):
+    _rubric_with_accuracy()
     make_examples(lead, 12, tags=["x"])
     response = client_for(lead).post(
         reverse("datasets:new"),
@@ -346,3 +372,18 @@ def test_new_version_form_copies_the_definition(client_for, built, lead):
     form = response.context["form"]
     assert form.initial["version"] == 2 and form.initial["seed"] == 7
     assert form.initial["name"] == built.name
+
+
+@pytest.mark.django_db
+def test_detail_names_the_reviewers_a_definition_filters_on(client_for, lead, lead2, expert):
+    make_examples(lead, 12, reviewers=[expert])
+    release = services.release_create(
+        user=lead,
+        name="by-erin",
+        version=1,
+        filters={"reviewers": [expert.id]},
+        formats=["openai_chat"],
+    )
+    page = client_for(lead2).get(reverse("datasets:detail", args=[release.id])).content.decode()
+    assert "<strong>reviewers</strong>: erin" in page
+    assert f"[{expert.id}]" not in page
