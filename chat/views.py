@@ -243,13 +243,16 @@ def replays(request: HttpRequest) -> HttpResponse:
     jobs = ReplayJob.objects.select_related("created_by", "prompt_template").order_by(
         "-created_at"
     )[:20]
+    count = matching.count() if matching is not None else None
     return render(
         request,
         "chat/replays.html",
         {
             "form": form,
             "jobs": jobs,
-            "matching_count": matching.count() if matching is not None else None,
+            "matching_count": count,
+            # the button says how many will really be replayed: the limit caps the matches
+            "replay_count": min(count, form.cleaned_data["limit"]) if count else 0,
             "preview": list(matching[:10]) if matching is not None else [],
         },
     )

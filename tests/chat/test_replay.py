@@ -34,6 +34,18 @@ def test_replay_page_previews_questions_matching_the_filters(client_for, expert,
     assert "What port does Bolt use?" not in page.split("matching question")[1]
 
 
+def test_replay_button_counts_what_the_limit_lets_through(client_for, expert, ask, kb):
+    for i in range(3):
+        ask(f"Question {i} about snapshots?", grounded=False)
+    page = (
+        client_for(expert)
+        .get(reverse("chat:replays"), {"model": "offline:offline-extractive", "limit": "2"})
+        .content.decode()
+    )
+    assert "3 matching questions" in page
+    assert "Replay 2 questions (the limit) of 3" in page
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_replay_job_runs_on_the_worker_and_compares_side_by_side(
     seeded_db, client_for, expert, end_user, celery_worker
