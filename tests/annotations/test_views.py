@@ -71,6 +71,9 @@ def test_the_review_screen_shows_everything_and_renders_untrusted_text_safely(
     assert "&lt;script&gt;alert(&#x27;q&#x27;)&lt;/script&gt; What port?" in html
     assert "First &lt;i&gt;question&lt;/i&gt;" in html  # the conversation before it
     assert "<strong>7687</strong>" in html and "onerror=alert(1)>" not in html  # handler dropped
+    # the exact text a training file carries is shown too, escaped (inert)
+    raw = html[html.index('<pre id="answer-raw">') : html.index("</pre>", html.index("answer-raw"))]
+    assert "Use **7687**. &lt;img src=x onerror=alert(1)&gt;" in raw
     assert "Bolt docs" in html and "0.900" in html  # context with its score
     assert "not helpful" in html  # the user's feedback
     assert "<strong>correct</strong>" in html and "alert(1)</script>" not in html  # guidelines
