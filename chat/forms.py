@@ -1,9 +1,12 @@
 from __future__ import annotations
 
+import json
+import re
+
 from django import forms
 
 from chat import llm
-from chat.models import PromptTemplate
+from chat.models import ModelEndpoint, PromptTemplate
 from chat.selectors import logged_models
 from chat.services import MAX_QUESTION_CHARS
 
@@ -96,3 +99,69 @@ class ReplayForm(forms.Form):
         return {
             k: (v.isoformat() if hasattr(v, "isoformat") else v) for k, v in self.filters().items()
         }
+
+
+_ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+PARAM_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "max_tokens": (1, 100_000)}
+
+
+class ModelEndpointForm(forms.ModelForm):
+    """Register a model; the key stays in the environment, named by `api_key_env`."""
+
+    base_url = forms.URLField(
+        required=False,
+        max_length=300,
+        assume_scheme="https",
+        help_text="OpenAI-compatible base URL, e.g. http://localhost:8001/v1; blank: OpenAI's",
+    )
+    params = forms.CharField(
+        required=False,
+        widget=forms.Textarea(attrs={"rows": 2}),
+        help_text='JSON, e.g. {"temperature": 0.2, "max_tokens": 600}',
+    )
+
+    class Meta:
+        model = ModelEndpoint
+        fields = [
+            "name",
+            "base_url",
+            "api_key_env",
+            "model",
+            "params",
+            "in_chat",
+            "fine_tuned_from",
+            "fine_tune_job",
+            "fine_tune_status",
+        ]
+
+    def __init__(self, *args, **kwargs):
+        super().__init__(*args, **kwargs)
+        if self.instance.pk and not self.is_bound:
+            self.initial["params"] = json.dumps(self.instance.params or {})
+
+    def clean_api_key_env(self) -> str:
+        name = self.cleaned_data["api_key_env"].strip()
+        if name.startswith(("sk-", "sk_")) or (name and not _ENV_NAME.match(name)):
+            raise forms.ValidationError(
+                "Give the NAME of the environment variable that holds the key (e.g. "
+                "TOGETHER_API_KEY), never the key itself."
+            )
+        return name
+
+    def clean_params(self) -> dict:
+        raw = (self.cleaned_data["params"] or "").strip() or "{}"
+        try:
+            params = json.loads(raw)
+        except ValueError:
+            raise forms.ValidationError("Parameters must be a JSON object.") from None
+        if not isinstance(params, dict):
+            raise forms.ValidationError("Parameters must be a JSON object.")
+        for key, value in params.items():
+            if key not in PARAM_RANGES:
+                known = ", ".join(PARAM_RANGES)
+                raise forms.ValidationError(f"Unknown parameter “{key}” (known: {known}).")
+            low, high = PARAM_RANGES[key]
+            kind = int if isinstance(low, int) else (int, float)
+            if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
+                raise forms.ValidationError(f"{key} must be a number from {low} to {high}.")
+        return params

@@ -13,6 +13,7 @@ Provider failures raise `LLMError` (before or during iteration).
 
 from __future__ import annotations
 
+import os
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass, field
@@ -35,29 +36,59 @@ class LLMError(Exception):
 class ModelChoice:
     provider: str
     model: str
+    # a registered model (chat.models.ModelEndpoint): its name, server and key variable
+    endpoint: str = ""
+    base_url: str = ""
+    api_key_env: str = ""
+    params: tuple = ()
 
     @property
     def key(self) -> str:
-        return f"{self.provider}:{self.model}"
+        return f"endpoint:{self.endpoint}" if self.endpoint else f"{self.provider}:{self.model}"
 
     @property
     def label(self) -> str:
+        if self.endpoint:
+            return self.endpoint
         return "Offline model (extractive)" if self.provider == "offline" else self.model
+
+    @classmethod
+    def of(cls, endpoint) -> ModelChoice:
+        return cls(
+            provider="openai",
+            model=endpoint.model,
+            endpoint=endpoint.name,
+            base_url=endpoint.base_url,
+            api_key_env=endpoint.api_key_env,
+            params=tuple(sorted((endpoint.params or {}).items())),
+        )
 
 
 def available_models() -> list[ModelChoice]:
-    """The configured models; the default first (the OpenAI model when a key is set)."""
+    """The models on offer; the default first (the OpenAI model when a key is set), then
+    the registered models shown in chat, and the offline model last."""
+    from chat.models import ModelEndpoint
+
     offline = ModelChoice("offline", OFFLINE_MODEL)
+    registered = [ModelChoice.of(e) for e in ModelEndpoint.objects.filter(in_chat=True)]
     if not settings.OPENAI_API_KEY:
-        return [offline]
+        return [*registered, offline]
     names = [settings.OPENAI_MODEL] + [
         m for m in settings.OPENAI_MODELS if m != settings.OPENAI_MODEL
     ]
-    return [ModelChoice("openai", m) for m in names] + [offline]
+    return [ModelChoice("openai", m) for m in names] + registered + [offline]
 
 
 def resolve_model(key: str | None) -> ModelChoice:
-    """The model for a form/API key like 'openai:gpt-4o-mini'; unknown keys raise ValueError."""
+    """The model for a form/API key like 'openai:gpt-4o-mini' or 'endpoint:<name>' (any
+    registered model, also one not shown in chat); unknown keys raise ValueError."""
+    from chat.models import ModelEndpoint
+
+    if key and key.startswith("endpoint:"):
+        endpoint = ModelEndpoint.objects.filter(name=key.removeprefix("endpoint:")).first()
+        if endpoint is None:
+            raise ValueError(f"unknown model {key!r}")
+        return ModelChoice.of(endpoint)
     models = available_models()
     if not key:
         return models[0]
@@ -100,6 +131,13 @@ class Completion:
         return self
 
 
+def params_for(choice: ModelChoice) -> dict:
+    """The parameters a turn is logged with: the defaults, the registered model's own,
+    and (for a registered model) the model id its server was asked for."""
+    params = {**DEFAULT_PARAMS, **dict(choice.params)}
+    return params | {"model_id": choice.model} if choice.endpoint else params
+
+
 def complete(
     choice: ModelChoice,
     messages: list[dict],
@@ -107,32 +145,46 @@ def complete(
     contexts: list[Context] | None = None,
     params: dict | None = None,
 ) -> Completion:
-    params = {**DEFAULT_PARAMS, **(params or {})}
+    params = {**DEFAULT_PARAMS, **dict(choice.params), **(params or {})}
     if choice.provider == "openai":
-        return _openai_complete(choice.model, messages, params)
+        return _openai_complete(choice, messages, params)
     return _offline_complete(messages, contexts or [])
 
 
 # --- openai ---------------------------------------------------------------------------------
 
 
-def openai_client():
+def openai_client(choice: ModelChoice | None = None):
+    """A client for the environment's OpenAI settings, or for a registered model's server
+    (its key read from the environment variable it names, never from the database)."""
     import openai
 
-    if not settings.OPENAI_API_KEY:
-        raise LLMError("OPENAI_API_KEY is not set")
+    if choice is not None and choice.endpoint:
+        key = os.environ.get(choice.api_key_env, "") if choice.api_key_env else ""
+        if choice.api_key_env and not key:
+            raise LLMError(
+                f"The environment variable {choice.api_key_env}, which holds the key for "
+                f"{choice.endpoint}, is not set."
+            )
+        base_url = choice.base_url or None
+        key = key or "not-needed"  # local servers (vLLM, Ollama) take any key
+    else:
+        if not settings.OPENAI_API_KEY:
+            raise LLMError("OPENAI_API_KEY is not set")
+        key, base_url = settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL or None
     return openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL or None,
+        api_key=key,
+        base_url=base_url,
         timeout=settings.OPENAI_TIMEOUT_S,
         max_retries=settings.OPENAI_MAX_RETRIES,
     )
 
 
-def _openai_complete(model: str, messages: list[dict], params: dict) -> Completion:
+def _openai_complete(choice: ModelChoice, messages: list[dict], params: dict) -> Completion:
     import openai
 
-    client = openai_client()
+    model = choice.model
+    client = openai_client(choice)
     try:
         stream = client.chat.completions.create(
             model=model,

@@ -34,6 +34,48 @@ class PromptTemplate(models.Model):
         return f"{self.name} v{self.version}"
 
 
+class ModelEndpoint(models.Model):
+    """A model leads registered: any OpenAI-compatible server (OpenAI, Together, Fireworks,
+    a local vLLM or Ollama). The key never enters the database: `api_key_env` names the
+    environment variable that holds it. Used by the chat page, replays and experiments."""
+
+    class FineTuneStatus(models.TextChoices):
+        NONE = "", "Not fine-tuned"
+        RUNNING = "running", "Fine-tune running"
+        SUCCEEDED = "succeeded", "Fine-tuned"
+        FAILED = "failed", "Fine-tune failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    name = models.SlugField(max_length=30, unique=True, help_text="How the model is shown")
+    base_url = models.URLField(
+        max_length=300, blank=True, help_text="OpenAI-compatible base URL; blank: OpenAI's"
+    )
+    api_key_env = models.CharField(
+        max_length=100, blank=True, help_text="Name of the environment variable with the key"
+    )
+    model = models.CharField(max_length=200, help_text="The model id the server expects")
+    params = models.JSONField(default=dict, blank=True, help_text="Default parameters")
+    in_chat = models.BooleanField(default=True, help_text="Offered on the chat page")
+    fine_tuned_from = models.UUIDField(
+        null=True, blank=True, help_text="The release this model was fine-tuned on"
+    )
+    fine_tune_job = models.CharField(max_length=200, blank=True)
+    fine_tune_status = models.CharField(
+        max_length=10, choices=FineTuneStatus.choices, blank=True, default=""
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL
+    )
+    created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
 class Topic(models.Model):
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120, unique=True)

@@ -7,7 +7,7 @@ from datetime import date
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from chat.models import Conversation, Feedback, ReplayJob, Turn
+from chat.models import Conversation, Feedback, ModelEndpoint, ReplayJob, Turn
 from reviewhub.roles import is_expert
 
 
@@ -110,3 +110,14 @@ def replay_pairs(job: ReplayJob) -> list[tuple[Turn, Turn | None]]:
     return [
         (by_id[str(pk)], replays.get(by_id[str(pk)].id)) for pk in job.turn_ids if str(pk) in by_id
     ]
+
+
+def model_endpoints() -> QuerySet[ModelEndpoint]:
+    return ModelEndpoint.objects.select_related("created_by").order_by("name")
+
+
+def model_endpoint(endpoint_id) -> ModelEndpoint:
+    endpoint = ModelEndpoint.objects.filter(pk=endpoint_id).first()
+    if endpoint is None:
+        raise Http404("No such model")
+    return endpoint

@@ -27,6 +27,7 @@ from chat.models import (
     ApiToken,
     Conversation,
     Feedback,
+    ModelEndpoint,
     PromptTemplate,
     ReplayJob,
     Turn,
@@ -204,7 +205,7 @@ def turn_prepare(
         template=template,
         contexts=contexts,
         prompt=prompt,
-        params=dict(llm.DEFAULT_PARAMS),
+        params=llm.params_for(choice),
         position=0 if position is None else position + 1,
         source=source,
         replay_of=replay_of,
@@ -243,8 +244,9 @@ def turn_log(
         "prompt_messages": p.prompt.messages,
         "grounded": p.grounded,
         "max_context_score": max((c["score"] for c in p.contexts), default=None),
-        "provider": p.choice.provider,
-        "model": p.choice.model,
+        # a registered model is logged by its name, so "<provider>:<model>" is its key again
+        "provider": "endpoint" if p.choice.endpoint else p.choice.provider,
+        "model": p.choice.endpoint or p.choice.model,
         "params": p.params,
         "latency_ms": latency_ms,
         "prompt_tokens": prompt_tokens,
@@ -351,6 +353,18 @@ def chat_ask(
         model_key=model_key,
     )
     return turn_answer(prepared=prepared)
+
+
+# --- the model registry -----------------------------------------------------------------
+
+
+@transaction.atomic
+def model_endpoint_save(*, endpoint: ModelEndpoint, user) -> ModelEndpoint:
+    """Create or update a registered model (validated by its form)."""
+    if endpoint._state.adding:
+        endpoint.created_by = user
+    endpoint.save()
+    return endpoint
 
 
 # --- feedback ---------------------------------------------------------------------------------

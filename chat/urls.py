@@ -15,5 +15,8 @@ urlpatterns = [
     path("tokens/", views.tokens, name="tokens"),
     path("tokens/<uuid:token_id>/revoke", views.token_revoke, name="token_revoke"),
     path("replays/", views.replays, name="replays"),
+    path("models/", views.model_list, name="models"),
+    path("models/new", views.model_edit, name="model_new"),
+    path("models/<uuid:endpoint_id>/", views.model_edit, name="model_edit"),
     path("replays/<uuid:job_id>/", views.replay, name="replay"),
 ]

@@ -15,8 +15,8 @@ from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
 from chat import llm, prompts, selectors, services
-from chat.forms import AskForm, RenameForm, ReplayForm, TokenForm
-from chat.models import ApiToken, Conversation, ReplayJob, Turn
+from chat.forms import AskForm, ModelEndpointForm, RenameForm, ReplayForm, TokenForm
+from chat.models import ApiToken, Conversation, ModelEndpoint, ReplayJob, Turn
 from reviewhub.roles import require_perm
 
 chat_required = require_perm("use_chat")
@@ -286,3 +286,28 @@ def _model_label(key: str) -> str:
         return llm.resolve_model(key).label
     except ValueError:
         return key
+
+
+# --- the model registry (leads) ------------------------------------------------------------
+
+models_required = require_perm("manage_releases")
+
+
+@models_required
+def model_list(request: HttpRequest) -> HttpResponse:
+    return render(
+        request, "chat/models.html", {"endpoints": selectors.model_endpoints(), "form": None}
+    )
+
+
+@models_required
+def model_edit(request: HttpRequest, endpoint_id: UUID | None = None) -> HttpResponse:
+    endpoint = selectors.model_endpoint(endpoint_id) if endpoint_id else ModelEndpoint()
+    form = ModelEndpointForm(request.POST or None, instance=endpoint)
+    if request.method == "POST" and form.is_valid():
+        saved = services.model_endpoint_save(endpoint=form.save(commit=False), user=request.user)
+        messages.success(request, f"Saved {saved.name}.")
+        return redirect("chat:models")
+    status = 400 if form.is_bound else 200
+    context = {"endpoints": selectors.model_endpoints(), "form": form, "endpoint": endpoint}
+    return render(request, "chat/models.html", context, status=status)

@@ -37,6 +37,7 @@ def test_openai_provider_times_out(llm_server, settings):
         llm.complete(llm.ModelChoice("openai", "test-model"), _messages()).collect()
 
 
+@pytest.mark.django_db
 def test_models_are_offline_only_without_a_key(settings):
     settings.OPENAI_API_KEY = ""
     assert [m.key for m in llm.available_models()] == ["offline:offline-extractive"]
@@ -44,6 +45,7 @@ def test_models_are_offline_only_without_a_key(settings):
         llm.resolve_model("openai:gpt-4o")
 
 
+@pytest.mark.django_db
 def test_models_list_the_configured_openai_models_first(llm_server):
     keys = [m.key for m in llm.available_models()]
     assert keys == ["openai:test-model", "openai:test-model-large", "offline:offline-extractive"]
