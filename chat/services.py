@@ -433,7 +433,9 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
 
     An item whose client `id` is already stored is a no-op (idempotent retries); its stored
     turn is returned with created=False. Conversations are matched on the client's
-    `conversation_id` within this user's API conversations, created when new.
+    `conversation_id` within this user's API conversations, created when new. Items may also
+    carry `params` (the model parameters), `status` and `error` (a failed call, as OpenTelemetry
+    spans report it: chat.otlp).
     """
     wanted_ids = [item["id"] for item in items if item.get("id")]
     found = (
@@ -510,6 +512,9 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
                 "answer": item["answer"],
                 "model": item["model"],
                 "provider": "api",
+                "status": item.get("status") or Turn.Status.OK,
+                "error": item.get("error") or "",
+                "params": item.get("params") or {},
                 "system_prompt": item.get("system_prompt") or "",
                 "prompt_messages": production_messages(
                     prompt_messages=item.get("messages"),

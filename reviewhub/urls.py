@@ -2,6 +2,7 @@ from django.contrib import admin
 from django.contrib.auth import views as auth_views
 from django.urls import include, path
 
+from chat.otlp import views as otlp_views
 from reviewhub import views
 
 urlpatterns = [
@@ -17,4 +18,6 @@ urlpatterns = [
     path("graph/", include("graph.urls")),
     path("releases/", include("datasets.urls")),
     path("api/v1/", include("chat.api_urls")),
+    # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub
+    path("v1/traces", otlp_views.traces, name="otlp-traces"),
 ]
