@@ -87,15 +87,20 @@ def from_protobuf(body: bytes) -> list[Span]:
 
 
 def _pb_attributes(key_values) -> dict:
-    return {kv.key: _pb_value(kv.value) for kv in key_values}
+    out = {}
+    for kv in key_values:
+        value = kv.value
+        kind = value.WhichOneof("value")
+        # strings are most attributes (messages, ids): read them without a call per value
+        out[kv.key] = value.string_value if kind == "string_value" else _pb_value(value, kind)
+    return out
 
 
-def _pb_value(value):
-    kind = value.WhichOneof("value")
+def _pb_value(value, kind: str | None):
     if kind is None:
         return None
     if kind == "array_value":
-        return [_pb_value(v) for v in value.array_value.values]
+        return [_pb_value(v, v.WhichOneof("value")) for v in value.array_value.values]
     if kind == "kvlist_value":
         return _pb_attributes(value.kvlist_value.values)
     return getattr(value, kind)
