@@ -27,6 +27,7 @@ Everything else is counted and ignored.
 from __future__ import annotations
 
 import json
+import math
 import uuid
 from collections import Counter
 from dataclasses import dataclass, field
@@ -149,7 +150,7 @@ def _interaction(span: Span, contexts: list[dict], user_id: int) -> dict:
         f"trace-{span.trace_id}"
     )
     failed = span.status_code == STATUS_ERROR
-    return {
+    item = {
         "id": uuid.uuid5(NAMESPACE, f"{user_id}:{span.trace_id}:{span.span_id}"),
         "conversation_id": conversation[:MAX_EXTERNAL_ID],
         "user": _first_text(a, "user.id", "enduser.id", "gen_ai.user.id")[:MAX_EXTERNAL_ID],
@@ -178,10 +179,25 @@ def _interaction(span: Span, contexts: list[dict], user_id: int) -> dict:
         else "",
         "metadata": _metadata(span, a, "openinference" if openinference else "gen_ai"),
     }
+    return {key: _storable(value) for key, value in item.items()}
 
 
 def _openinference_messages(a: dict) -> tuple[list[dict], list[dict], str]:
-    return _oi_messages(a, "llm.input_messages."), _oi_messages(a, "llm.output_messages."), ""
+    inputs = _oi_messages(a, "llm.input_messages.")
+    outputs = _oi_messages(a, "llm.output_messages.")
+    if not inputs:  # the legacy completions API: llm.prompts.<i>.prompt.text
+        inputs = _oi_texts(a, "llm.prompts.", "prompt.text", "user")
+    if not outputs:
+        outputs = _oi_texts(a, "llm.choices.", "completion.text", "assistant")
+    return inputs, outputs, ""
+
+
+def _oi_texts(a: dict, prefix: str, key: str, role: str) -> list[dict]:
+    return [
+        {"role": role, "content": f[key]}
+        for _, f in sorted(_indexed(a, prefix).items())
+        if isinstance(f.get(key), str)
+    ]
 
 
 def _oi_messages(a: dict, prefix: str) -> list[dict]:
@@ -357,6 +373,22 @@ def _indexed(a: dict, prefix: str) -> dict[int, dict]:
             if index.isdigit():
                 out.setdefault(int(index), {})[rest] = value
     return out
+
+
+def _storable(value):
+    """What both databases take: PostgreSQL refuses NUL characters in text and in JSON, and
+    JSON has no NaN/Infinity; bytes attributes have no JSON form."""
+    if isinstance(value, str):
+        return value.replace("\x00", "") if "\x00" in value else value
+    if isinstance(value, dict):
+        return {_storable(k): _storable(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_storable(v) for v in value]
+    if isinstance(value, float) and not math.isfinite(value):
+        return None
+    if isinstance(value, (bytes, bytearray)):
+        return None
+    return value
 
 
 def _structured(value):

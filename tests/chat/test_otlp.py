@@ -355,6 +355,21 @@ def test_hand_written_otlp_json_with_string_integers_is_accepted(live_server, to
     assert turn.conversation.external_id == "trace-5b8efff798038103d269b633813fc60c"
 
 
+def test_an_openinference_completions_span_uses_its_prompt_and_choice(live_server, token, record):
+    def completion(tracer):
+        attributes = {
+            "openinference.span.kind": "LLM",
+            "llm.model_name": "gpt-3.5-turbo-instruct",
+            "llm.prompts.0.prompt.text": "Once upon a time",
+            "llm.choices.0.completion.text": "there was a dragon.",
+        }
+        span(tracer, "Completion", attributes, start_ms=0, duration_ms=100)
+
+    assert exporter(live_server, token).export(record(completion)) == SpanExportResult.SUCCESS
+    turn = Turn.objects.get()
+    assert (turn.question, turn.answer) == ("Once upon a time", "there was a dragon.")
+
+
 def test_a_failed_llm_call_is_logged_as_an_error_and_not_queued(live_server, token, record):
     def failing(tracer):
         span(
@@ -449,6 +464,7 @@ def test_malformed_requests_are_400_and_store_nothing(live_server, token, record
         else:
             assert status_pb2.Status.FromString(response.content).message
     # an unsupported media type and an oversize body get their own HTTP codes (also not retried)
+    assert requests.get(f"{live_server.url}/v1/traces", timeout=10).status_code == 405
     response = post(live_server, good, token=token, content_type="text/plain")
     assert response.status_code == 415
     assert "application/x-protobuf" in status_pb2.Status.FromString(response.content).message
@@ -471,3 +487,27 @@ def test_a_missing_or_wrong_token_is_401_and_the_exporter_reports_failure(
         == 16
     )
     assert Turn.objects.count() == 0
+
+
+def test_nul_characters_and_nan_parameters_are_cleaned_not_a_server_error(
+    live_server, token, record
+):
+    def odd(tracer):
+        span(
+            tracer,
+            "chat",
+            {
+                "gen_ai.operation.name": "chat",
+                "gen_ai.request.model": "gpt-4o",
+                "gen_ai.request.temperature": float("nan"),
+                "gen_ai.input.messages": json.dumps([{"role": "user", "content": "a\u0000b?"}]),
+                "gen_ai.output.messages": json.dumps([{"role": "assistant", "content": "ok"}]),
+            },
+            start_ms=0,
+            duration_ms=5,
+        )
+
+    assert exporter(live_server, token).export(record(odd)) == SpanExportResult.SUCCESS
+    turn = Turn.objects.get()
+    assert turn.question == "ab?" and turn.prompt_messages[0]["content"] == "ab?"
+    assert turn.params == {"temperature": None}
