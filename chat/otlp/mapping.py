@@ -142,6 +142,10 @@ def _interaction(span: Span, contexts: list[dict], user_id: int) -> dict:
     system_prompt = system or "\n\n".join(
         m["content"] for m in inputs if m["role"] in SYSTEM_ROLES and m["content"]
     )
+    if system and not any(m["role"] in SYSTEM_ROLES for m in inputs):
+        # GenAI keeps the instructions beside the messages; the logged prompt is what the model
+        # saw (chat.prompts.production_messages reads it for review and every export)
+        inputs = [{"role": "system", "content": system}, *inputs]
     for name, value in (("question", question), ("answer", answer), ("system", system_prompt)):
         if len(value) > MAX_TEXT:
             raise ValueError(f"the {name} is longer than {MAX_TEXT} characters")

@@ -269,6 +269,10 @@ def test_gen_ai_convention_spans_become_turns_in_one_conversation(
     assert first.conversation.external_id == "conv-7" and first.external_user == "customer-7"
     assert (first.question, first.answer, first.model) == (QUESTION, ANSWER, "gpt-4o-2024-08-06")
     assert first.system_prompt == "Be brief."
+    assert first.prompt_messages == [
+        {"role": "system", "content": "Be brief."},
+        {"role": "user", "content": QUESTION},
+    ]
     assert first.params == {"temperature": 0.3, "max_tokens": 200}
     assert (first.prompt_tokens, first.completion_tokens, first.latency_ms) == (50, 9, 450)
     assert [(c.text, c.score) for c in first.contexts.all()] == [
