@@ -3,10 +3,11 @@
 Two conventions are read:
 
 * OpenInference (Arize; Phoenix, LlamaIndex/LangChain/OpenAI instrumentors):
-  `openinference.span.kind` = LLM / RETRIEVER, flattened lists such as
+  `openinference.span.kind` = LLM / RETRIEVER / RERANKER, flattened lists such as
   `llm.input_messages.<i>.message.role|content`, `llm.output_messages.…`, `llm.model_name`,
   `llm.invocation_parameters` (JSON), `llm.token_count.prompt|completion`,
-  `retrieval.documents.<i>.document.content|score|id|metadata`, `session.id`, `user.id`.
+  `retrieval.documents.<i>.document.content|score|id|metadata` (a reranker's
+  `reranker.output_documents.…` replace them), `session.id`, `user.id`.
 * OpenTelemetry GenAI semantic conventions: `gen_ai.operation.name` = chat / text_completion /
   generate_content (an LLM call) or retrieval; `gen_ai.request.model`, `gen_ai.response.model`,
   `gen_ai.request.temperature|top_p|max_tokens|…`, `gen_ai.usage.input_tokens|output_tokens`,
@@ -56,6 +57,7 @@ GEN_AI_PARAMS = (
     "choice.count",
 )
 SYSTEM_ROLES = {"system", "developer"}
+CONTEXT_KINDS = {"RETRIEVER", "RERANKER"}
 
 
 @dataclass
@@ -70,34 +72,41 @@ class Mapped:
 def spans_map(spans: list[Span], *, user_id: int) -> Mapped:
     result = Mapped()
     by_trace: dict[str, list[tuple[int, str, Span]]] = {}
-    retriever_traces: set[str] = set()
     for span in spans:
         kind = _kind(span.attributes)
-        if kind == "LLM" or kind == "RETRIEVER":
+        if kind in CONTEXT_KINDS or kind == "LLM":
             by_trace.setdefault(span.trace_id, []).append((span.start_ns, kind, span))
-            if kind == "RETRIEVER":
-                retriever_traces.add(span.trace_id)
         else:
             result.ignored[kind] += 1
-    for trace_id, members in by_trace.items():
-        if trace_id in retriever_traces:
-            members.sort(key=lambda m: (m[0], m[1] == "LLM"))  # a retriever first on a tie
+    timed: list[tuple[int, dict]] = []
+    for members in by_trace.values():
+        if len(members) > 1:  # a retriever before the LLM call on a tie
+            members.sort(key=lambda m: (m[0], m[1] == "LLM"))
         pending: list[dict] = []
         pending_spans = 0
-        for _, kind, span in members:
+        for start_ns, kind, span in members:
             if kind == "RETRIEVER":
-                pending += _documents(span.attributes)
+                pending += _documents(span.attributes, "retrieval.documents.")
+                pending_spans += 1
+                continue
+            if kind == "RERANKER":  # the model sees the reranked passages, not all retrieved
+                pending = _documents(span.attributes, "reranker.output_documents.")
                 pending_spans += 1
                 continue
             result.llm_spans += 1
             try:
-                result.items.append(_interaction(span, pending, user_id))
+                timed.append((start_ns, _interaction(span, pending, user_id)))
             except ValueError as exc:
                 result.rejected.append(f"span {span.span_id} ({span.name or 'unnamed'}): {exc}")
             result.context_spans += pending_spans
             pending, pending_spans = [], 0
         if pending_spans:
-            result.ignored["RETRIEVER with no LLM span after it in this request"] += pending_spans
+            result.ignored["retriever spans with no LLM span after them in this request"] += (
+                pending_spans
+            )
+    # in start order, so turns of one conversation get their positions in the order they ran
+    timed.sort(key=lambda t: t[0])
+    result.items = [item for _, item in timed]
     return result
 
 
@@ -328,10 +337,10 @@ def _gen_ai_params(a: dict) -> dict:
 # --- retriever spans ---------------------------------------------------------------------------
 
 
-def _documents(a: dict) -> list[dict]:
+def _documents(a: dict, prefix: str) -> list[dict]:
     raw: list[dict] = []
-    if "retrieval.documents.0.document.content" in a or "retrieval.documents.0.document.id" in a:
-        for _, f in sorted(_indexed(a, "retrieval.documents.").items()):
+    if f"{prefix}0.document.content" in a or f"{prefix}0.document.id" in a:
+        for _, f in sorted(_indexed(a, prefix).items()):
             raw.append(
                 {
                     "content": f.get("document.content"),

@@ -359,6 +359,57 @@ def test_hand_written_otlp_json_with_string_integers_is_accepted(live_server, to
     assert turn.conversation.external_id == "trace-5b8efff798038103d269b633813fc60c"
 
 
+def test_a_reranker_decides_the_passages_and_turns_keep_the_order_they_ran(
+    live_server, token, record
+):
+    def reranked(tracer):
+        for start, question in ((5_000, "Second question?"), (0, QUESTION)):
+            with tracer.start_as_current_span("rag", start_time=T0 + start * MS):
+                span(
+                    tracer,
+                    "retrieve",
+                    {
+                        "openinference.span.kind": "RETRIEVER",
+                        "retrieval.documents.0.document.content": "A weak passage.",
+                        "retrieval.documents.0.document.score": 0.3,
+                        "retrieval.documents.1.document.content": "The right passage.",
+                        "retrieval.documents.1.document.score": 0.2,
+                    },
+                    start_ms=start,
+                    duration_ms=10,
+                )
+                span(
+                    tracer,
+                    "rerank",
+                    {
+                        "openinference.span.kind": "RERANKER",
+                        "reranker.output_documents.0.document.content": "The right passage.",
+                        "reranker.output_documents.0.document.score": 0.97,
+                    },
+                    start_ms=start + 20,
+                    duration_ms=10,
+                )
+                span(
+                    tracer,
+                    "llm",
+                    {
+                        "openinference.span.kind": "LLM",
+                        "llm.input_messages.0.message.role": "user",
+                        "llm.input_messages.0.message.content": question,
+                        "session.id": "sess-r",
+                    },
+                    start_ms=start + 40,
+                    duration_ms=10,
+                )
+
+    assert exporter(live_server, token).export(record(reranked)) == SpanExportResult.SUCCESS
+    turns = list(Turn.objects.order_by("position"))
+    assert [t.question for t in turns] == [QUESTION, "Second question?"]
+    assert [t.position for t in turns] == [0, 1]
+    for turn in turns:
+        assert [(c.text, c.score) for c in turn.contexts.all()] == [("The right passage.", 0.97)]
+
+
 def test_an_openinference_completions_span_uses_its_prompt_and_choice(live_server, token, record):
     def completion(tracer):
         attributes = {
