@@ -21,6 +21,8 @@ from google.protobuf.message import DecodeError as ProtobufDecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 STATUS_ERROR = 2  # Status.StatusCode.STATUS_CODE_ERROR
+# OTLP/JSON requires integer enums; the names are accepted too (the protobuf JSON mapping's form)
+STATUS_NAMES = {"STATUS_CODE_UNSET": 0, "STATUS_CODE_OK": 1, "STATUS_CODE_ERROR": 2}
 
 
 class DecodeError(ValueError):
@@ -110,10 +112,21 @@ def _pb_value(value, kind: str | None):
 
 
 def from_json(body: bytes) -> list[Span]:
+    if not body.strip():
+        return []  # an empty export request is a success (OTLP/HTTP)
     try:
         data = json.loads(body)
     except (ValueError, UnicodeDecodeError) as exc:
         raise DecodeError(f"The body is not valid JSON: {exc}") from None
+    except RecursionError:
+        raise DecodeError("The body nests values too deeply.") from None
+    try:
+        return _from_json(data)
+    except RecursionError:
+        raise DecodeError("The body nests values too deeply.") from None
+
+
+def _from_json(data) -> list[Span]:
     spans: list[Span] = []
     for i, resource_spans in enumerate(_list(_object(data, "body"), "resourceSpans", "body")):
         where = f"resourceSpans[{i}]"
@@ -154,9 +167,15 @@ def _json_span(raw, where: str, resource: dict) -> Span:
         attributes=_json_attributes(raw, where),
         resource=resource,
         events=events,
-        status_code=_int(status.get("code"), f"{where}.status.code"),
+        status_code=_status_code(status.get("code"), f"{where}.status.code"),
         status_message=_string(status.get("message"), f"{where}.status.message"),
     )
+
+
+def _status_code(value, where: str) -> int:
+    if isinstance(value, str) and value in STATUS_NAMES:
+        return STATUS_NAMES[value]
+    return _int(value, where)
 
 
 def _json_attributes(holder: dict, where: str) -> dict:
