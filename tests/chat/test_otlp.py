@@ -566,3 +566,10 @@ def test_nul_characters_and_nan_parameters_are_cleaned_not_a_server_error(
     turn = Turn.objects.get()
     assert turn.question == "ab?" and turn.prompt_messages[0]["content"] == "ab?"
     assert turn.params == {"temperature": None}
+
+
+def test_the_tokens_page_shows_the_otlp_endpoint(client_for, end_user):
+    from django.urls import reverse
+
+    page = client_for(end_user).get(reverse("chat:tokens")).content.decode()
+    assert "http://testserver/v1/traces" in page
