@@ -573,3 +573,31 @@ def test_the_tokens_page_shows_the_otlp_endpoint(client_for, end_user):
 
     page = client_for(end_user).get(reverse("chat:tokens")).content.decode()
     assert "http://testserver/v1/traces" in page
+
+
+@pytest.mark.usefixtures("graph")
+def test_an_exported_trace_reaches_the_graph_with_its_scored_passages(
+    live_server, token, record, celery_worker
+):
+    from neomodel import db
+
+    from tests.conftest import wait_until
+
+    assert exporter(live_server, token).export(record(openinference_rag)) == (
+        SpanExportResult.SUCCESS
+    )
+    turn = Turn.objects.get()
+
+    def lineage():
+        rows, _ = db.cypher_query(
+            "MATCH (:Message {uid: $q})-[:NEXT]->(a:Message {uid: $a})-[r:HAS_CONTEXT]->(c:Chunk) "
+            "RETURN r.rank, r.score, c.text ORDER BY r.rank",
+            {"q": str(turn.question_uid), "a": str(turn.id)},
+        )
+        return rows
+
+    rows = wait_until(lineage, timeout=90, message="the worker did not sync the OTLP turn")
+    assert rows == [
+        [1, 0.91, "To restore, open the snapshot."],
+        [2, 0.42, "Snapshots are taken daily."],
+    ]
