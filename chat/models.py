@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from reviewhub.jobs import JobFields
+
 
 class PromptTemplate(models.Model):
     """A versioned system prompt + context template. A version in use is never edited:
@@ -277,7 +279,7 @@ class ApiToken(models.Model):
         return f"{self.name} ({self.prefix}…)"
 
 
-class ReplayJob(models.Model):
+class ReplayJob(JobFields):
     """Re-asking selected logged questions with chosen settings; progress lives here."""
 
     class Status(models.TextChoices):

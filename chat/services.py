@@ -8,6 +8,7 @@ outbox entries and the review-queue refresh. The graph itself is never written h
 from __future__ import annotations
 
 import hashlib
+import logging
 import secrets
 import time
 import uuid
@@ -18,7 +19,7 @@ from datetime import time as dtime
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from annotations.services import queue_refresh
@@ -36,8 +37,9 @@ from chat.models import (
 from chat.prompts import production_messages
 from graph import outbox
 from knowledge.retrieval import DEFAULT_K, retrieve
-from reviewhub import bulk
+from reviewhub import bulk, jobs
 
+log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
 
 
@@ -597,20 +599,48 @@ def replay_job_create(
         turn_ids=[str(t) for t in turn_ids],
         total=len(turn_ids),
     )
-    from chat.tasks import replay_run
-
-    replay_run.delay_on_commit(str(job.id))
+    jobs.job_enqueue_on_commit(job)
     return job
 
 
+def _replay_fail(rows, reason: str) -> int:
+    return rows.update(status=ReplayJob.Status.FAILED, error=reason, finished_at=timezone.now())
+
+
+def _replay_lease_s() -> float:
+    # one replayed question is one LLM call (with its retries): the lease must outlast it
+    return max(
+        settings.JOB_LEASE_S, 3 * settings.OPENAI_TIMEOUT_S * (1 + settings.OPENAI_MAX_RETRIES)
+    )
+
+
+REPLAY_JOB = jobs.JobKind(
+    model="chat.ReplayJob",
+    task="chat.tasks.replay_run",
+    active=Q(status__in=[ReplayJob.Status.QUEUED, ReplayJob.Status.RUNNING]),
+    fail=_replay_fail,
+    on_claim={"status": ReplayJob.Status.RUNNING},
+    lease_s=_replay_lease_s,
+)
+
+
 def replay_job_run(*, job_id) -> ReplayJob:
-    """Replay each original turn not yet replayed by this job (safe to run again)."""
-    ReplayJob.objects.filter(pk=job_id, status=ReplayJob.Status.QUEUED).update(
-        status=ReplayJob.Status.RUNNING
-    )
-    job = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template").get(
-        pk=job_id
-    )
+    """Replay each original turn not yet replayed by this job (safe to run again: the
+    claim is a compare-and-set on the job's lease, and replayed turns are skipped)."""
+    claimed = jobs.job_claim(ReplayJob, job_id)
+    related = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template")
+    if claimed is None:  # done, failed, or another run holds it
+        return related.get(pk=job_id)
+    job = related.get(pk=job_id)
+    try:
+        _replay_all(job)
+    except jobs.LeaseLost:
+        log.warning("replay %s: another run took over", job.pk)
+    job.refresh_from_db()
+    return job
+
+
+def _replay_all(job: ReplayJob) -> None:
     # progress is recomputed from the stored replays, so a redelivered task counts right
     replayed = Turn.objects.filter(replay_job=job)
     done = set(replayed.values_list("replay_of_id", flat=True))
@@ -625,12 +655,8 @@ def replay_job_run(*, job_id) -> ReplayJob:
             turn = _replay_one(job, original)
             failed += int(turn.status == Turn.Status.ERROR)
         progress += 1
-        ReplayJob.objects.filter(pk=job.pk).update(done=progress, failed=failed)
-    ReplayJob.objects.filter(pk=job.pk).update(
-        status=ReplayJob.Status.DONE, finished_at=timezone.now()
-    )
-    job.refresh_from_db()
-    return job
+        jobs.job_heartbeat(job, done=progress, failed=failed)
+    jobs.job_rows(job).update(status=ReplayJob.Status.DONE, finished_at=timezone.now())
 
 
 def _replay_one(job: ReplayJob, original: Turn) -> Turn:

@@ -5,6 +5,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from reviewhub.jobs import JobFields
+
 
 class Format(models.TextChoices):
     OPENAI_CHAT = "openai_chat", "OpenAI chat JSONL"
@@ -17,7 +19,7 @@ class Split(models.TextChoices):
     VALIDATION = "validation", "Validation"
 
 
-class Release(models.Model):
+class Release(JobFields):
     """A versioned fine-tuning dataset built from approved examples.
 
     The definition (filters, validation fraction, seed, formats) is editable only while
@@ -48,7 +50,6 @@ class Release(models.Model):
     progress_stage = models.CharField(max_length=60, blank=True)
     progress_done = models.PositiveIntegerField(default=0)
     progress_total = models.PositiveIntegerField(default=0)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
 
     report = models.JSONField(default=dict, blank=True, help_text="Validation, dedup, PII")
     manifest = models.JSONField(default=dict, blank=True)

@@ -12,13 +12,12 @@ import logging
 import shutil
 import subprocess
 from collections import Counter
-from datetime import timedelta
 from functools import lru_cache
 
 import orjson
 from django.conf import settings
 from django.db import InterfaceError, OperationalError, transaction
-from django.db.models import F, TextField
+from django.db.models import F, Q, TextField
 from django.db.models.functions import Cast
 from django.utils import timezone
 
@@ -27,6 +26,7 @@ from datasets import exports, pii, selectors
 from datasets.dedup import Deduper
 from datasets.models import Format, Release, ReleaseItem
 from graph import outbox
+from reviewhub import jobs
 
 logger = logging.getLogger(__name__)
 EDITABLE = (Release.State.DRAFT, Release.State.FAILED)
@@ -143,7 +143,6 @@ def release_new_version(*, release: Release, user) -> Release:
 def release_request_build(*, release: Release, user, enqueue: bool = True) -> None:
     """Mark a draft or failed release `building` and queue the build task (the demo
     passes enqueue=False and calls `release_build` itself)."""
-    from datasets.tasks import build_release
 
     counts = selectors.preview(
         release.filters, validation_fraction=release.validation_fraction, seed=release.seed
@@ -160,23 +159,33 @@ def release_request_build(*, release: Release, user, enqueue: bool = True) -> No
         progress_stage="queued",
         progress_done=0,
         progress_total=0,
-        heartbeat_at=timezone.now(),
+        heartbeat_at=None,
+        lease_owner="",
+        queued_at=None,
+        attempts=0,
+        job_note="",
     )
     if not claimed:
         raise ReleaseError(f"{release} cannot be built in its current state.")
     if enqueue:
-        build_release.delay_on_commit(str(release.id))
+        jobs.job_enqueue_on_commit(release)
 
 
 def release_build(*, release_id) -> None:
-    """Build a release that is in `building` (the task's body; also called by the demo)."""
-    release = Release.objects.get(id=release_id)
-    if release.state != Release.State.BUILDING:
-        return  # already built, failed or changed: a redelivered task is harmless
+    """Build a release that is in `building` (the task's body; also called by the demo).
+
+    The claim is a compare-and-set on the release's lease: a duplicate or redelivered
+    message, or one for a release already built or failed, does nothing."""
+    release = jobs.job_claim(Release, release_id)
+    if release is None:
+        return
     try:
         _build(release)
+    except jobs.LeaseLost:
+        logger.warning("release %s: another run took over this build", release.id)
     except (OperationalError, InterfaceError):
-        raise  # the database is away: leave it `building` for the retry
+        _give_back(release)  # the database is away: the task's retry claims it again
+        raise
     except BuildError as exc:
         _fail(release, str(exc), exc.report)
     except Exception as exc:
@@ -184,17 +193,47 @@ def release_build(*, release_id) -> None:
         _fail(release, f"{type(exc).__name__}: {exc}", {})
 
 
+def _give_back(release: Release) -> None:
+    try:
+        jobs.job_rows(release).update(lease_owner="", queued_at=timezone.now())
+    except (OperationalError, InterfaceError):
+        pass  # still away: the sweeper re-queues it once the lease runs out
+
+
 def _fail(release: Release, message: str, report: dict) -> None:
-    Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(
+    jobs.job_rows(release).update(
         state=Release.State.FAILED, error=message, report=report, heartbeat_at=timezone.now()
     )
 
 
+def _fail_rows(rows, reason: str) -> int:
+    """The sweeper's verdict on builds whose worker vanished too often."""
+    return rows.update(state=Release.State.FAILED, error=reason, heartbeat_at=timezone.now())
+
+
+def release_cleanup_temp_files(release: Release) -> int:
+    """Remove the temporary export files (`.<name>.*.tmp`) a killed build left behind."""
+    removed = 0
+    for path in selectors.release_folder(release).glob(".*.tmp"):
+        path.unlink(missing_ok=True)
+        removed += 1
+    return removed
+
+
+RELEASE_BUILD_JOB = jobs.JobKind(
+    model="datasets.Release",
+    task="datasets.tasks.build_release",
+    active=Q(state=Release.State.BUILDING),
+    fail=_fail_rows,
+    cleanup=release_cleanup_temp_files,
+)
+
+
 def _progress(release: Release, stage: str, done: int, total: int | None = None) -> None:
-    fields = {"progress_stage": stage, "progress_done": done, "heartbeat_at": timezone.now()}
+    fields = {"progress_stage": stage, "progress_done": done}
     if total is not None:
         fields["progress_total"] = total
-    Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(**fields)
+    jobs.job_heartbeat(release, **fields)
 
 
 def _build(release: Release) -> None:
@@ -408,7 +447,7 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
 @transaction.atomic
 def _finish(release: Release, report: dict, written: exports.WriteResult) -> None:
     now = timezone.now()
-    done = Release.objects.filter(id=release.id, state=Release.State.BUILDING).update(
+    done = jobs.job_rows(release).update(
         state=Release.State.BUILT,
         built_at=now,
         report=report,
@@ -422,20 +461,6 @@ def _finish(release: Release, report: dict, written: exports.WriteResult) -> Non
     release.refresh_from_db()
     Release.objects.filter(id=release.id).update(manifest=build_manifest(release))
     outbox.record("release", [release.id])
-
-
-def release_expire_stale_build(*, release: Release) -> bool:
-    """A build whose worker died stops sending heartbeats: after the task time limit it
-    is marked failed so a lead can build again."""
-    limit = timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 60)
-    return bool(
-        Release.objects.filter(
-            id=release.id, state=Release.State.BUILDING, heartbeat_at__lt=timezone.now() - limit
-        ).update(
-            state=Release.State.FAILED,
-            error="The build stopped (its worker was lost). Build again to start from scratch.",
-        )
-    )
 
 
 # --- review of a built release -----------------------------------------------------------

@@ -1,7 +1,9 @@
 """Release tasks: thin wrappers over services.
 
 `build_release` is idempotent (a build starts from scratch and only a `building` release
-is built), so it acknowledges late and is requeued if its worker dies mid-build.
+is built) and claims the release with a compare-and-set on its lease, so a duplicate
+message is harmless. Acking late lets Redis redeliver after a lost worker; the filesystem
+broker never redelivers, so recovery is `reviewhub.jobs.job_sweep`'s (periodic).
 """
 
 from __future__ import annotations

@@ -92,8 +92,6 @@ def release_detail(request: HttpRequest, pk) -> HttpResponse:
 @require_GET
 def release_progress(request: HttpRequest, pk) -> HttpResponse:
     release = _get_release(pk)
-    if services.release_expire_stale_build(release=release):
-        release.refresh_from_db()
     if release.state != Release.State.BUILDING:
         response = HttpResponse(status=204)
         response["HX-Refresh"] = "true"  # done: reload the page with its reports

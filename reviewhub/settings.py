@@ -131,7 +131,13 @@ BROKER_DIR = Path(
 )
 if REDIS_URL:
     CELERY_BROKER_URL = REDIS_URL
-    CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": 3600}
+    # Short socket timeouts: an unreachable Redis fails a publish in about a second at
+    # worst (a refused port: at once), instead of blocking a request.
+    CELERY_BROKER_TRANSPORT_OPTIONS = {
+        "visibility_timeout": 3600,
+        "socket_connect_timeout": 1.0,
+        "socket_timeout": 5.0,
+    }
 else:
     # Kombu's filesystem transport: a real worker in another process, no server.
     for _sub in ("queue", "processed", "control"):
@@ -156,7 +162,29 @@ CELERY_TASK_TIME_LIMIT = env_int("CELERY_TASK_TIME_LIMIT", 360, minimum=1)
 CELERY_TASK_RETRY_BACKOFF_MAX = env_int("CELERY_TASK_RETRY_BACKOFF_MAX", 300, minimum=1)
 CELERY_TASK_MAX_RETRIES = env_int("CELERY_TASK_MAX_RETRIES", 8, minimum=0)
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-CELERY_BEAT_SCHEDULE: dict = {}
+# Enqueue after commit must not hold a request for long when the broker is away: a short
+# connection timeout and one quick publish retry (kombu's default policy, 3 retries at
+# 0/0.2/0.4 s, cost every write ~620 ms). After a failure the breaker in
+# reviewhub/celery.py refuses publishes for BROKER_BREAKER_S (doubling, capped at
+# BROKER_BREAKER_MAX_S); the job rows wait and the sweeper below sends them.
+CELERY_BROKER_CONNECTION_TIMEOUT = env_float("CELERY_BROKER_CONNECTION_TIMEOUT", 1.0)
+CELERY_TASK_PUBLISH_RETRY_POLICY = {
+    "max_retries": 1,
+    "interval_start": 0,
+    "interval_step": 0.05,
+    "interval_max": 0.05,
+}
+BROKER_BREAKER_S = env_float("BROKER_BREAKER_S", 5.0)
+BROKER_BREAKER_MAX_S = env_float("BROKER_BREAKER_MAX_S", 60.0)
+# Recoverable jobs (reviewhub/jobs.py): a run that has not sent a heartbeat for
+# JOB_LEASE_S is taken for dead; a message queued JOB_RESEND_AFTER_S ago and never
+# claimed is taken for lost. The sweeper runs every JOB_SWEEP_INTERVAL_S.
+JOB_LEASE_S = env_float("JOB_LEASE_S", 120.0)
+JOB_RESEND_AFTER_S = env_float("JOB_RESEND_AFTER_S", 600.0)
+JOB_SWEEP_INTERVAL_S = env_float("JOB_SWEEP_INTERVAL_S", 30.0)
+CELERY_BEAT_SCHEDULE: dict = {
+    "jobs-sweep": {"task": "reviewhub.tasks.jobs_sweep", "schedule": JOB_SWEEP_INTERVAL_S},
+}
 
 # --- graph ------------------------------------------------------------------
 GRAPH_BOLT_PORT = env_int("GRAPH_BOLT_PORT", 7687, minimum=1)

@@ -17,6 +17,7 @@ from django.utils import timezone
 
 from datasets import exports, selectors, services
 from datasets.models import Release
+from reviewhub.jobs import job_sweep
 from tests.conftest import ROOT, wait_until
 from tests.datasets.factories import make_examples
 
@@ -119,16 +120,18 @@ def test_killed_build_never_exposes_a_partial_file(lead, client_for, tmp_path):
         url = reverse("datasets:file", args=[release.id, name])
         assert client.get(url).status_code == 404  # nothing downloadable from a dead build
 
-    # the dead build stops sending heartbeats and is marked failed …
+    # the dead build stops sending heartbeats: the sweeper removes its temporary files
+    # and re-queues it …
     Release.objects.filter(id=release.id).update(
-        heartbeat_at=timezone.now() - timedelta(seconds=settings.CELERY_TASK_TIME_LIMIT + 120)
+        heartbeat_at=timezone.now() - timedelta(seconds=settings.JOB_LEASE_S + 60)
     )
-    assert client.get(reverse("datasets:progress", args=[release.id]))["HX-Refresh"] == "true"
+    report = job_sweep()
+    assert report["requeued"] == 1 and report["temp_files_removed"] >= 1
+    assert not any(p.name.startswith(".") for p in folder.iterdir())
     release.refresh_from_db()
-    assert release.state == "failed" and "worker was lost" in release.error
+    assert release.state == "building" and "stopped responding" in release.job_note
 
-    # … and building again starts from scratch: complete files, no leftovers
-    services.release_request_build(release=release, user=lead, enqueue=False)
+    # … and the next run starts from scratch: complete files, no leftovers
     services.release_build(release_id=release.id)
     release.refresh_from_db()
     assert release.state == "built"
