@@ -175,6 +175,47 @@ def graph(graph_server):
 # --- a real Celery worker -------------------------------------------------------------
 
 
+def db_url() -> str:
+    """The test database as a DATABASE_URL, for processes the tests start."""
+    db = settings.DATABASES["default"]
+    if db["ENGINE"].endswith("sqlite3"):
+        return f"sqlite:///{db['NAME']}"
+    return (
+        f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:{db['PORT'] or 5432}/{db['NAME']}"
+    )
+
+
+def worker_env(**extra: str) -> dict:
+    """The environment of a process that shares this test run's database and broker."""
+    return {
+        **os.environ,
+        "REVIEWHUB_QUEUE": settings.CELERY_QUEUE,
+        "REVIEWHUB_BROKER_DIR": str(settings.BROKER_DIR),
+        "NEO4J_URL": settings.NEO4J_URL,
+        "EXPORT_DIR": str(settings.EXPORT_DIR),
+        "DATABASE_URL": db_url(),
+        **extra,
+    }
+
+
+WORKER_ARGS = ["worker", "--pool=solo", "--loglevel=INFO", "--without-gossip", "--without-mingle"]
+
+
+def start_worker(env: dict, log, prelude: str = "", args: tuple = ()) -> subprocess.Popen:
+    """A real Celery worker process in its own process group; `prelude` is Python run
+    before Celery starts (fault injection for the tests that kill a worker)."""
+    code = prelude + "\nimport sys\nfrom celery.__main__ import main\nsys.exit(main())\n"
+    return subprocess.Popen(
+        [sys.executable, "-c", code, "-A", "reviewhub", *WORKER_ARGS, "-Q", env["REVIEWHUB_QUEUE"]]
+        + list(args),
+        cwd=ROOT,
+        env=env,
+        start_new_session=True,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+    )
+
+
 @pytest.fixture(scope="session")
 def celery_worker_process(django_db_setup, django_db_blocker, graph_server):
     """A real worker process on the configured broker, reading the test database.
@@ -182,44 +223,9 @@ def celery_worker_process(django_db_setup, django_db_blocker, graph_server):
     Tests that use it need committed data: mark them `django_db(transaction=True)`.
     It starts after the graph server so the worker is given the graph's real URL.
     """
-    db = settings.DATABASES["default"]
-    env = {
-        **os.environ,
-        "REVIEWHUB_QUEUE": settings.CELERY_QUEUE,
-        "REVIEWHUB_BROKER_DIR": str(settings.BROKER_DIR),
-        "NEO4J_URL": settings.NEO4J_URL,
-        "EXPORT_DIR": str(settings.EXPORT_DIR),
-    }
-    if db["ENGINE"].endswith("sqlite3"):
-        env["DATABASE_URL"] = f"sqlite:///{db['NAME']}"
-    else:
-        env["DATABASE_URL"] = (
-            f"postgres://{db['USER']}:{db['PASSWORD']}@{db['HOST']}:"
-            f"{db['PORT'] or 5432}/{db['NAME']}"
-        )
     _purge_queue()
     log = open(Path(tempfile.gettempdir()) / f"rh-worker-{settings.TEST_RUN_ID}.log", "w")
-    proc = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "celery",
-            "-A",
-            "reviewhub",
-            "worker",
-            "--pool=solo",
-            "--loglevel=INFO",
-            "-Q",
-            settings.CELERY_QUEUE,
-            "--without-gossip",
-            "--without-mingle",
-        ],
-        cwd=ROOT,
-        env=env,
-        start_new_session=True,
-        stdout=log,
-        stderr=subprocess.STDOUT,
-    )
+    proc = start_worker(worker_env(), log)
     yield proc
     stop_process(proc)
     log.close()
