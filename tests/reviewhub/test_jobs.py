@@ -22,7 +22,7 @@ from chat.models import ReplayJob, Turn
 from datasets import selectors, services
 from datasets.models import Release
 from reviewhub import jobs
-from tests.conftest import ROOT, start_worker, stop_process, wait_until, worker_env
+from tests.conftest import ROOT, free_port, start_worker, stop_process, wait_until, worker_env
 from tests.datasets.factories import make_examples
 
 # Run inside the worker before Celery starts: the first finished export file's move into
@@ -186,3 +186,52 @@ def test_a_replay_whose_worker_vanished_is_requeued_and_finishes(expert, end_use
     job = chat_services.replay_job_run(job_id=job.id)  # what the re-sent message runs
     assert (job.status, job.done, job.total, job.attempts) == ("done", 3, 3, 2)
     assert Turn.objects.filter(replay_job=job).count() == 3
+
+
+@pytest.mark.django_db(transaction=True)
+def test_with_the_broker_unreachable_replay_and_release_creation_are_saved_and_wait(
+    lead, expert, end_user, client_for, celery_worker
+):
+    make_examples(lead, 12)
+    conversation = chat_services.conversation_create(user=end_user)
+    turn = chat_services.chat_ask(
+        conversation=conversation, user=end_user, question="How do I restore?", grounded=False
+    )
+    dead_broker = f"redis://127.0.0.1:{free_port()}/0"  # nothing listens there
+    out = subprocess.run(
+        [sys.executable, "bench/broker_down_writes.py"]
+        + [lead.username, expert.username, end_user.username, str(turn.id)],
+        cwd=ROOT,
+        env=worker_env(REDIS_URL=dead_broker),
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert out.returncode == 0, out.stderr[-3000:]
+    figures = json.loads(out.stdout.strip().splitlines()[-1])
+    assert figures["release"]["status"] == 302 and figures["replay"]["status"] == 302
+    assert {w["status"] for w in figures["writes"]} == {302}
+    # once the outage is known an enqueue is refused at once, not after a timeout
+    assert figures["breaker_open"] and figures["refused_enqueue_ms"] < 5
+
+    release = Release.objects.get(name__startswith="outage-")
+    replay = ReplayJob.objects.get(created_by=expert)
+    for job in (release, replay):
+        assert job.waiting_for_worker and "unreachable" in job.job_note
+    client = client_for(lead)
+    page = client.get(reverse("datasets:detail", args=[release.id])).content.decode()
+    assert "Waiting for a worker" in page
+    client.force_login(expert)
+    page = client.get(reverse("chat:replay", args=[replay.id])).content.decode()
+    assert "Waiting for a worker" in page
+
+    # the broker is back (this process reaches it): the sweeper sends both, a worker runs them
+    assert jobs.job_sweep()["enqueued"] == 2
+    wait_until(
+        lambda: (
+            Release.objects.get(id=release.id).state == "built"
+            and ReplayJob.objects.get(id=replay.id).status == "done"
+        ),
+        timeout=90,
+        message="the jobs sent by the sweeper did not finish",
+    )
