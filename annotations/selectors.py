@@ -128,8 +128,7 @@ def review_screen(*, item: QueueItem, user) -> dict:
     )[::-1]
     reviews = list(item.reviews.select_related("reviewer"))
     own = next((r for r in reviews if r.reviewer_id == user.pk), None)
-    # Reviewers never see each other's ratings before submitting their own.
-    visible = reviews if (own is not None or (is_lead(user) and item.holder_id != user.pk)) else []
+    visible = reviews_visible_to(user, item, reviews)
     return {
         "turn": turn,
         "earlier": earlier,
@@ -137,8 +136,57 @@ def review_screen(*, item: QueueItem, user) -> dict:
         "feedback": list(turn.feedback.select_related("user")),
         "own_review": own,
         "reviews": visible,
-        "history": list(item.audit_events.select_related("actor")),
+        "hidden_reviews": len(reviews) - len(visible),
+        "history": history_visible_to(
+            user, item, list(item.audit_events.select_related("actor")), reviews
+        ),
     }
+
+
+# --- blind review -------------------------------------------------------------------
+# The one rule for every surface that shows reviews (review screen, lineage, API, exports):
+# while an item is open (still pending: fewer decisive reviews than REVIEWS_REQUIRED), a
+# reviewer sees only their own review — never another reviewer's scores, verdict or notes,
+# not even after submitting (a later reviewer of the same item must stay independent).
+# A lead who takes no part in the item sees every review (to supervise); once the item is
+# closed, everyone who may see it sees them all.
+
+REVIEW_ACTIONS = {"rate", "correct", "approve", "reject", "second_opinion"}
+
+
+def item_is_open(item: QueueItem | None) -> bool:
+    return item is not None and item.state == QueueItem.State.PENDING
+
+
+def reviews_blind_for(user, item: QueueItem | None, reviews: list[Review]) -> bool:
+    """True when this user must see only their own reviews of this item."""
+    if not item_is_open(item):
+        return False
+    taking_part = item.holder_id == user.pk or any(r.reviewer_id == user.pk for r in reviews)
+    return taking_part or not is_lead(user)
+
+
+def reviews_visible_to(user, item: QueueItem | None, reviews: list[Review]) -> list[Review]:
+    if not reviews_blind_for(user, item, reviews):
+        return reviews
+    return [r for r in reviews if r.reviewer_id == user.pk]
+
+
+def history_visible_to(user, item: QueueItem, events: list, reviews: list[Review]) -> list:
+    """The audit trail without other reviewers' ratings and verdicts while blind."""
+    if not reviews_blind_for(user, item, reviews):
+        return events
+    return [e for e in events if e.action not in REVIEW_ACTIONS or e.actor_id == user.pk]
+
+
+def review_ids_visible_to(user, turn_id) -> set[str] | None:
+    """For surfaces keyed by turn (lineage): the ids of the reviews this user may see,
+    or None when the turn has no queue item (then it has no reviews either)."""
+    item = QueueItem.objects.filter(turn_id=turn_id).only("id", "state", "holder_id").first()
+    if item is None:
+        return None
+    reviews = list(Review.objects.filter(item=item).only("id", "reviewer_id"))
+    return {str(r.id) for r in reviews_visible_to(user, item, reviews)}
 
 
 def example_of(item: QueueItem) -> Example | None:

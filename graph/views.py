@@ -8,6 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
+from annotations.selectors import review_ids_visible_to
 from chat.models import Turn
 from chat.selectors import turn_visible_to
 from graph import analytics as queries
@@ -26,18 +27,29 @@ def _turn_for_user(request: HttpRequest, turn_id: UUID) -> Turn:
     return turn_visible_to(request.user, turn_id, Turn.objects.select_related("topic"))
 
 
-def _read_lineage(turn: Turn) -> tuple[dict | None, str]:
+def _read_lineage(request: HttpRequest, turn: Turn) -> tuple[dict | None, str]:
     try:
         configure()
-        return lineage(str(turn.pk)), ""
+        data = lineage(str(turn.pk))
     except Exception:  # the graph is a projection: its outage must not break the page
         log.warning("graph unavailable for lineage", exc_info=True)
         return None, "The graph is not reachable right now; try again in a moment."
+    if data is not None:
+        _blind(request.user, turn, data)
+    return data, ""
+
+
+def _blind(user, turn: Turn, data: dict) -> None:
+    """Blind review (annotations.selectors): drop the reviews this user may not see yet."""
+    visible = review_ids_visible_to(user, turn.pk) or set()
+    shown = [r for r in data["reviews"] if r["review"].get("uid") in visible]
+    data["hidden_reviews"] = len(data["reviews"]) - len(shown)
+    data["reviews"] = shown
 
 
 def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
     turn = _turn_for_user(request, turn_id)
-    data, error = _read_lineage(turn)
+    data, error = _read_lineage(request, turn)
     return render(
         request,
         "graph/lineage.html",
@@ -55,7 +67,7 @@ def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
 
 def lineage_json(request: HttpRequest, turn_id: UUID) -> JsonResponse:
     turn = _turn_for_user(request, turn_id)
-    data, error = _read_lineage(turn)
+    data, error = _read_lineage(request, turn)
     if error:
         return JsonResponse({"error": error}, status=503)
     if data is None:
