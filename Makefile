@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench lint venv migrate demo browser
+.PHONY: run test bench faults lint venv migrate demo browser
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
@@ -37,6 +37,11 @@ test: venv browser
 
 bench: venv
 	$(PY) bench/run.py
+
+# Fault benchmark (bounded, loopback only): broker down during writes, a worker killed
+# mid-build, the graph server paused; prints requests tried, 5xx, rows lost, jobs recovered.
+faults: venv
+	$(PY) bench/faults.py
 
 lint: venv
 	$(PY) -m ruff check .
