@@ -25,6 +25,18 @@ from reviewhub import jobs
 from tests.conftest import ROOT, free_port, start_worker, stop_process, wait_until, worker_env
 from tests.datasets.factories import make_examples
 
+
+@pytest.fixture(autouse=True)
+def _role_groups(request):
+    """Transactional tests flush the role groups (a data migration made them): put them back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        from accounts.services import role_groups_ensure
+
+        role_groups_ensure()
+
+
 # Run inside the worker before Celery starts: the first finished export file's move into
 # place blocks (its temporary file is on disk), so the test can SIGKILL the worker there.
 BLOCK_IN_EXPORT = """
