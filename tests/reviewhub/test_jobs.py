@@ -233,9 +233,11 @@ def test_with_the_broker_unreachable_replay_and_release_creation_are_saved_and_w
     client = client_for(lead)
     page = client.get(reverse("datasets:detail", args=[release.id])).content.decode()
     assert "Waiting for a worker" in page
+    assert "waiting for a worker" in client.get(reverse("datasets:list")).content.decode()
     client.force_login(expert)
     page = client.get(reverse("chat:replay", args=[replay.id])).content.decode()
     assert "Waiting for a worker" in page
+    assert "waiting for a worker" in client.get(reverse("chat:replays")).content.decode()
 
     # the broker is back (this process reaches it): the sweeper sends both, a worker runs them
     assert jobs.job_sweep()["enqueued"] == 2
