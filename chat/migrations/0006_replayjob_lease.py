@@ -6,7 +6,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('chat', '0004_drop_redundant_fk_indexes'),
+        ('chat', '0005_model_endpoints'),
     ]
 
     operations = [
