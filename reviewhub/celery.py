@@ -1,7 +1,9 @@
 """The Celery app. Tasks are thin: take an id, load, call a service.
 
 Reliability rules (settings.py has the defaults):
-- enqueue with `task.delay_on_commit(...)` so a task never sees an uncommitted row;
+- enqueue with `task.delay_on_commit(...)` so a task never sees an uncommitted row; a job
+  the user waits for (a release build, a replay) goes through `reviewhub.jobs` instead
+  (`job_enqueue_on_commit`: a failed enqueue is recorded on the row, never a 500);
 - `acks_late=True` only on idempotent tasks (a redelivery must be harmless);
 - every task has time limits, and retries use exponential backoff with a cap;
 - a failed enqueue opens a circuit breaker (`BrokerBreaker`): for the next few seconds
