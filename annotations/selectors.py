@@ -371,11 +371,12 @@ def _alpha(matrix: list[list[float]], level: str) -> float | None:
     return None if math.isnan(alpha) else round(alpha, 4)
 
 
-def agreement(*, limit_items: int = 5000) -> dict:
+def agreement(*, limit_items: int = 5000, items: QuerySet[QueueItem] | None = None) -> dict:
     """Krippendorff's alpha per criterion (ordinal) and on verdicts (nominal), over the
-    most recent items with two or more reviews."""
+    most recent items with two or more reviews (of `items` when given, e.g. a release's)."""
+    base = QueueItem.objects.all() if items is None else items
     item_ids = list(
-        QueueItem.objects.filter(reviews_done__gte=2)
+        base.filter(reviews_done__gte=2)
         .order_by("-updated_at")
         .values_list("id", flat=True)[:limit_items]
     )

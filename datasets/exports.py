@@ -8,6 +8,11 @@ Each snapshot row becomes one line per format:
                   "non_preferred_output": [assistant original]}   (corrected rows only)
 - vertex_gemini: {"systemInstruction": {"parts": [{"text": …}]},
                   "contents": [{"role": "user"|"model", "parts": [{"text": …}]}, …]}
+- trl_preference: {"prompt": [system…, user, …, user],
+                   "chosen": [assistant correction], "rejected": [assistant original]}
+                  (corrected rows only; TRL's conversational preference layout)
+- hf_dataset:    Parquet files and a dataset card, written by `datasets.hf` from the same
+                  rows (a `messages` column as openai_chat, pairs as trl_preference).
 
 The system/user messages are the production messages exactly as the chat path sent them
 (snapshotted, PII-scrubbed); the assistant message is the approved answer.
@@ -47,13 +52,20 @@ DEFAULT_TOKEN_LIMITS = {
     Format.OPENAI_CHAT: 65_536,
     Format.OPENAI_DPO: 65_536,
     Format.VERTEX_GEMINI: 32_768,
+    Format.TRL_PREFERENCE: 65_536,
+    Format.HF_DATASET: 65_536,
 }
 # Provider recommendations (a warning below these; fewer than 10 examples is an error).
 RECOMMENDED_MIN = {
     Format.OPENAI_CHAT: (50, "OpenAI recommends 50–100 examples or more"),
     Format.OPENAI_DPO: (50, "OpenAI recommends 50–100 preference pairs or more"),
     Format.VERTEX_GEMINI: (100, "Google recommends 100–500 examples or more"),
+    # TRL publishes no minimum; the same order of magnitude as OpenAI's guidance.
+    Format.TRL_PREFERENCE: (50, "preference tuning wants 50–100 pairs or more"),
+    Format.HF_DATASET: (50, "supervised fine-tuning wants 50–100 examples or more"),
 }
+# Formats that are pairs (a correction against the original answer).
+PAIR_FORMATS = (Format.OPENAI_DPO, Format.TRL_PREFERENCE)
 MIN_EXAMPLES = 10
 
 
@@ -95,6 +107,16 @@ def build_openai_dpo(row: Row) -> dict | None:
     }
 
 
+def build_trl_preference(row: Row) -> dict | None:
+    if not row.corrected:
+        return None
+    return {
+        "prompt": list(row.messages),
+        "chosen": [_assistant(row.answer)],
+        "rejected": [_assistant(row.original_answer)],
+    }
+
+
 def build_vertex_gemini(row: Row) -> dict:
     system, contents = [], []
     for m in row.messages:
@@ -114,6 +136,7 @@ BUILDERS: dict[str, Callable[[Row], dict | None]] = {
     Format.OPENAI_CHAT: build_openai_chat,
     Format.OPENAI_DPO: build_openai_dpo,
     Format.VERTEX_GEMINI: build_vertex_gemini,
+    Format.TRL_PREFERENCE: build_trl_preference,
 }
 
 
@@ -164,8 +187,22 @@ def errors_openai_dpo(line) -> list[str]:
     if not isinstance(line["input"], dict) or set(line["input"]) != {"messages"}:
         return ["input is not {messages}"]
     errors = _chat_errors(line["input"]["messages"], last="user")
+    return errors + _pair_errors(line, "preferred_output", "non_preferred_output")
+
+
+def errors_trl_preference(line) -> list[str]:
+    """TRL's conversational preference layout: prompt ending with the user's message,
+    chosen and rejected one assistant message each."""
+    if not isinstance(line, dict) or set(line) != {"prompt", "chosen", "rejected"}:
+        return ["line is not {prompt, chosen, rejected}"]
+    errors = _chat_errors(line["prompt"], last="user")
+    return errors + _pair_errors(line, "chosen", "rejected")
+
+
+def _pair_errors(line: dict, *keys: str) -> list[str]:
+    errors: list[str] = []
     outputs = []
-    for key in ("preferred_output", "non_preferred_output"):
+    for key in keys:
         out = line[key]
         if (
             not isinstance(out, list)
@@ -224,6 +261,7 @@ VALIDATORS: dict[str, Callable[[object], list[str]]] = {
     Format.OPENAI_CHAT: errors_openai_chat,
     Format.OPENAI_DPO: errors_openai_dpo,
     Format.VERTEX_GEMINI: errors_vertex_gemini,
+    Format.TRL_PREFERENCE: errors_trl_preference,
 }
 
 
@@ -235,6 +273,8 @@ def _texts(fmt: str, line: dict) -> list[str]:
             line["preferred_output"][0]["content"],
             line["non_preferred_output"][0]["content"],
         ]
+    if fmt == Format.TRL_PREFERENCE:
+        return [m["content"] for m in (*line["prompt"], *line["chosen"], *line["rejected"])]
     texts = [p["text"] for c in line["contents"] for p in c["parts"]]
     return texts + [p["text"] for p in line.get("systemInstruction", {}).get("parts", [])]
 
@@ -259,9 +299,10 @@ class FileInfo:
     lines: int
     bytes: int
     sha256: str
+    config: str = ""  # a Hugging Face dataset's config ("default", "preference"); "" else
 
     def as_dict(self) -> dict:
-        return {
+        info = {
             "name": self.name,
             "format": self.format,
             "split": self.split,
@@ -269,6 +310,14 @@ class FileInfo:
             "bytes": self.bytes,
             "sha256": self.sha256,
         }
+        if self.config:
+            info["config"] = self.config
+        return info
+
+    @property
+    def counts_as_examples(self) -> bool:
+        """A split's file of the format's main examples (not a card, zip or pair config)."""
+        return bool(self.split) and self.config in ("", "default")
 
 
 @dataclass
@@ -278,9 +327,10 @@ class WriteResult:
     excluded_examples: dict[str, list[str]] = field(default_factory=dict)
     max_tokens: dict[str, int] = field(default_factory=dict)
     errors: list[str] = field(default_factory=list)
+    stats: dict[str, dict] = field(default_factory=dict)  # format -> facts for its card
 
     def lines(self, fmt: str) -> int:
-        return sum(f.lines for f in self.files if f.format == fmt)
+        return sum(f.lines for f in self.files if f.format == fmt and f.counts_as_examples)
 
 
 class ExportInvalid(Exception):
@@ -320,19 +370,33 @@ def write_files(
         excluded_examples={f: [] for f in formats},
         max_tokens={f: 0 for f in formats},
     )
-    outs = {(f, s): _Out(folder, f, s) for f in formats for s in Split.values}
+    jsonl = [f for f in formats if f in BUILDERS]
+    outs = {(f, s): _Out(folder, f, s) for f in jsonl for s in Split.values}
+    # Formats that are folders of their own (Parquet) take rows through add(); imported
+    # only when asked for, so a JSONL-only build does not load pyarrow.
+    writers = []
+    if Format.HF_DATASET in formats:
+        from datasets import hf
+
+        writers.append(hf.ParquetWriter(folder, limits[Format.HF_DATASET], result))
     try:
         done = 0
         for row in rows:
-            for fmt in formats:
+            for fmt in jsonl:
                 _write_row(fmt, row, outs[(fmt, row.split)], limits[fmt], result)
+            for writer in writers:
+                writer.add(row)
             done += 1
             if on_progress and done % progress_every == 0:
                 on_progress(done)
         for out in outs.values():
             out.fh.close()
+        for writer in writers:
+            writer.close()
         for out in outs.values():
             _check_file(out, result)
+        for writer in writers:
+            writer.check()
         if result.errors:
             raise ExportInvalid(result.errors)
         for out in outs.values():
@@ -341,10 +405,14 @@ def write_files(
                 os.replace(out.tmp, final)
             else:  # a split with no lines gets no file
                 out.tmp.unlink()
+        for writer in writers:
+            writer.commit()
     except BaseException:
         for out in outs.values():
             out.fh.close()
             out.tmp.unlink(missing_ok=True)
+        for writer in writers:
+            writer.abort()
         raise
     if on_progress:
         on_progress(done)
@@ -352,14 +420,13 @@ def write_files(
     return result
 
 
-def _write_row(fmt: str, row: Row, out: _Out, limit: int, result: WriteResult) -> None:
-    line = BUILDERS[fmt](row)
-    if line is None:
-        return
-    errors = VALIDATORS[fmt](line)
+def admit(fmt: str, kind: str, line: dict, row: Row, limit: int, result: WriteResult) -> bool:
+    """Whether a built line passes `kind`'s rules and `fmt`'s token limit; a line that
+    does not is counted and sampled under `fmt` in the result."""
+    errors = VALIDATORS[kind](line)
     reason = errors[0] if errors else None
     if not errors:
-        tokens = count_tokens(_texts(fmt, line))
+        tokens = count_tokens(_texts(kind, line))
         if tokens > limit:
             reason = f"over the {limit}-token limit"
         elif tokens > result.max_tokens[fmt]:
@@ -368,6 +435,13 @@ def _write_row(fmt: str, row: Row, out: _Out, limit: int, result: WriteResult) -
         result.excluded[fmt][_reason_kind(reason)] += 1
         if len(result.excluded_examples[fmt]) < 50:
             result.excluded_examples[fmt].append(f"{_uuid(row.example_id)}: {reason}")
+        return False
+    return True
+
+
+def _write_row(fmt: str, row: Row, out: _Out, limit: int, result: WriteResult) -> None:
+    line = BUILDERS[fmt](row)
+    if line is None or not admit(fmt, fmt, line, row, limit, result):
         return
     out.fh.write(orjson.dumps(line, option=DUMP_OPTS))
     out.fh.write(b"\n")

@@ -9,9 +9,10 @@ from django.contrib.auth.models import User
 
 from annotations.models import Criterion, Example
 from chat.models import Topic
-from datasets.models import Format, Release
+from datasets.models import Format, License, Release
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
+_LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _SCORE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:>=|=|:)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
@@ -50,6 +51,17 @@ class ReleaseForm(forms.Form):
         widget=forms.CheckboxSelectMultiple,
         initial=list(Format.values),
     )
+    license = forms.ChoiceField(
+        choices=License.choices,
+        initial=License.OTHER,
+        label="Licence",
+        help_text="Named in the Hugging Face dataset card.",
+    )
+    language = forms.CharField(
+        required=False,
+        max_length=20,
+        help_text="Language of the examples as a BCP 47 code (en, de, pt-BR), if known.",
+    )
 
     def __init__(self, *args, check_unique: bool = True, **kwargs):
         super().__init__(*args, **kwargs)
@@ -75,6 +87,12 @@ class ReleaseForm(forms.Form):
         if not _NAME.match(name):
             raise forms.ValidationError("Use letters, digits, dot, dash or underscore only.")
         return name
+
+    def clean_language(self) -> str:
+        language = self.cleaned_data["language"].strip()
+        if language and not _LANGUAGE.match(language):
+            raise forms.ValidationError("Use a language code such as en, de or pt-BR.")
+        return language
 
     def clean_tags(self) -> list[str]:
         return sorted({t.strip() for t in self.cleaned_data["tags"].split(",") if t.strip()})
@@ -134,6 +152,8 @@ class ReleaseForm(forms.Form):
             "validation_fraction": d["validation_fraction"],
             "seed": d["seed"],
             "formats": d["formats"],
+            "license": d["license"],
+            "language": d["language"],
         }
 
 
@@ -166,4 +186,6 @@ def initial_from(release: Release, version: int) -> dict:
         "validation_fraction": release.validation_fraction,
         "seed": release.seed,
         "formats": release.formats,
+        "license": release.license,
+        "language": release.language,
     }

@@ -12,6 +12,27 @@ class Format(models.TextChoices):
     OPENAI_CHAT = "openai_chat", "OpenAI chat JSONL"
     OPENAI_DPO = "openai_dpo", "OpenAI preference (DPO) JSONL"
     VERTEX_GEMINI = "vertex_gemini", "Vertex AI Gemini JSONL"
+    TRL_PREFERENCE = "trl_preference", "TRL preference JSONL (prompt/chosen/rejected)"
+    HF_DATASET = "hf_dataset", "Hugging Face dataset (Parquet + dataset card)"
+
+
+class License(models.TextChoices):
+    """Licences a Hugging Face dataset card can name (Hub licence identifiers).
+
+    `other` is the default: support conversations are usually the company's own data,
+    and a release must not grant reuse rights by accident; the card then says so.
+    """
+
+    OTHER = "other", "Other / proprietary (no reuse granted)"
+    CC_BY_4 = "cc-by-4.0", "CC BY 4.0"
+    CC_BY_SA_4 = "cc-by-sa-4.0", "CC BY-SA 4.0"
+    CC_BY_NC_4 = "cc-by-nc-4.0", "CC BY-NC 4.0"
+    CC_BY_NC_SA_4 = "cc-by-nc-sa-4.0", "CC BY-NC-SA 4.0"
+    CC0 = "cc0-1.0", "CC0 1.0 (public domain)"
+    ODC_BY = "odc-by", "ODC-By 1.0"
+    CDLA_PERMISSIVE_2 = "cdla-permissive-2.0", "CDLA-Permissive 2.0"
+    APACHE_2 = "apache-2.0", "Apache 2.0"
+    MIT = "mit", "MIT"
 
 
 class Split(models.TextChoices):
@@ -44,6 +65,15 @@ class Release(JobFields):
     validation_fraction = models.FloatField(default=0.1)
     seed = models.IntegerField(default=0)
     formats = models.JSONField(default=list)
+    license = models.CharField(
+        max_length=30,
+        choices=License.choices,
+        default=License.OTHER,
+        help_text="Named in the Hugging Face dataset card",
+    )
+    language = models.CharField(
+        max_length=20, blank=True, help_text="Language of the examples (BCP 47, e.g. en), if known"
+    )
     state = models.CharField(max_length=10, choices=State.choices, default=State.DRAFT)
 
     # Progress of the build, for the bar on the page.

@@ -15,7 +15,7 @@ from django.conf import settings
 from django.db.models import QuerySet
 
 from annotations.models import Example
-from datasets.exports import MIN_EXAMPLES, RECOMMENDED_MIN
+from datasets.exports import MIN_EXAMPLES, PAIR_FORMATS, RECOMMENDED_MIN
 from datasets.models import Release, ReleaseItem, Split
 
 LOCKED_STATES = (Release.State.APPROVED, Release.State.PUBLISHED)
@@ -114,7 +114,7 @@ def count_messages(examples: int, corrected: int, formats=None) -> tuple[list[st
     for fmt, (minimum, text) in RECOMMENDED_MIN.items():
         if formats is not None and fmt not in formats:
             continue
-        n = corrected if fmt == "openai_dpo" else examples
+        n = corrected if fmt in PAIR_FORMATS else examples
         if n < minimum:
             warnings.append(f"{fmt}: {n} — {text}.")
     return errors, warnings

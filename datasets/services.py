@@ -22,9 +22,9 @@ from django.db.models.functions import Cast
 from django.utils import timezone
 
 from chat.prompts import production_messages
-from datasets import exports, pii, selectors
+from datasets import exports, hf, pii, selectors
 from datasets.dedup import Deduper
-from datasets.models import Format, Release, ReleaseItem
+from datasets.models import Format, License, Release, ReleaseItem
 from graph import outbox
 from reviewhub import jobs
 
@@ -78,6 +78,8 @@ def release_create(
     seed: int = 0,
     formats: list[str],
     description: str = "",
+    license: str = License.OTHER,
+    language: str = "",
     build: bool = False,
 ) -> Release:
     """A draft release; with `build`, also queue its build (all or nothing)."""
@@ -87,6 +89,8 @@ def release_create(
         raise ReleaseError("Choose at least one known format.")
     if not 0 <= validation_fraction <= 0.5:
         raise ReleaseError("The validation fraction must be between 0 and 0.5.")
+    if license not in License.values:
+        raise ReleaseError("Choose a licence from the list.")
     release = Release.objects.create(
         name=name,
         version=version,
@@ -95,6 +99,8 @@ def release_create(
         validation_fraction=validation_fraction,
         seed=seed,
         formats=[f for f in Format.values if f in formats],
+        license=license,
+        language=language,
         created_by=user,
     )
     if build:
@@ -110,7 +116,15 @@ def release_update(*, release: Release, **definition) -> Release:
         raise ReleaseError(
             f"{locked} is {locked.get_state_display().lower()}; make a new version to change it."
         )
-    allowed = {"description", "filters", "validation_fraction", "seed", "formats"}
+    allowed = {
+        "description",
+        "filters",
+        "validation_fraction",
+        "seed",
+        "formats",
+        "license",
+        "language",
+    }
     if set(definition) - allowed:
         raise ReleaseError(f"Cannot change {sorted(set(definition) - allowed)}.")
     if "filters" in definition:
@@ -132,6 +146,8 @@ def release_new_version(*, release: Release, user) -> Release:
         validation_fraction=release.validation_fraction,
         seed=release.seed,
         formats=release.formats,
+        license=release.license,
+        language=release.language,
         created_by=user,
     )
 
@@ -277,6 +293,11 @@ def _build(release: Release) -> None:
             },
         ) from exc
     report = _report(release, snap, written)
+    if Format.HF_DATASET in release.formats:
+        _progress(release, "writing the dataset card", base + kept)
+        report["card"] = hf.card_facts(release, written)
+        card_files = hf.write_card(folder=folder, release=release, report=report)
+        report["files"] += [f.as_dict() for f in card_files]
     _finish(release, report, written)
 
 
@@ -422,7 +443,11 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
         "counts": {
             **snap["counts"],
             "files": {
-                fmt: {f.split: f.lines for f in written.files if f.format == fmt}
+                fmt: {
+                    f.split: f.lines
+                    for f in written.files
+                    if f.format == fmt and f.counts_as_examples
+                }
                 for fmt in release.formats
             },
         },
@@ -571,6 +596,8 @@ def build_manifest(release: Release) -> dict:
         "definition": {
             "filters": release.filters,
             "formats": release.formats,
+            "license": release.license,
+            "language": release.language,
             "validation_fraction": release.validation_fraction,
             "seed": release.seed,
             "split": "sha256(seed:example_id) < fraction",

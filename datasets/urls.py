@@ -15,5 +15,5 @@ urlpatterns = [
     path("<uuid:pk>/publish/", views.release_publish, name="publish"),
     path("<uuid:pk>/diff/", views.release_diff, name="diff"),
     path("<uuid:pk>/manifest.json", views.release_manifest, name="manifest"),
-    path("<uuid:pk>/files/<str:name>", views.release_file, name="file"),
+    path("<uuid:pk>/files/<path:name>", views.release_file, name="file"),
 ]

@@ -10,10 +10,17 @@ from django.http import FileResponse, Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
-from datasets import selectors, services
+from datasets import hf, selectors, services
 from datasets.forms import ReleaseForm, initial_from
 from datasets.models import Release
 from reviewhub.roles import lead_required
+
+CONTENT_TYPES = {
+    ".jsonl": "application/jsonl",
+    ".parquet": "application/vnd.apache.parquet",
+    ".md": "text/markdown; charset=utf-8",
+    ".zip": "application/zip",
+}
 
 
 def _get_release(pk) -> Release:
@@ -84,6 +91,8 @@ def release_detail(request: HttpRequest, pk) -> HttpResponse:
             "previous": selectors.previous_release(release),
             "filters": selectors.describe_filters(release.filters),
             "manifest_json": json.dumps(release.manifest, indent=2, sort_keys=True),
+            "hf_folder": selectors.release_folder(release) / hf.FOLDER,
+            "hf_zip": hf.ZIP,
         },
     )
 
@@ -164,6 +173,6 @@ def release_file(request: HttpRequest, pk, name: str) -> FileResponse:
     return FileResponse(
         open(path, "rb"),
         as_attachment=True,  # noqa: SIM115 (closed by Django)
-        filename=f"{release.name}-v{release.version}-{name}",
-        content_type="application/jsonl",
+        filename=f"{release.name}-v{release.version}-{name.replace('/', '-')}",
+        content_type=CONTENT_TYPES.get(path.suffix, "application/octet-stream"),
     )

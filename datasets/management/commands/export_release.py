@@ -8,8 +8,8 @@ from pathlib import Path
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
-from datasets import exports, services
-from datasets.models import Release
+from datasets import exports, hf, services
+from datasets.models import Format, Release
 
 
 class Command(BaseCommand):
@@ -30,6 +30,10 @@ class Command(BaseCommand):
         written = exports.write_files(
             folder=folder, formats=release.formats, rows=services.iter_rows(release)
         )
+        if Format.HF_DATASET in release.formats:
+            # The card is rendered from the report frozen at build time, so it and the
+            # zip come out byte-identical when the data files do.
+            written.files += hf.write_card(folder=folder, release=release, report=release.report)
         (folder / "manifest.json").write_text(
             json.dumps(release.manifest, indent=2, sort_keys=True) + "\n"
         )
