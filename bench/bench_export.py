@@ -1,4 +1,5 @@
-"""Export throughput to OpenAI chat JSONL, and peak RSS, at 10k and 100k examples.
+"""Export throughput to OpenAI chat JSONL, and peak RSS, at 10k and 100k examples; the
+Hugging Face dataset format's build time at 100k.
 
 Own database: a temp SQLite file (never the dev DB). One subprocess migrates and bulk-
 inserts the data (two built releases: 10k and 100k items snapshotted from 100k examples);
@@ -6,6 +7,10 @@ then each size is exported (3 times, best time kept) in a FRESH subprocess —
 `datasets.exports.write_files` fed by `datasets.services.iter_rows` (the same path a build
 and `export_release` take: stream from the database, serialise, write, read back to
 validate and hash, move into place) — reporting its wall time and `ru_maxrss`.
+
+The Hugging Face figure is the whole format as a build makes it: Parquet for both configs
+(every fifth item is corrected, so a preference pair), read back and validated, then the
+card's facts (topics, rubric, agreement) from the database, the card and the zip.
 """
 
 from __future__ import annotations
@@ -62,8 +67,11 @@ for size in sizes:
     with transaction.atomic():
         for start in range(0, size, B):
             ReleaseItem.objects.bulk_create([
-                ReleaseItem(release=r, example_id=eid, position=p, split="train",
-                            messages=m, question=q, answer=a, original_answer=a)
+                ReleaseItem(release=r, example_id=eid, position=p,
+                            split="validation" if p % 10 == 0 else "train",
+                            messages=m, question=q, answer=a,
+                            original_answer="Press restore." if p % 5 == 0 else a,
+                            corrected=p % 5 == 0)
                 for p, (eid, q, m, a) in enumerate(ids[start:start + B], start=start)])
     out[size] = str(r.id)
 print(json.dumps(out))
@@ -77,11 +85,16 @@ from pathlib import Path
 from datasets import exports, services
 from datasets.models import Release
 release = Release.objects.get(id=sys.argv[1])
+fmt = sys.argv[3]
+folder = Path(sys.argv[2])
 start = time.perf_counter()
-result = exports.write_files(folder=Path(sys.argv[2]), formats=["openai_chat"],
-                             rows=services.iter_rows(release))
+result = exports.write_files(folder=folder, formats=[fmt], rows=services.iter_rows(release))
+if fmt == "hf_dataset":
+    from datasets import hf
+    report = {"files": [f.as_dict() for f in result.files], "card": hf.card_facts(release, result)}
+    hf.write_card(folder=folder, release=release, report=report)
 elapsed = time.perf_counter() - start
-lines = result.lines("openai_chat")
+lines = result.lines(fmt)
 print(json.dumps({"lines": lines, "seconds": elapsed,
                   "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
 """
@@ -124,7 +137,7 @@ def run() -> dict:
             # Best of RUNS (the machine is shared: the fastest run is the least disturbed);
             # peak RSS is the largest seen.
             runs = [
-                _py(EXPORT, [releases[str(size)], str(tmp / f"out{size}-{i}")], env)
+                _py(EXPORT, [releases[str(size)], str(tmp / f"out{size}-{i}"), "openai_chat"], env)
                 for i in range(RUNS)
             ]
             assert all(r["lines"] == size for r in runs), runs
@@ -133,9 +146,15 @@ def run() -> dict:
                 "seconds": min(r["seconds"] for r in runs),
                 "rss_mb": max(r["rss_mb"] for r in runs),
             }
+        hf_runs = [
+            _py(EXPORT, [releases["100000"], str(tmp / f"hf-{i}"), "hf_dataset"], env)
+            for i in range(RUNS)
+        ]
+        assert all(r["lines"] == 100_000 for r in hf_runs), hf_runs
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     big, small = figures[100_000], figures[10_000]
+    hf_best = min(r["seconds"] for r in hf_runs)
     return {
         "export_openai_per_s_100k": {
             "value": round(big["lines"] / big["seconds"], 1),
@@ -155,6 +174,19 @@ def run() -> dict:
             "target": "<= 1.2 x the 10k figure",
             "n": 100_000,
             "ratio": round(big["rss_mb"] / small["rss_mb"], 3),
+        },
+        "export_hf_dataset_seconds_100k": {
+            "value": round(hf_best, 2),
+            "unit": "s",
+            "target": "report (Parquet ×2 configs + read-back + card + zip)",
+            "n": 100_000,
+            "per_s": round(100_000 / hf_best, 1),
+        },
+        "export_hf_dataset_peak_rss_mb_100k": {
+            "value": round(max(r["rss_mb"] for r in hf_runs), 1),
+            "unit": "MB",
+            "target": "report",
+            "n": 100_000,
         },
     }
 

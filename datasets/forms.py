@@ -54,6 +54,7 @@ class ReleaseForm(forms.Form):
     license = forms.ChoiceField(
         choices=License.choices,
         initial=License.OTHER,
+        required=False,  # left out: other/proprietary, the safe default
         label="Licence",
         help_text="Named in the Hugging Face dataset card.",
     )
@@ -87,6 +88,9 @@ class ReleaseForm(forms.Form):
         if not _NAME.match(name):
             raise forms.ValidationError("Use letters, digits, dot, dash or underscore only.")
         return name
+
+    def clean_license(self) -> str:
+        return self.cleaned_data["license"] or License.OTHER
 
     def clean_language(self) -> str:
         language = self.cleaned_data["language"].strip()

@@ -38,8 +38,10 @@ EARLIER = [
 
 @pytest.fixture
 def release(lead):
+    # Example ids (so splits) are random: 30 pairs at a 0.3 fraction leave a split of
+    # pairs empty with probability 0.7**30 (2e-5).
     make_examples(lead, 13)
-    make_examples(lead, 11, corrected=True)
+    make_examples(lead, 30, corrected=True)
     make_example(lead, question="And the port?", answer="7687.", messages=EARLIER)
     built = built_release(lead, formats=HF_FORMATS, fraction=0.3)
     assert built.state == Release.State.BUILT, built.error
@@ -122,8 +124,8 @@ def test_the_datasets_library_loads_the_folder_into_its_splits_and_row_counts(re
         assert preference[split]["rows"] == files[("preference", split)]
         assert default[split]["columns"] == ["messages", "example_id"]
         assert preference[split]["columns"] == ["prompt", "chosen", "rejected", "example_id"]
-    assert sum(d["rows"] for d in default.values()) == 25
-    assert sum(d["rows"] for d in preference.values()) == 11
+    assert sum(d["rows"] for d in default.values()) == 44
+    assert sum(d["rows"] for d in preference.values()) == 30
     # TRL's conversational layouts: lists of {role, content} messages
     first = default["train"]["first"]["messages"]
     assert all(set(m) == {"role", "content"} for m in first)
@@ -156,7 +158,7 @@ def test_trl_preference_file_pairs_the_correction_against_the_original(release):
         for s in ("train", "validation")
         for line in read_lines(release, f"{s}.trl_preference.jsonl")
     ]
-    assert len(lines) == 11  # corrected examples only
+    assert len(lines) == 30  # corrected examples only
     for line in lines:
         assert set(line) == {"prompt", "chosen", "rejected"}
         assert line["prompt"][0]["role"] == "system" and line["prompt"][-1]["role"] == "user"
@@ -218,11 +220,11 @@ def test_card_body_states_selection_counts_cleaning_models_and_hashes(release):
     counts = report["counts"]
     assert f"{counts['selected']} approved examples matched" in body
     assert f"{counts['examples']} remain after de-duplication" in body
-    assert "**1 of 25 examples are multi-turn**" in body
+    assert "**1 of 44 examples are multi-turn**" in body
     assert "| (no topic) |" in body
     assert f"{report['dedup']['exact']} exact" in body
     assert f"{report['pii']['total']} in all" in body
-    assert "| m-1 | 25 |" in body
+    assert "| m-1 | 44 |" in body
     for f in report["files"]:
         if f["name"] not in (hf.CARD, hf.ZIP):
             assert f["sha256"] in body
@@ -393,3 +395,26 @@ def test_detail_page_offers_the_zip_and_the_upload_command(client_for, release, 
     assert "r-v1-hf-data-train-00000-of-00001.parquet" in response["Content-Disposition"]
     outside = reverse("datasets:detail", args=[release.id]) + "files/hf/../../secret"
     assert client.get(outside).status_code == 404
+
+
+def test_read_back_check_catches_broken_parquet_rows():
+    import pyarrow as pa
+
+    schema = hf._schemas()["default"]
+
+    def table(*messages):
+        return pa.Table.from_pylist(
+            [{"messages": m, "example_id": "x"} for m in messages], schema=schema
+        )
+
+    good = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert hf._messages_errors(table(good), "messages", last="assistant") == []
+    blank = [{"role": "user", "content": "q"}, {"role": "assistant", "content": "  "}]
+    assert (
+        "empty content" in hf._messages_errors(table(good, blank), "messages", last="assistant")[0]
+    )
+    unanswered = [{"role": "user", "content": "q"}]
+    assert "does not end" in hf._messages_errors(table(unanswered), "messages", last="assistant")[0]
+    odd = [{"role": "tool", "content": "q"}, {"role": "assistant", "content": "a"}]
+    assert "unknown roles" in hf._messages_errors(table(odd), "messages", last="assistant")[0]
+    assert hf._messages_errors(table(good), "messages", last="assistant", length=1)
