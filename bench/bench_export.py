@@ -94,9 +94,10 @@ if fmt == "hf_dataset":
     report = {"files": [f.as_dict() for f in result.files], "card": hf.card_facts(release, result)}
     hf.write_card(folder=folder, release=release, report=report)
 elapsed = time.perf_counter() - start
+usage = resource.getrusage(resource.RUSAGE_SELF)
 lines = result.lines(fmt)
-print(json.dumps({"lines": lines, "seconds": elapsed,
-                  "rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+print(json.dumps({"lines": lines, "seconds": elapsed, "rss_mb": usage.ru_maxrss / 1024,
+                  "cpu_s": usage.ru_utime + usage.ru_stime}))
 """
 
 
@@ -132,35 +133,34 @@ def run() -> dict:
     try:
         env = _env(tmp)
         releases = _py(SETUP, [str(s) for s in SIZES], env)
-        figures = {}
-        for size in SIZES:
-            # Best of RUNS (the machine is shared: the fastest run is the least disturbed);
-            # peak RSS is the largest seen.
-            runs = [
-                _py(EXPORT, [releases[str(size)], str(tmp / f"out{size}-{i}"), "openai_chat"], env)
-                for i in range(RUNS)
-            ]
-            assert all(r["lines"] == size for r in runs), runs
-            figures[size] = {
-                "lines": size,
-                "seconds": min(r["seconds"] for r in runs),
-                "rss_mb": max(r["rss_mb"] for r in runs),
-            }
-        hf_runs = [
-            _py(EXPORT, [releases["100000"], str(tmp / f"hf-{i}"), "hf_dataset"], env)
-            for i in range(RUNS)
-        ]
-        assert all(r["lines"] == 100_000 for r in hf_runs), hf_runs
+        figures, hf_figures = {}, {}
+        for fmt, into in (("openai_chat", figures), ("hf_dataset", hf_figures)):
+            for size in SIZES:
+                # Best of RUNS (the machine is shared: the fastest run is the least
+                # disturbed); peak RSS is the largest seen.
+                runs = [
+                    _py(EXPORT, [releases[str(size)], str(tmp / f"{fmt}{size}-{i}"), fmt], env)
+                    for i in range(RUNS)
+                ]
+                assert all(r["lines"] == size for r in runs), runs
+                best = min(runs, key=lambda r: r["seconds"])
+                into[size] = {
+                    "lines": size,
+                    "seconds": best["seconds"],
+                    "cpu_s": best["cpu_s"],
+                    "rss_mb": max(r["rss_mb"] for r in runs),
+                }
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     big, small = figures[100_000], figures[10_000]
-    hf_best = min(r["seconds"] for r in hf_runs)
+    hf_big, hf_small = hf_figures[100_000], hf_figures[10_000]
     return {
         "export_openai_per_s_100k": {
             "value": round(big["lines"] / big["seconds"], 1),
             "unit": "examples/s",
             "target": ">= 50000",
             "n": 100_000,
+            "cpu_s": round(big["cpu_s"], 2),
         },
         "export_peak_rss_mb_10k": {
             "value": round(small["rss_mb"], 1),
@@ -175,18 +175,22 @@ def run() -> dict:
             "n": 100_000,
             "ratio": round(big["rss_mb"] / small["rss_mb"], 3),
         },
+        # The Hugging Face format as a build makes it: Parquet for both configs, read
+        # back and checked, the card's facts from the database, the card and the zip.
         "export_hf_dataset_seconds_100k": {
-            "value": round(hf_best, 2),
+            "value": round(hf_big["seconds"], 2),
             "unit": "s",
-            "target": "report (Parquet ×2 configs + read-back + card + zip)",
-            "n": 100_000,
-            "per_s": round(100_000 / hf_best, 1),
-        },
-        "export_hf_dataset_peak_rss_mb_100k": {
-            "value": round(max(r["rss_mb"] for r in hf_runs), 1),
-            "unit": "MB",
             "target": "report",
             "n": 100_000,
+            "cpu_s": round(hf_big["cpu_s"], 2),
+            "per_s": round(100_000 / hf_big["seconds"], 1),
+        },
+        "export_hf_dataset_peak_rss_mb_100k": {
+            "value": round(hf_big["rss_mb"], 1),
+            "unit": "MB",
+            "target": "<= 1.2 x the 10k figure",
+            "n": 100_000,
+            "ratio": round(hf_big["rss_mb"] / hf_small["rss_mb"], 3),
         },
     }
 

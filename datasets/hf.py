@@ -175,29 +175,24 @@ class ParquetWriter:
         """Decode the whole file and check it column-wise (pyarrow.compute): the per-row
         rules ran in add(); this catches what writing could break, at C speed (a per-row
         Python re-validation took longer than writing the file)."""
-        import pyarrow.compute as pc
         import pyarrow.parquet as pq
 
         errors = self.result.errors
-        table = pq.read_table(shard.tmp)
-        problems = []
-        if not table.schema.equals(shard.schema):
-            problems.append(f"schema is {table.schema}")
-        elif table.num_rows != shard.rows:
-            problems.append(f"wrote {shard.rows} rows, read back {table.num_rows}")
-        elif shard.config == "default":
-            problems += _messages_errors(table, "messages", last="assistant")
-        else:
-            problems += _messages_errors(table, "prompt", last="user")
-            for column in ("chosen", "rejected"):
-                problems += _messages_errors(table, column, last="assistant", length=1)
-            same = pc.equal(_contents(table, "chosen"), _contents(table, "rejected"))
-            if pc.any(same).as_py():
-                problems.append("a row's chosen and rejected are the same")
-        if table.column("example_id").null_count:
-            problems.append("a row has no example_id")
+        parquet = pq.ParquetFile(shard.tmp)
+        problems, rows = [], 0
+        if not parquet.schema_arrow.equals(shard.schema):
+            problems.append(f"schema is {parquet.schema_arrow}")
+        else:  # a row group at a time: memory stays flat however large the release
+            for group in range(parquet.num_row_groups):
+                table = parquet.read_row_group(group)
+                rows += table.num_rows
+                problems += _table_errors(shard.config, table)
+                if problems:
+                    break
+        parquet.close()
+        if not problems and rows != shard.rows:
+            problems.append(f"wrote {shard.rows} rows, read back {rows}")
         errors += [f"{shard.name}: {p}" for p in problems[: max(0, 20 - len(errors))]]
-        rows = table.num_rows
         return exports.FileInfo(
             name=shard.name,
             format=Format.HF_DATASET,
@@ -224,6 +219,25 @@ class ParquetWriter:
                 pass
             if shard.tmp is not None:
                 shard.tmp.unlink(missing_ok=True)
+
+
+def _table_errors(config: str, table) -> list[str]:
+    import pyarrow.compute as pc
+
+    problems = []
+    if config == "default":
+        problems += _messages_errors(table, "messages", last="assistant")
+    else:
+        problems += _messages_errors(table, "prompt", last="user")
+        for column in ("chosen", "rejected"):
+            problems += _messages_errors(table, column, last="assistant", length=1)
+        if not problems:
+            same = pc.equal(_contents(table, "chosen"), _contents(table, "rejected"))
+            if pc.any(same).as_py():
+                problems.append("a row's chosen and rejected are the same")
+    if table.column("example_id").null_count:
+        problems.append("a row has no example_id")
+    return problems
 
 
 def _contents(table, column: str):
@@ -316,7 +330,8 @@ def write_card(*, folder: Path, release: Release, report: dict) -> list[exports.
     """Write hf/README.md from the release and its report, then the zip of hf/."""
     card = folder / CARD
     _write_atomic(card, render_card(release, report).encode("utf-8"))
-    _write_zip(folder)
+    names = [CARD] + [f["name"] for f in _files(report) if f["format"] == Format.HF_DATASET]
+    _write_zip(folder, names)
     return [_info(folder, CARD), _info(folder, ZIP)]
 
 
@@ -344,13 +359,11 @@ def _write_atomic(path: Path, data: bytes) -> None:
         raise
 
 
-def _write_zip(folder: Path) -> None:
+def _write_zip(folder: Path, files: list[str]) -> None:
+    """The named files of hf/ (the card and the report's Parquet files, nothing else a
+    folder may hold), at the zip's root, in sorted order."""
     root = folder / FOLDER
-    names = sorted(
-        p.relative_to(root).as_posix()
-        for p in root.rglob("*")
-        if p.is_file() and not p.name.startswith(".")
-    )
+    names = sorted(name.removeprefix(f"{FOLDER}/") for name in files)
     final = folder / ZIP
     fd, tmp = tempfile.mkstemp(dir=folder, prefix=f".{ZIP}.", suffix=".tmp")
     os.close(fd)
