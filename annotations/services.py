@@ -1,12 +1,12 @@
 """Review writes.
 
 Contract used by other apps (keep the signature):
-- queue_refresh(turn_ids=[...]) — called by chat services in the same transaction whenever
-  turns are logged/ingested/replayed or their feedback changes, so the queue's priority
-  reflects the new signals. Cheap and bulk: on PostgreSQL one INSERT … SELECT … ON
-  CONFLICT statement per 1,000 ids (unchanged rows are not rewritten); elsewhere three
-  queries per 1,000 ids. Turns that predate the queue: `manage.py queue_refresh` and the
-  periodic `annotations.tasks.queue_backfill`.
+- queue_refresh(turn_ids=[...]) — called on chat's `turns_changed` signal (annotations.receivers)
+  in the same transaction whenever turns are logged/ingested/replayed or their feedback
+  changes, so the queue's priority reflects the new signals. Cheap and bulk: on PostgreSQL
+  one INSERT … SELECT … ON CONFLICT statement per 1,000 ids (unchanged rows are not
+  rewritten); elsewhere three queries per 1,000 ids. Turns that predate the queue:
+  `manage.py queue_refresh` and the periodic `annotations.tasks.queue_backfill`.
 """
 
 from __future__ import annotations
@@ -22,11 +22,11 @@ from django.db.models import Count, Q
 from django.utils import timezone
 
 from annotations import selectors
+from annotations.locks import example_is_locked
 from annotations.models import AuditEvent, Example, QueueItem, Review, Rubric
 from chat.models import Feedback, Turn
 from chat.prompts import turn_production_messages
-from datasets.selectors import example_is_locked
-from graph import outbox
+from outbox.services import record
 from reviewhub import bulk
 
 REFRESH_BATCH = 1000
@@ -396,7 +396,7 @@ def review_submit(
             "updated_at",
         ]
     )
-    outbox.record("review", [review.pk])
+    record("review", [review.pk])
     return review
 
 
@@ -453,7 +453,7 @@ def _example_upsert(
         },
     )
     example.reviewers.set({r.reviewer_id for r in reviews})
-    outbox.record("example", [example.pk])
+    record("example", [example.pk])
     return example
 
 
@@ -507,5 +507,5 @@ def example_withdraw(*, example_id, actor) -> Example:
         item.state = QueueItem.State.WITHDRAWN
         item.save(update_fields=["state", "updated_at"])
         _audit(item.pk, actor, AuditEvent.Action.WITHDRAW, example=str(example.pk))
-    outbox.record("example", [example.pk])
+    record("example", [example.pk])
     return example

@@ -2,12 +2,12 @@
 
 - graph_sync_batched_per_s / graph_sync_per_object_per_s / graph_sync_speedup: the same
   turns (each: question + answer Message nodes, NEXT, two HAS_CONTEXT {rank, score} to
-  existing chunks) written to the same embedded server by `graph.sync.sync_turns`
+  existing chunks) written to the same embedded server by `graph.projection.sync_turns`
   (UNWIND … MERGE batches) and by neomodel per-object `save()` / `connect()`.
 - graph_drain_per_s: the outbox drain (claim, write with dependencies, mark synced) of the
   same turns.
-- graph_check_s_100k: `graph.sync.check()` (ids, counts, lineage edges) after that rebuild.
-- graph_rebuild_s_100k: `graph.sync.rebuild(clean=True)` of a database with BENCH_TURNS
+- graph_check_s_100k: `graph.reconcile.check()` (ids, counts, lineage edges) after that rebuild.
+- graph_rebuild_s_100k: `graph.reconcile.rebuild(clean=True)` of a database with BENCH_TURNS
   logged turns (default 100,000) in 20,000 conversations, 200k contexts, 20k feedback.
 
 The server is a JVM whose compiler keeps speeding both paths up for several rounds, so
@@ -67,7 +67,7 @@ def _log(msg: str) -> None:
 def _start_graph(tmp: str):
     from django.conf import settings
 
-    from graph.connection import configure, wait_until_ready
+    from reviewhub.graphdb import configure, wait_until_ready
     from tests.conftest import free_port, wait_for_port
 
     bolt, http = free_port(), free_port()
@@ -244,8 +244,10 @@ def child(tmp: str) -> dict:
     from neomodel import db
 
     from chat.models import Turn
-    from graph.schema import install_schema
-    from graph.sync import ORDER, _all_ids, check, rebuild, sync, wipe
+    from graph.cypher import wipe
+    from graph.projection import sync
+    from graph.reconcile import all_ids, check, rebuild
+    from graph.schema import ENTITIES, install_schema
 
     proc = _start_graph(tmp)
     try:
@@ -258,7 +260,7 @@ def child(tmp: str) -> dict:
         # 1. batched vs per-object on the same turns; the nodes they point at (users,
         #    conversations, topics, documents, chunks) are written first, outside the timing.
         for entity in ("user", "topic", "document", "conversation"):
-            sync(entity, _all_ids(entity), deps=False)
+            sync(entity, all_ids(entity), deps=False)
         ordered = list(
             Turn.objects.order_by("conversation_id", "position").values_list("id", flat=True)[
                 : COMPARE_TURNS + 5300
@@ -291,12 +293,12 @@ def child(tmp: str) -> dict:
         #    turns' dependencies checked, mark synced (best of two).
         from django.db import transaction
 
-        from graph import outbox
-        from graph.models import OutboxEntry
-        from graph.sync import drain
+        from graph.drain import drain
+        from outbox.models import OutboxEntry
+        from outbox.services import record
 
         with transaction.atomic():
-            outbox.record("turn", ids)
+            record("turn", ids)
         drain_s = float("inf")
         for _ in range(2):
             db.cypher_query("MATCH (m:Message) DETACH DELETE m")
@@ -313,7 +315,7 @@ def child(tmp: str) -> dict:
         rebuild_s = time.monotonic() - started
         rows, _ = db.cypher_query("MATCH (m:Message) RETURN count(m)")
         assert rows[0][0] == 2 * TURNS, rows
-        _log(f"rebuild of {TURNS} turns ({', '.join(ORDER)}): {rebuild_s:.1f}s")
+        _log(f"rebuild of {TURNS} turns ({', '.join(ENTITIES)}): {rebuild_s:.1f}s")
         started = time.monotonic()
         report = check()
         check_s = time.monotonic() - started

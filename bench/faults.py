@@ -101,7 +101,7 @@ def _seed() -> dict:
     call_command("migrate", verbosity=0)
     from accounts.services import user_create
     from chat import services as chat
-    from tests.datasets.factories import make_examples
+    from tests.factories import make_examples
 
     users = {
         name: user_create(username=name, role=role, password="pw-" + name)[0]
@@ -156,7 +156,7 @@ def _worker(env: dict, log, prelude: str = "") -> subprocess.Popen:
 def _start_graph(tmp: Path) -> tuple[subprocess.Popen, str]:
     from django.conf import settings
 
-    from graph.connection import configure, wait_until_ready
+    from reviewhub.graphdb import configure, wait_until_ready
     from tests.conftest import free_port, wait_for_port
 
     bolt, http = free_port(), free_port()
@@ -186,7 +186,7 @@ def _graph_paused(graph: subprocess.Popen, seed: dict) -> dict:
     from neomodel import db
 
     from chat.models import Turn
-    from graph.sync import drain, pending_count
+    from graph.drain import drain, pending_count
 
     client = Client()
     client.force_login(seed["users"]["uma"])

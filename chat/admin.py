@@ -11,7 +11,7 @@ from chat.models import (
     TurnContext,
 )
 from chat.prompts import prompt_template_new_version
-from graph.admin import RecordsGraphChanges
+from outbox.admin import RecordsChanges
 
 
 @admin.register(PromptTemplate)
@@ -65,15 +65,15 @@ class ReplayJobAdmin(admin.ModelAdmin):
 
 
 @admin.register(Topic)
-class TopicAdmin(RecordsGraphChanges, admin.ModelAdmin):
-    graph_entity = "topic"
+class TopicAdmin(RecordsChanges, admin.ModelAdmin):
+    outbox_entity = "topic"
     list_display = ("name", "created_at")
     search_fields = ("name",)
 
 
 @admin.register(Conversation)
-class ConversationAdmin(RecordsGraphChanges, admin.ModelAdmin):
-    graph_entity = "conversation"
+class ConversationAdmin(RecordsChanges, admin.ModelAdmin):
+    outbox_entity = "conversation"
     list_display = ("__str__", "user", "source", "updated_at")
     list_filter = ("source",)
     list_select_related = ("user",)
@@ -87,8 +87,8 @@ class TurnContextInline(admin.TabularInline):
 
 
 @admin.register(Turn)
-class TurnAdmin(RecordsGraphChanges, admin.ModelAdmin):
-    graph_entity = "turn"
+class TurnAdmin(RecordsChanges, admin.ModelAdmin):
+    outbox_entity = "turn"
     list_display = ("__str__", "user", "model", "grounded", "status", "created_at")
     list_filter = ("status", "grounded", "source", "model")
     list_select_related = ("user",)
@@ -99,8 +99,8 @@ class TurnAdmin(RecordsGraphChanges, admin.ModelAdmin):
 
 
 @admin.register(Feedback)
-class FeedbackAdmin(RecordsGraphChanges, admin.ModelAdmin):
-    graph_entity = "feedback"
+class FeedbackAdmin(RecordsChanges, admin.ModelAdmin):
+    outbox_entity = "feedback"
     list_display = ("turn", "user", "rating", "updated_at")
     list_filter = ("rating",)
     raw_id_fields = ("turn", "user")

@@ -21,15 +21,13 @@ from dataclasses import dataclass, field
 from django.conf import settings
 
 from knowledge.embedding import tokenize
+from reviewhub import llm_client
+from reviewhub.llm_client import LLMError
 
 OFFLINE_MODEL = "offline-extractive"
 DEFAULT_PARAMS = {"temperature": 0.2, "max_tokens": 600}
 # Below this retrieval score a passage is treated as not about the question.
 RELEVANCE_FLOOR = 0.12
-
-
-class LLMError(Exception):
-    pass
 
 
 @dataclass(frozen=True)
@@ -169,9 +167,7 @@ def openai_client(choice: ModelChoice | None = None):
         base_url = choice.base_url or None
         key = key or "not-needed"  # local servers (vLLM, Ollama) take any key
     else:
-        if not settings.OPENAI_API_KEY:
-            raise LLMError("OPENAI_API_KEY is not set")
-        key, base_url = settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL or None
+        return llm_client.openai_client()  # the environment's, shared with embeddings
     return openai.OpenAI(
         api_key=key,
         base_url=base_url,

@@ -2,7 +2,8 @@
 
 Every turn — from the chat page, the ingestion API or a replay — is logged by `turn_log` (or
 `interactions_ingest` in bulk) in ONE transaction: the Turn, its TurnContext rows, the graph
-outbox entries and the review-queue refresh. The graph itself is never written here.
+outbox entries and `chat.signals.turns_changed` (the review queue refreshes on it). The graph
+itself is never written here.
 """
 
 from __future__ import annotations
@@ -22,7 +23,6 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from annotations.services import queue_refresh
 from chat import llm, prompts
 from chat.models import (
     ApiToken,
@@ -31,12 +31,14 @@ from chat.models import (
     ModelEndpoint,
     PromptTemplate,
     ReplayJob,
+    Topic,
     Turn,
     TurnContext,
 )
 from chat.prompts import production_messages
-from graph import outbox
+from chat.signals import turns_changed
 from knowledge.retrieval import DEFAULT_K, retrieve
+from outbox.services import record
 from reviewhub import bulk, jobs
 
 log = logging.getLogger(__name__)
@@ -67,7 +69,7 @@ def conversation_create(
     *, user, title: str = "", source: str = Conversation.Source.CHAT
 ) -> Conversation:
     conversation = Conversation.objects.create(user=user, title=title[:200], source=source)
-    outbox.record("conversation", [conversation.id])
+    record("conversation", [conversation.id])
     return conversation
 
 
@@ -86,7 +88,7 @@ def conversation_start(*, user) -> Conversation:
 def conversation_rename(*, conversation: Conversation, title: str) -> Conversation:
     conversation.title = title.strip()[:200]
     conversation.save(update_fields=["title", "updated_at"])
-    outbox.record("conversation", [conversation.id])
+    record("conversation", [conversation.id])
     return conversation
 
 
@@ -102,8 +104,8 @@ def conversation_delete(*, conversation: Conversation) -> None:
             f"{'are' if kept != 1 else 'is'} used as training data, so it cannot be deleted; "
             "ask a lead to withdraw the example first."
         )
-    outbox.record("turn", turn_ids)
-    outbox.record("conversation", [conversation.id])
+    record("turn", turn_ids)
+    record("conversation", [conversation.id])
     conversation.delete()
 
 
@@ -279,8 +281,8 @@ def turn_log(
         updates["title"] = p.question[:80]
         p.conversation.title = updates["title"]
     Conversation.objects.filter(pk=p.conversation.pk).update(**updates)
-    outbox.record("turn", [row["id"]])
-    queue_refresh(turn_ids=[row["id"]])
+    record("turn", [row["id"]])
+    turns_changed.send(sender=Turn, turn_ids=[row["id"]])
     turn = Turn(**row)
     turn._state.adding, turn._state.db = False, "default"
     turn.conversation, turn.user = p.conversation, p.user
@@ -380,9 +382,21 @@ def feedback_set(*, turn: Turn, user, rating: str, comment: str = "") -> Feedbac
     feedback, _ = Feedback.objects.update_or_create(
         turn=turn, user=user, defaults={"rating": rating, "comment": comment.strip()[:4000]}
     )
-    outbox.record("feedback", [feedback.id])
-    queue_refresh(turn_ids=[turn.id])
+    record("feedback", [feedback.id])
+    turns_changed.send(sender=Turn, turn_ids=[turn.id])
     return feedback
+
+
+@transaction.atomic
+def turn_set_topic(*, turn: Turn, topic: Topic | None) -> None:
+    """An expert's choice of topic for a question (None clears it)."""
+    new_id = topic.pk if topic else None
+    if turn.topic_id == new_id:
+        return
+    turn.topic_id = new_id
+    turn.save(update_fields=["topic"])
+    record("turn", [turn.pk])
+    turns_changed.send(sender=Turn, turn_ids=[turn.pk])  # the queue filters by topic too
 
 
 # --- API tokens -------------------------------------------------------------------------------
@@ -558,11 +572,11 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
         Conversation.objects.filter(pk__in=[c.id for c in conversations.values()]).update(
             updated_at=now
         )
-    # No "conversation" entries: syncing a turn syncs its conversation too (graph.sync.sync_turns),
+    # No "conversation" entries: syncing a turn syncs its conversation too (graph.projection),
     # and at 500 interactions a request the extra rows would be a tenth of its time.
-    outbox.record("turn", [t["id"] for t in turns])
+    record("turn", [t["id"] for t in turns])
     if turns:
-        queue_refresh(turn_ids=[t["id"] for t in turns])
+        turns_changed.send(sender=Turn, turn_ids=[t["id"] for t in turns])
     return results
 
 
@@ -588,7 +602,7 @@ def replay_job_create(
         source=Conversation.Source.REPLAY,
         title=f"Replay of {len(turn_ids)} questions",
     )
-    outbox.record("conversation", [conversation.id])
+    record("conversation", [conversation.id])
     job = ReplayJob.objects.create(
         created_by=user,
         conversation=conversation,

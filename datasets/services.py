@@ -25,7 +25,7 @@ from chat.prompts import production_messages
 from datasets import exports, hf, pii, selectors
 from datasets.dedup import Deduper
 from datasets.models import Format, License, Release, ReleaseItem
-from graph import outbox
+from outbox.services import record
 from reviewhub import jobs
 
 logger = logging.getLogger(__name__)
@@ -485,7 +485,7 @@ def _finish(release: Release, report: dict, written: exports.WriteResult) -> Non
         return
     release.refresh_from_db()
     Release.objects.filter(id=release.id).update(manifest=build_manifest(release))
-    outbox.record("release", [release.id])
+    record("release", [release.id])
 
 
 # --- review of a built release -----------------------------------------------------------
@@ -501,7 +501,7 @@ def _transition(release: Release, *, user, from_state: str, to_state: str, **fie
     locked.save(update_fields=["state", *fields])
     locked.manifest = build_manifest(locked)
     locked.save(update_fields=["manifest"])
-    outbox.record("release", [locked.id])  # every transition reaches the graph
+    record("release", [locked.id])  # every transition reaches the graph
     return locked
 
 

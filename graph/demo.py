@@ -1,10 +1,10 @@
-"""Demo topics for the demo knowledge base, assigned by the keyword method (graph.topics)."""
+"""Demo topics for the demo knowledge base, assigned by the keyword method (chat.topics)."""
 
 from django.db import transaction
 
 from chat.models import Topic
-from graph import outbox
-from graph.topics import assign_topics
+from chat.topics import assign_topics
+from outbox.services import record
 
 DEMO_TOPICS = {
     "Backups": ["backup", "backups", "snapshot", "snapshots", "restore"],
@@ -43,6 +43,6 @@ def seed(stdout) -> None:
             Topic.objects.get_or_create(name=name, defaults={"keywords": keywords})[0]
             for name, keywords in DEMO_TOPICS.items()
         ]
-        outbox.record("topic", [topic.id for topic in topics])
+        record("topic", [topic.id for topic in topics])
     changed = assign_topics()
     stdout.write(f"demo topics assigned to {changed} questions")

@@ -19,10 +19,12 @@ that go through `uid` and relationships instead.
 
 Context passages that came through the ingestion API without a knowledge-base chunk
 become `Chunk {external: true}` nodes keyed by a hash of source + text, under a
-`Document {external: true}` keyed by a hash of the source (see `graph.sync.external_ids`).
+`Document {external: true}` keyed by a hash of the source (see `graph.projection.external_ids`).
 
-Bulk writes go through `graph.sync` (UNWIND … MERGE); these classes document the schema,
-drive the constraints (`graph.schema`) and serve single edits and the benchmark.
+Bulk writes go through `graph.projection` (UNWIND … MERGE). graph/schema.py describes the
+labels and relationships once (LABELS, RELS: SQL source, owner, compared edges); these
+classes declare the same ones for neomodel (tests/graph/test_schema.py holds them together),
+drive the constraints (`graph.schema.install_schema`) and serve single edits and the benchmark.
 """
 
 from neomodel import (

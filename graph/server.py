@@ -10,23 +10,10 @@ import base64
 import json
 import os
 import signal
-import socket
 import threading
-import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-
-
-def wait_for_port(host: str, port: int, timeout: float) -> bool:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with socket.create_connection((host, port), timeout=0.5):
-                return True
-        except OSError:
-            time.sleep(0.2)
-    return False
 
 
 def _create_database(http_port: int, password: str, name: str) -> None:

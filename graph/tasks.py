@@ -3,15 +3,16 @@ from celery import shared_task
 from reviewhub.celery import retrying
 
 
-@shared_task(acks_late=True, **retrying())
+# Enqueued by name from the outbox (outbox.services.DRAIN_TASK): keep the name stable.
+@shared_task(name="graph.tasks.drain_outbox", acks_late=True, **retrying())
 def drain_outbox() -> int:
     """Push pending outbox rows to the graph (idempotent MERGEs, so acks_late is safe).
 
     A failure leaves the rows pending and raises, so Celery retries with capped backoff;
     a long backlog is worked off in time-boxed slices that re-enqueue themselves.
     """
-    from graph.connection import configure
-    from graph.sync import drain, pending_count
+    from graph.drain import drain, pending_count
+    from reviewhub.graphdb import configure
 
     configure()
     synced = drain(time_budget=120)
@@ -24,18 +25,14 @@ def drain_outbox() -> int:
 def graph_maintenance() -> dict:
     """Periodic: drain leftovers (e.g. rows whose enqueue was lost), reconcile SQL with
     the graph and repair differences, prune old synced outbox rows."""
-    from graph.connection import configure
-    from graph.sync import drain, prune, reconcile
+    from graph.drain import DrainError, drain, prune
+    from graph.reconcile import reconcile
+    from reviewhub.graphdb import configure
 
     configure()
-    synced = drain(time_budget=120)
+    try:
+        synced = drain(time_budget=120)
+    except DrainError:  # bad rows wait for their own retry; the repair still runs
+        synced = None
     report = reconcile(fix=True)
     return {"synced": synced, "differences": report.differences(), "pruned": prune()}
-
-
-@shared_task(acks_late=True, **retrying())
-def assign_topics() -> int:
-    """Periodic: give questions without a topic one (keyword rules, graph.topics)."""
-    from graph.topics import assign_topics as assign
-
-    return assign()

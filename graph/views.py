@@ -9,15 +9,17 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
 from annotations.selectors import review_ids_visible_to
+from chat.forms import TopicForm
 from chat.models import Turn
 from chat.selectors import turn_visible_to
+from chat.services import turn_set_topic
 from graph import analytics as queries
 from graph import charts
-from graph.connection import configure
-from graph.forms import TopicForm
 from graph.lineage import elements, lineage
-from graph.services import turn_set_topic
-from reviewhub.roles import expert_required, is_expert, require_perm
+from outbox.selectors import quarantined
+from outbox.services import outbox_retry
+from reviewhub.graphdb import configure
+from reviewhub.roles import expert_required, is_expert, is_lead, lead_required, require_perm
 
 log = logging.getLogger(__name__)
 
@@ -110,4 +112,18 @@ def analytics(request: HttpRequest) -> HttpResponse:
     except Exception:
         log.warning("graph unavailable for analytics", exc_info=True)
         context = {"error": "The graph is not reachable right now; try again in a moment."}
+    # read from SQL, so shown during an outage too
+    context["quarantined"] = list(quarantined()[:50]) if is_lead(request.user) else []
     return render(request, "graph/analytics.html", context)
+
+
+@require_POST
+@lead_required
+def outbox_retry_view(request: HttpRequest) -> HttpResponse:
+    ids = [int(v) for v in request.POST.getlist("entry") if v.isdigit()]
+    released = outbox_retry(ids=ids)
+    if released:
+        messages.success(request, f"{released} change(s) sent to the graph again.")
+    else:
+        messages.error(request, "Nothing to retry: those changes are no longer quarantined.")
+    return redirect("graph:analytics")

@@ -1,7 +1,7 @@
 from django.contrib import admin
 
-from graph.admin import RecordsGraphChanges
 from knowledge.models import Chunk, Document
+from outbox.admin import RecordsChanges
 
 
 class ChunkInline(admin.TabularInline):
@@ -13,8 +13,8 @@ class ChunkInline(admin.TabularInline):
 
 
 @admin.register(Document)
-class DocumentAdmin(RecordsGraphChanges, admin.ModelAdmin):
-    graph_entity = "document"
+class DocumentAdmin(RecordsChanges, admin.ModelAdmin):
+    outbox_entity = "document"
     list_display = ("title", "source", "updated_at")
     search_fields = ("title", "source")
     inlines = [ChunkInline]

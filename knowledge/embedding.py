@@ -88,7 +88,7 @@ class OpenAIEmbedder:
         self.name = f"openai:{settings.OPENAI_EMBEDDING_MODEL}"
 
     def embed(self, texts: list[str]) -> np.ndarray:
-        from chat.llm import openai_client
+        from reviewhub.llm_client import openai_client
 
         client = openai_client()
         rows: list[list[float]] = []

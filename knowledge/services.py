@@ -15,9 +15,9 @@ from pathlib import Path
 
 from django.db import transaction
 
-from graph import outbox
 from knowledge import embedding
 from knowledge.models import Chunk, Document
+from outbox.services import record
 
 log = logging.getLogger(__name__)
 
@@ -210,7 +210,7 @@ def document_ingest(*, title: str, source: str, text: str) -> tuple[Document, bo
         )
         for i, ((s, e), vec) in enumerate(zip(spans, vectors, strict=True))
     )
-    outbox.record("document", [document.id])
+    record("document", [document.id])
     return document, True
 
 
@@ -227,5 +227,5 @@ def document_ingest_path(path: Path) -> tuple[Document, bool]:
 
 @transaction.atomic
 def document_delete(*, document: Document) -> None:
-    outbox.record("document", [document.id])
+    record("document", [document.id])
     document.delete()

@@ -29,8 +29,7 @@ def check_broker() -> str | None:
 
 
 def check_graph() -> str | None:
-    from graph.connection import bolt_address, ping
-    from graph.server import wait_for_port
+    from reviewhub.graphdb import bolt_address, ping, wait_for_port
 
     host, port = bolt_address()
     if not wait_for_port(host, port, timeout=1.0):

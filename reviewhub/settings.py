@@ -50,6 +50,7 @@ INSTALLED_APPS = [
     "django.contrib.staticfiles",
     "django_htmx",
     "template_partials",
+    "outbox",
     "accounts",
     "knowledge",
     "chat",
@@ -201,8 +202,8 @@ CELERY_BEAT_SCHEDULE["graph-maintenance"] = {
     "task": "graph.tasks.graph_maintenance",
     "schedule": env_float("GRAPH_RECONCILE_INTERVAL_S", 900.0),
 }
-CELERY_BEAT_SCHEDULE["graph-assign-topics"] = {
-    "task": "graph.tasks.assign_topics",
+CELERY_BEAT_SCHEDULE["chat-assign-topics"] = {
+    "task": "chat.tasks.assign_topics",
     "schedule": 600.0,
 }
 

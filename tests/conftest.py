@@ -122,7 +122,7 @@ def graph_server():
 
     When NEO4J_URL is set in the environment (a real Neo4j), that server is used instead.
     """
-    from graph.connection import configure, wait_until_ready
+    from reviewhub.graphdb import configure, wait_until_ready
 
     if not settings.GRAPH_EMBEDDED:
         configure(settings.NEO4J_URL)

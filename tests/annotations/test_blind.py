@@ -7,7 +7,7 @@ from django.urls import reverse
 from annotations import services
 from annotations.models import QueueItem
 from datasets import selectors as release_selectors
-from tests.annotations.factories import GOOD, make_rubric, make_turn
+from tests.factories import GOOD, make_rubric, make_turn
 
 pytestmark = pytest.mark.django_db
 

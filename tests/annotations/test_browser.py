@@ -6,7 +6,7 @@ import pytest
 from playwright.sync_api import expect
 
 from annotations.models import Example, QueueItem
-from tests.annotations.factories import make_rubric, make_turn
+from tests.factories import make_rubric, make_turn
 
 
 @pytest.mark.browser

@@ -10,7 +10,7 @@ from django.db import connection, connections
 from accounts.services import user_create
 from annotations import services
 from annotations.models import QueueItem
-from tests.annotations.factories import make_turn
+from tests.factories import make_turn
 
 THREADS = 6
 ITEMS = 40

@@ -6,7 +6,7 @@ from django.contrib.auth.models import User
 from accounts import demo as accounts_demo
 from annotations import demo
 from annotations.models import Example, QueueItem, Rubric
-from tests.annotations.factories import make_turn
+from tests.factories import make_turn
 
 
 @pytest.mark.django_db

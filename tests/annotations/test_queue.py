@@ -8,7 +8,7 @@ from annotations import services
 from annotations.models import AuditEvent, QueueItem
 from annotations.selectors import QueueFilters
 from chat.models import Feedback, Topic, Turn
-from tests.annotations.factories import make_turn
+from tests.factories import make_turn
 
 pytestmark = pytest.mark.django_db
 

@@ -7,9 +7,9 @@ from django.utils import timezone
 from annotations import selectors, services
 from annotations.models import AuditEvent, Example, QueueItem, Review
 from annotations.rendering import word_diff
-from graph.models import OutboxEntry
+from outbox.models import OutboxEntry
 from reviewhub.rendering import render_markdown
-from tests.annotations.factories import GOOD, make_rubric, make_turn
+from tests.factories import GOOD, make_rubric, make_turn
 
 pytestmark = pytest.mark.django_db
 

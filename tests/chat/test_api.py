@@ -6,7 +6,7 @@ from django.core.management import call_command
 
 from chat import services
 from chat.models import ApiToken, Conversation, Feedback, Turn, TurnContext
-from graph.models import OutboxEntry
+from outbox.models import OutboxEntry
 
 
 def interaction(**overrides):

@@ -23,7 +23,7 @@ from opentelemetry.trace import Status, StatusCode
 from annotations.models import QueueItem
 from chat import services
 from chat.models import Conversation, Turn, TurnContext
-from graph.models import OutboxEntry
+from outbox.models import OutboxEntry
 
 QUESTION = "How do I restore a snapshot?"
 ANSWER = "Open the snapshot and choose Restore."

@@ -4,7 +4,7 @@ from django.test.utils import CaptureQueriesContext
 
 from chat import prompts, services
 from chat.models import Conversation, Feedback, PromptTemplate, Turn
-from graph.models import OutboxEntry
+from outbox.models import OutboxEntry
 
 
 @pytest.mark.django_db

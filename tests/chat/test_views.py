@@ -338,7 +338,7 @@ def test_deleting_a_conversation_asks_first_then_removes_its_turns(
 
 
 def test_a_conversation_whose_answer_is_training_data_is_not_deleted(client_for, end_user, lead):
-    from tests.datasets.factories import make_example
+    from tests.factories import make_example
 
     example = make_example(lead)
     conversation = example.turn.conversation

@@ -8,7 +8,7 @@ import pytest
 from datasets import selectors, services
 from datasets.exports import sha256_of
 from datasets.models import Release
-from tests.datasets.factories import make_examples
+from tests.factories import make_examples
 
 ALL_FORMATS = ["openai_chat", "openai_dpo", "vertex_gemini"]
 

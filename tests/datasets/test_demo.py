@@ -10,7 +10,7 @@ import pytest
 from accounts.services import user_create
 from datasets import demo
 from datasets.models import Release
-from tests.datasets.factories import make_examples
+from tests.factories import make_examples
 
 
 @pytest.fixture

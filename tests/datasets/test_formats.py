@@ -7,8 +7,8 @@ import pytest
 
 from datasets import exports
 from datasets.models import Release
-from tests.datasets.factories import make_example, make_examples
 from tests.datasets.test_build import built_release, read_lines
+from tests.factories import make_example, make_examples
 
 SPLITS = ("train", "validation")
 

@@ -24,8 +24,8 @@ from django.urls import reverse
 from annotations.models import Example
 from datasets import exports, hf, selectors, services
 from datasets.models import Release
-from tests.datasets.factories import make_example, make_examples
 from tests.datasets.test_build import built_release, read_lines
+from tests.factories import make_example, make_examples
 
 HF_FORMATS = ["openai_chat", "openai_dpo", "trl_preference", "hf_dataset"]
 EARLIER = [
@@ -237,7 +237,7 @@ def test_card_reports_the_rubric_and_agreement_of_a_real_two_reviewer_flow(
     end_user, expert, expert2, lead, settings
 ):
     from annotations import services as review
-    from tests.annotations.factories import make_rubric, make_turn
+    from tests.factories import make_rubric, make_turn
 
     settings.REVIEWS_REQUIRED = 2
     rubric = make_rubric()

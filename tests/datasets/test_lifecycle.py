@@ -10,9 +10,9 @@ from django.urls import reverse
 from datasets import selectors, services
 from datasets.exports import sha256_of
 from datasets.models import Release
-from graph.models import OutboxEntry
-from tests.datasets.factories import make_example, make_examples
+from outbox.models import OutboxEntry
 from tests.datasets.test_build import ALL_FORMATS, built_release
+from tests.factories import make_example, make_examples
 
 
 @pytest.fixture

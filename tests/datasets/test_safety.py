@@ -19,7 +19,7 @@ from datasets import exports, selectors, services
 from datasets.models import Release
 from reviewhub.jobs import job_sweep
 from tests.conftest import ROOT, wait_until
-from tests.datasets.factories import make_examples
+from tests.factories import make_examples
 
 
 def _rows(n: int, fail_after: int):

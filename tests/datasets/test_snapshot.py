@@ -12,8 +12,8 @@ from django.utils import timezone
 from datasets import pii, selectors
 from datasets.dedup import Deduper
 from datasets.models import ReleaseItem
-from tests.datasets.factories import make_example, make_examples
 from tests.datasets.test_build import built_release, read_lines
+from tests.factories import make_example, make_examples
 
 
 def test_split_is_deterministic_and_depends_on_the_seed():

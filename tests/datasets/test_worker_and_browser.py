@@ -9,7 +9,7 @@ from datasets import selectors, services
 from datasets.exports import sha256_of
 from datasets.models import Release
 from tests.conftest import wait_until
-from tests.datasets.factories import make_examples
+from tests.factories import make_examples
 
 
 @pytest.mark.django_db(transaction=True)

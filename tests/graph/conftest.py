@@ -46,7 +46,7 @@ class OwnGraphServer:
         import subprocess
         import sys
 
-        from graph.connection import wait_until_ready
+        from reviewhub.graphdb import wait_until_ready
         from tests.conftest import ROOT, wait_for_port
 
         self.proc = subprocess.Popen(
@@ -83,7 +83,7 @@ def own_graph_server(graph_server):
 
     import neomodel
 
-    from graph.connection import configure
+    from reviewhub.graphdb import configure
 
     server = OwnGraphServer()
     try:

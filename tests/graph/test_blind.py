@@ -10,8 +10,8 @@ from django.urls import reverse
 
 from annotations import services
 from annotations.models import QueueItem
-from graph.sync import drain
-from tests.annotations.factories import GOOD, make_rubric, make_turn
+from graph.drain import drain
+from tests.factories import GOOD, make_rubric, make_turn
 
 pytestmark = pytest.mark.django_db
 

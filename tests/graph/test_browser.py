@@ -2,8 +2,8 @@
 
 import pytest
 
-from graph.sync import drain
-from tests.graph import factories as f
+from graph.drain import drain
+from tests import factories as f
 
 
 @pytest.mark.browser

@@ -7,11 +7,12 @@ from django.core.management import call_command
 from neo4j.exceptions import ServiceUnavailable
 from neomodel import db
 
-from graph.connection import configure
-from graph.models import OutboxEntry
+from graph.drain import drain
+from graph.reconcile import check
 from graph.schema import install_schema
-from graph.sync import check, drain
-from tests.graph import factories as f
+from outbox.models import OutboxEntry
+from reviewhub.graphdb import configure
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 

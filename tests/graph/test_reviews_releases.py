@@ -6,9 +6,10 @@ from __future__ import annotations
 import pytest
 from neomodel import db
 
-from graph import outbox
-from graph.sync import check, drain
-from tests.graph import factories as f
+from graph.drain import drain
+from graph.reconcile import check
+from outbox import services as outbox
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 

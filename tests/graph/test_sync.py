@@ -6,11 +6,13 @@ from django.core.management.base import CommandError
 from neo4j.exceptions import ServiceUnavailable
 from neomodel import db
 
-from graph import outbox
-from graph.connection import configure
-from graph.models import OutboxEntry
-from graph.sync import check, claim, drain, external_ids, rebuild, reconcile
-from tests.graph import factories as f
+from graph.drain import claim, drain
+from graph.projection import external_ids
+from graph.reconcile import check, rebuild, reconcile
+from outbox import services as outbox
+from outbox.models import OutboxEntry
+from reviewhub.graphdb import configure
+from tests import factories as f
 from tests.graph.conftest import counts
 
 pytestmark = pytest.mark.django_db
@@ -135,9 +137,9 @@ def test_claim_skips_rows_another_drain_holds(clean_graph, end_user):
     t = f.turn(conv)
     outbox.record("turn", [t.id])  # a second change to the same turn
     token, rows = claim(1)
-    assert rows == [("conversation", str(conv.id))]
+    assert [r[1:] for r in rows] == [("conversation", str(conv.id))]
     token2, rows2 = claim(10)
-    assert ("conversation", str(conv.id)) not in rows2 and len(rows2) == 2
+    assert [r[1:] for r in rows2] == [("turn", str(t.id))] * 2
     token3, rows3 = claim(10)
     assert rows3 == []  # everything is held by the two claims above
 
@@ -172,12 +174,21 @@ def test_graph_rebuild_command_from_an_empty_graph(clean_graph, end_user, other_
     assert check().ok, check().differences()
 
 
-def test_graph_install_is_idempotent(clean_graph):
+def test_graph_install_twice_keeps_one_of_each_constraint_and_they_hold(clean_graph):
+    from neomodel.exceptions import ConstraintValidationFailed
+
+    from graph.nodes import User
+
     call_command("graph_install")
     call_command("graph_install")
     rows, _ = db.cypher_query("SHOW CONSTRAINTS")
-    names = {r[1] for r in rows}
-    assert {"unique_Message_uid", "unique_Chunk_uid", "unique_Release_uid"} <= names
+    names = [r[1] for r in rows]
+    assert {"unique_Message_uid", "unique_Chunk_uid", "unique_Release_uid"} <= set(names)
+    assert len(names) == len(set(names))
+    User(uid="dup", username="one").save()  # the neomodel path the benchmark compares with
+    with pytest.raises(ConstraintValidationFailed):
+        User(uid="dup", username="two").save()
+    assert User.nodes.get(uid="dup").username == "one"
 
 
 def test_rows_that_failed_before_go_after_fresh_ones(clean_graph, end_user):
@@ -185,7 +196,7 @@ def test_rows_that_failed_before_go_after_fresh_ones(clean_graph, end_user):
     OutboxEntry.objects.filter(entity="conversation").update(attempts=3)
     t = f.turn(conv)
     token, rows = claim(1)
-    assert rows == [("turn", str(t.id))]
+    assert [r[1:] for r in rows] == [("turn", str(t.id))]
 
 
 def test_replacing_a_documents_chunks_keeps_the_answers_context(clean_graph, end_user):
@@ -211,7 +222,7 @@ def test_turns_written_in_many_steps_give_the_same_graph(
     """A sync cut into steps (conversations and a replay and its original falling in
     different steps) writes what one step writes, and times are the logged instants."""
     from chat.models import Turn
-    from graph import sync
+    from graph import cypher, projection
 
     w = build_world(end_user, other_user, expert)
     for i in range(4):  # a longer conversation, so chains cross steps
@@ -220,8 +231,8 @@ def test_turns_written_in_many_steps_give_the_same_graph(
     whole = counts()
     assert check().ok
 
-    sync.wipe()
-    monkeypatch.setattr(sync, "TURN_STEP", 1)
+    cypher.wipe()
+    monkeypatch.setattr(projection, "TURN_STEP", 1)
     rebuild()
     assert counts() == whole
     assert check().ok, check().differences()
@@ -237,7 +248,7 @@ def test_turns_written_in_many_steps_give_the_same_graph(
 def test_a_failed_graph_write_stops_the_writes_queued_after_it(clean_graph):
     from neo4j.exceptions import Neo4jError
 
-    from graph.sync import Pipeline
+    from graph.cypher import Pipeline
 
     with pytest.raises(Neo4jError), Pipeline() as pipe:
         pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", ["t1"])
@@ -270,7 +281,7 @@ def test_admin_edits_and_deletes_reach_the_graph(clean_graph, client, end_user):
 
 
 def test_a_turn_brings_the_chunks_it_used_when_the_graph_lacks_them(clean_graph, end_user):
-    from graph.sync import sync
+    from graph.projection import sync
 
     doc = f.document("Refunds", chunks=2)
     c1, c2 = doc.chunks.order_by("index")
@@ -325,7 +336,7 @@ def test_check_compares_lineage_edges_edge_by_edge(clean_graph, end_user, other_
 def test_feedback_synced_before_its_turn_leaves_one_answer(clean_graph, end_user):
     """Feedback that reaches the graph first makes a placeholder answer; the turn's own
     sync then finds it (the uniqueness constraint refuses a second one) and fills it in."""
-    from graph.sync import sync
+    from graph.projection import sync
 
     doc = f.document("Refunds", chunks=1)
     t = f.turn(f.conversation(end_user), question="refund?", contexts=[(doc.chunks.get(), 0.9)])
@@ -346,7 +357,7 @@ def test_feedback_synced_before_its_turn_leaves_one_answer(clean_graph, end_user
 def test_writes_queued_before_a_failure_surfaces_are_skipped_too(clean_graph):
     from neo4j.exceptions import Neo4jError
 
-    from graph.sync import Pipeline
+    from graph.cypher import Pipeline
 
     with pytest.raises(Neo4jError), Pipeline() as pipe:  # the end of the block says so too
         pipe.write("UNWIND $rows AS row THIS IS NOT CYPHER", ["t1"])

@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from django.core.management import call_command
 
-from graph.models import OutboxEntry
-from graph.topics import best_topic, score
-from tests.graph import factories as f
+from chat.topics import best_topic, score
+from outbox.models import OutboxEntry
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -59,7 +59,7 @@ def test_assigned_topics_reach_the_review_queue_filter(end_user, expert):
 def test_an_experts_topic_choice_reaches_the_review_queue(end_user):
     from annotations.models import QueueItem
     from annotations.services import queue_refresh
-    from graph.services import turn_set_topic
+    from chat.services import turn_set_topic
 
     shipping = f.topic("Shipping", ["parcel"])
     t1 = f.turn(f.conversation(end_user), question="where is it?")

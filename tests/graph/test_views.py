@@ -3,9 +3,9 @@ from __future__ import annotations
 import pytest
 from django.urls import reverse
 
-from graph.models import OutboxEntry
-from graph.sync import drain
-from tests.graph import factories as f
+from graph.drain import drain
+from outbox.models import OutboxEntry
+from tests import factories as f
 
 pytestmark = pytest.mark.django_db
 
@@ -66,8 +66,9 @@ def test_lineage_of_an_unsynced_answer_says_so(clean_graph, client_for, end_user
 def test_expert_sets_a_topic_through_the_outbox(answer, client_for, expert):
     topic = f.topic("Billing")
     url = reverse("graph:turn_topic", args=[answer.id])
-    response = client_for(expert).post(url, {"topic": str(topic.id)})
-    assert response.status_code == 302
+    response = client_for(expert).post(url, {"topic": str(topic.id)}, follow=True)
+    assert response.redirect_chain == [(reverse("graph:lineage", args=[answer.id]), 302)]
+    assert "Topic saved" in response.content.decode()
     answer.refresh_from_db()
     assert answer.topic_id == topic.id
     assert OutboxEntry.objects.filter(
@@ -79,11 +80,17 @@ def test_expert_sets_a_topic_through_the_outbox(answer, client_for, expert):
 
 
 def test_bad_topic_is_refused_and_end_users_cannot_set_topics(answer, client_for, expert, end_user):
+    billing = f.topic("Billing")
     url = reverse("graph:turn_topic", args=[answer.id])
-    client_for(expert).post(url, {"topic": "nope"})
+    client_for(expert).post(url, {"topic": str(billing.id)})
+    response = client_for(expert).post(url, {"topic": "nope"}, follow=True)
+    assert response.redirect_chain == [(reverse("graph:lineage", args=[answer.id]), 302)]
+    assert "Choose a topic from the list." in response.content.decode()
     answer.refresh_from_db()
-    assert answer.topic_id is None
+    assert answer.topic_id == billing.id  # unchanged by the bad choice
     assert client_for(end_user).post(url, {"topic": ""}).status_code == 403
+    answer.refresh_from_db()
+    assert answer.topic_id == billing.id  # nor cleared by the end user
 
 
 def test_analytics_is_for_leads_only(clean_graph, client_for, expert, lead):

@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 from neomodel import db
 
-from graph.models import OutboxEntry
+from outbox.models import OutboxEntry
+from tests import factories as f
 from tests.conftest import wait_until
-from tests.graph import factories as f
 
 
 @pytest.mark.django_db(transaction=True)

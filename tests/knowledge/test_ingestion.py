@@ -3,7 +3,6 @@ from pathlib import Path
 import pytest
 from django.core.management import CommandError, call_command
 
-from graph.models import OutboxEntry
 from knowledge.embedding import OFFLINE_DIM
 from knowledge.models import Chunk, Document
 from knowledge.services import (
@@ -14,6 +13,7 @@ from knowledge.services import (
     parse_file,
     split_text,
 )
+from outbox.models import OutboxEntry
 
 DEMO_KB = Path(__file__).resolve().parents[2] / "demo" / "kb"
 

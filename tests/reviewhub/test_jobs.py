@@ -23,7 +23,7 @@ from datasets import selectors, services
 from datasets.models import Release
 from reviewhub import jobs
 from tests.conftest import ROOT, free_port, start_worker, stop_process, wait_until, worker_env
-from tests.datasets.factories import make_examples
+from tests.factories import make_examples
 
 
 @pytest.fixture(autouse=True)

@@ -1,7 +1,8 @@
 from django.core.management.base import BaseCommand, CommandError
 
-from graph.connection import configure
-from graph.sync import check, reconcile
+from graph.reconcile import check, reconcile
+from outbox.selectors import quarantined
+from reviewhub.graphdb import configure
 
 
 class Command(BaseCommand):
@@ -35,6 +36,16 @@ class Command(BaseCommand):
                 self.stdout.write(f"{rel:<13} edges of {len(uids)} node(s) differ from SQL")
                 for uid in uids[:10]:
                     self.stdout.write(f"    from    {uid}")
+        for entity, uid, error in report.failed:
+            self.stdout.write(f"could not write {entity} {uid}: {error}")
+        held = list(quarantined()[:20])
+        if held:
+            self.stdout.write(
+                f"{quarantined().count()} outbox row(s) quarantined "
+                "(retry them on /graph/analytics/ after a fix):"
+            )
+            for row in held:
+                self.stdout.write(f"    {row.entity} {row.entity_id}: {row.last_error[:300]}")
         if report.ok:
             self.stdout.write(self.style.SUCCESS("no differences"))
         elif fix:

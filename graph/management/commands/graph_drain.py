@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from graph.connection import configure
-from graph.sync import drain, pending_count
+from graph.drain import drain, pending_count
+from reviewhub.graphdb import configure
 
 
 class Command(BaseCommand):

@@ -1,7 +1,7 @@
 from django.core.management.base import BaseCommand
 
-from graph.connection import configure
 from graph.schema import install_schema
+from reviewhub.graphdb import configure
 
 
 class Command(BaseCommand):

@@ -2,9 +2,9 @@ import time
 
 from django.core.management.base import BaseCommand
 
-from graph.connection import configure
+from graph.reconcile import WRITE_BATCH, rebuild
 from graph.schema import install_schema
-from graph.sync import WRITE_BATCH, rebuild
+from reviewhub.graphdb import configure
 
 
 class Command(BaseCommand):

@@ -16,7 +16,7 @@ from django.conf import settings
 from django.core.management import call_command
 from django.core.management.base import BaseCommand
 
-from graph.connection import wait_until_ready
+from reviewhub.graphdb import wait_until_ready
 
 DEMO_LOGINS = [
     ("demo_user", "end user"),

@@ -12,7 +12,7 @@ Method (deterministic, explainable, no model download):
 
 The result is stored as `Turn.topic` and reaches the graph as `(question)-[:ABOUT]->(Topic)`
 through the outbox. `assign_topics()` only fills turns without a topic unless asked to
-redo all, so an expert's manual choice (`turn_set_topic`) is kept.
+redo all, so an expert's manual choice (`chat.services.turn_set_topic`) is kept.
 """
 
 from __future__ import annotations
@@ -22,7 +22,9 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from graph import outbox
+from chat.models import Topic, Turn
+from chat.signals import turns_changed
+from outbox.services import record
 
 TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -59,9 +61,6 @@ def best_topic(question: str, topics: list) -> object | None:
 def assign_topics(*, redo: bool = False, batch_size: int = 1000) -> int:
     """Assign a topic to questions (only those without one unless `redo`).
     Returns how many turns changed."""
-    from annotations.services import queue_refresh
-    from chat.models import Topic, Turn
-
     topics = list(Topic.objects.all())
     if not topics:
         return 0
@@ -86,6 +85,7 @@ def assign_topics(*, redo: bool = False, batch_size: int = 1000) -> int:
         if updates:
             with transaction.atomic():
                 Turn.objects.bulk_update(updates, ["topic"])
-                outbox.record("turn", [t.id for t in updates])
-                queue_refresh(turn_ids=[t.id for t in updates])  # the queue filters by topic
+                ids = [t.id for t in updates]
+                record("turn", ids)
+                turns_changed.send(sender=Turn, turn_ids=ids)  # the queue filters by topic
             changed += len(updates)

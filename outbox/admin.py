@@ -1,29 +1,29 @@
 from django.contrib import admin
 from django.db import transaction
 
-from graph import outbox
-from graph.models import OutboxEntry
+from outbox.models import OutboxEntry
+from outbox.services import record
 
 
-class RecordsGraphChanges:
+class RecordsChanges:
     """ModelAdmin mixin: edits and deletes made in the admin reach the graph like any other
-    change, through an outbox row in the same transaction (set `graph_entity`)."""
+    change, through an outbox row in the same transaction (set `outbox_entity`)."""
 
-    graph_entity: str
+    outbox_entity: str
 
     def save_model(self, request, obj, form, change):
         with transaction.atomic():
             super().save_model(request, obj, form, change)
-            outbox.record(self.graph_entity, [obj.pk])
+            record(self.outbox_entity, [obj.pk])
 
     def delete_model(self, request, obj):
         with transaction.atomic():
-            outbox.record(self.graph_entity, [obj.pk])
+            record(self.outbox_entity, [obj.pk])
             super().delete_model(request, obj)
 
     def delete_queryset(self, request, queryset):
         with transaction.atomic():
-            outbox.record(self.graph_entity, list(queryset.values_list("pk", flat=True)))
+            record(self.outbox_entity, list(queryset.values_list("pk", flat=True)))
             super().delete_queryset(request, queryset)
 
 

@@ -1,7 +1,13 @@
-"""neomodel configured from NEO4J_URL (the embedded Bolt server when unset)."""
+"""The graph database connection: neomodel configured from NEO4J_URL (the embedded Bolt
+server when unset), and readiness checks.
+
+On the floor beside reviewhub.celery (the broker connection): the health check and
+`serve_all` need it without importing the graph app, which sits on top of every app."""
 
 from __future__ import annotations
 
+import socket
+import time
 from urllib.parse import urlparse
 
 import neomodel
@@ -33,8 +39,6 @@ def bolt_address(url: str | None = None) -> tuple[str, int]:
 def wait_until_ready(timeout: float, url: str | None = None, alive=lambda: True) -> None:
     """Wait until the graph answers queries. The embedded server opens its Bolt port
     before it has created the database, so an open port is not enough."""
-    import time
-
     deadline = time.monotonic() + timeout
     while True:
         try:
@@ -44,3 +48,14 @@ def wait_until_ready(timeout: float, url: str | None = None, alive=lambda: True)
             if time.monotonic() > deadline or not alive():
                 raise
             time.sleep(0.3)
+
+
+def wait_for_port(host: str, port: int, timeout: float) -> bool:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((host, port), timeout=0.5):
+                return True
+        except OSError:
+            time.sleep(0.2)
+    return False

@@ -1,11 +1,11 @@
 from django.core.management.base import BaseCommand
 
-from graph.topics import assign_topics
+from chat.topics import assign_topics
 
 
 class Command(BaseCommand):
     help = (
-        "Assign a topic to each question by keyword rules (see graph/topics.py). Only "
+        "Assign a topic to each question by keyword rules (see chat/topics.py). Only "
         "questions without a topic, unless --redo."
     )
 
