@@ -22,6 +22,7 @@ from django.db import transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
+from graph.cypher import is_transient
 from graph.projection import sync
 from graph.schema import ENTITIES
 from outbox.models import OutboxEntry
@@ -108,7 +109,7 @@ def drain(batch_size: int = 500, time_budget: float | None = None) -> int:
         claimed = OutboxEntry.objects.filter(claim=token, synced_at=None)
         try:
             bad = isolate_failures(rows, process)
-        except Exception as exc:  # an outage: nothing can be told apart
+        except Exception as exc:  # an outage or a conflict: nothing can be told apart
             claimed.update(
                 attempts=F("attempts") + 1,
                 last_error=repr(exc)[:2000],
@@ -132,7 +133,8 @@ def drain(batch_size: int = 500, time_budget: float | None = None) -> int:
 def isolate_failures(items: list, run: Callable[[list], None]) -> list[tuple[object, Exception]]:
     """Run `run(items)`; if it fails, split the items in halves and run each, down to the
     single items that fail on their own. Returns (item, error) for those; every other item
-    has been run. An outage error (`is_outage`) is raised: it says nothing about an item."""
+    has been run. An outage or a transient conflict (`is_outage`, `is_transient`) is
+    raised: it says nothing about an item, and the whole batch is tried again later."""
     try:
         # A savepoint: on PostgreSQL a refused read would otherwise leave an enclosing
         # transaction unusable for the halves that follow.
@@ -140,7 +142,7 @@ def isolate_failures(items: list, run: Callable[[list], None]) -> list[tuple[obj
             run(items)
         return []
     except Exception as exc:
-        if is_outage(exc):
+        if is_outage(exc) or is_transient(exc):
             raise
         if len(items) == 1:
             return [(items[0], exc)]

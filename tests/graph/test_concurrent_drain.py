@@ -1,0 +1,81 @@
+"""Two Celery workers drain one outbox at the same time: every change reaches the graph
+exactly once. Needs PostgreSQL and Redis (SQLite and the filesystem broker serialise
+too much to make two workers overlap): skipped when DATABASE_URL / REDIS_URL are unset."""
+
+from __future__ import annotations
+
+import os
+import re
+import tempfile
+from pathlib import Path
+
+import pytest
+from django.conf import settings
+from neomodel import db
+
+from chat.services import interactions_ingest
+from graph.reconcile import check
+from outbox.models import OutboxEntry
+from reviewhub.celery import app
+from tests.conftest import start_worker, stop_process, wait_until, worker_env
+
+pytestmark = [
+    pytest.mark.skipif(
+        not (
+            os.environ.get("DATABASE_URL", "").startswith("postgres")
+            and os.environ.get("REDIS_URL")
+        ),
+        reason="needs PostgreSQL (DATABASE_URL) and Redis (REDIS_URL)",
+    ),
+    pytest.mark.django_db(transaction=True),
+]
+
+TURNS = 3000  # six drain batches of 500: enough for both workers to take some
+
+
+def test_two_workers_drain_concurrently_and_every_row_lands_once(
+    roles_seeded, clean_graph, celery_worker, end_user
+):
+    log = open(Path(tempfile.gettempdir()) / f"rh-worker2-{settings.TEST_RUN_ID}.log", "w+")
+    second = start_worker(worker_env(), log, args=("-n", f"worker2-{settings.TEST_RUN_ID}@%h"))
+    try:
+        # Shared neighbours make the workers' writes collide: 20 sources (external
+        # Document nodes) and one conversation per 10 turns (FIRST/NEXT chains).
+        items = [
+            {
+                "question": f"question {i}",
+                "answer": f"answer {i}",
+                "model": "m1",
+                "conversation_id": f"conv-{i // 10}",
+                "context": [{"text": f"passage {i % 50}", "source": f"src-{i % 20}", "score": 0.5}],
+            }
+            for i in range(TURNS)
+        ]
+        wait_until(lambda: "ready." in _read(log), timeout=120, message="worker2 did not start")
+        for start in range(0, TURNS, 1000):
+            interactions_ingest(user=end_user, items=items[start : start + 1000])
+        for _ in range(4):  # more drains than the coalesced one, so both workers start one
+            app.send_task("graph.tasks.drain_outbox")
+
+        wait_until(
+            lambda: not OutboxEntry.objects.filter(synced_at=None).exists(),
+            timeout=600,
+            interval=1,
+            message="the workers did not drain the outbox",
+        )
+        rows, _ = db.cypher_query("MATCH (m:Message) RETURN count(m), count(DISTINCT m.uid)")
+        assert rows == [[2 * TURNS, 2 * TURNS]]
+        report = check()  # ids per label, edge counts per type, context edges one by one
+        assert report.ok, report.differences()
+        assert not OutboxEntry.objects.filter(quarantined_at__isnull=False).exists()
+        # the second worker synced rows too (a drain that took part)
+        assert re.search(r"drain_outbox\[[^\]]+\] succeeded in [\d.]+s: [1-9]", _read(log))
+    finally:
+        stop_process(second)
+        log.close()
+
+
+def _read(log) -> str:
+    log.flush()
+    with open(log.name) as f:
+        return f.read()
