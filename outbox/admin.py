@@ -29,8 +29,8 @@ class RecordsChanges:
 
 @admin.register(OutboxEntry)
 class OutboxEntryAdmin(admin.ModelAdmin):
-    list_display = ("entity", "entity_id", "created_at", "attempts", "synced_at")
-    list_filter = ("entity",)
+    list_display = ("entity", "entity_id", "created_at", "attempts", "synced_at", "quarantined_at")
+    list_filter = ("entity", ("quarantined_at", admin.EmptyFieldListFilter))
     readonly_fields = (
         "entity",
         "entity_id",
@@ -40,4 +40,5 @@ class OutboxEntryAdmin(admin.ModelAdmin):
         "synced_at",
         "claim",
         "claimed_until",
+        "quarantined_at",
     )

@@ -81,6 +81,7 @@ def turn(
     feedback: str | None = None,
     feedback_user=None,
     queued: bool = True,
+    position: int | None = None,
 ) -> Turn:
     """A turn logged by `chat.services.turn_log`, as if the model had given `answer`.
 
@@ -102,10 +103,14 @@ def turn(
             }
         )
     question = question or f"Question number {next(_seq)}?"
-    messages = prompt_messages or [
-        {"role": "system", "content": system_prompt},
-        {"role": "user", "content": question},
-    ]
+    messages = (
+        prompt_messages
+        if prompt_messages is not None
+        else [
+            {"role": "system", "content": system_prompt},
+            {"role": "user", "content": question},
+        ]
+    )
     last = conv.turns.order_by("-position").values_list("position", flat=True).first()
     prepared = services.PreparedTurn(
         conversation=conv,
@@ -117,7 +122,7 @@ def turn(
         contexts=rows,
         prompt=RenderedPrompt(system_prompt, rendered_context, messages),
         params={},
-        position=0 if last is None else last + 1,
+        position=position if position is not None else 0 if last is None else last + 1,
         replay_of=replay_of,
         created_at=timezone.now() - timedelta(days=days_ago),
     )
@@ -146,9 +151,11 @@ def make_turn(
     conversation: Conversation | None = None,
     model: str = "gpt-test",
     answer: str = "The answer is 42.",
+    prompt_messages: list | None = None,
     **kwargs,
 ) -> Turn:
-    """A turn for the review queue: grounded ones have one passage scored `score`."""
+    """A turn for the review queue: grounded ones have one passage scored `score`. Like
+    most turns sent through the API, it has no logged prompt messages unless given."""
     return turn(
         conversation,
         user=user,
@@ -158,6 +165,7 @@ def make_turn(
         days_ago=age_minutes / 1440,
         queued=refresh,
         model=model,
+        prompt_messages=prompt_messages or [],
         **kwargs,
     )
 
