@@ -6,7 +6,7 @@ import re
 from django import forms
 
 from chat import llm
-from chat.models import ModelEndpoint, PromptTemplate
+from chat.models import ModelEndpoint, PromptTemplate, Topic
 from chat.selectors import logged_models
 from chat.services import MAX_QUESTION_CHARS
 
@@ -165,3 +165,9 @@ class ModelEndpointForm(forms.ModelForm):
             if isinstance(value, bool) or not isinstance(value, kind) or not low <= value <= high:
                 raise forms.ValidationError(f"{key} must be a number from {low} to {high}.")
         return params
+
+
+class TopicForm(forms.Form):
+    topic = forms.ModelChoiceField(
+        queryset=Topic.objects.all(), required=False, empty_label="(no topic)"
+    )
