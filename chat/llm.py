@@ -157,20 +157,17 @@ def openai_client(choice: ModelChoice | None = None):
     (its key read from the environment variable it names, never from the database)."""
     import openai
 
-    if choice is not None and choice.endpoint:
-        key = os.environ.get(choice.api_key_env, "") if choice.api_key_env else ""
-        if choice.api_key_env and not key:
-            raise LLMError(
-                f"The environment variable {choice.api_key_env}, which holds the key for "
-                f"{choice.endpoint}, is not set."
-            )
-        base_url = choice.base_url or None
-        key = key or "not-needed"  # local servers (vLLM, Ollama) take any key
-    else:
+    if choice is None or not choice.endpoint:
         return llm_client.openai_client()  # the environment's, shared with embeddings
+    key = os.environ.get(choice.api_key_env, "") if choice.api_key_env else ""
+    if choice.api_key_env and not key:
+        raise LLMError(
+            f"The environment variable {choice.api_key_env}, which holds the key for "
+            f"{choice.endpoint}, is not set."
+        )
     return openai.OpenAI(
-        api_key=key,
-        base_url=base_url,
+        api_key=key or "not-needed",  # local servers (vLLM, Ollama) take any key
+        base_url=choice.base_url or None,
         timeout=settings.OPENAI_TIMEOUT_S,
         max_retries=settings.OPENAI_MAX_RETRIES,
     )
