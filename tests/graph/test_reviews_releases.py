@@ -22,7 +22,7 @@ def test_reviews_corrections_and_releases_are_synced(clean_graph, end_user, expe
     chunk = doc.chunks.get()
     t = f.turn(f.conversation(end_user), contexts=[(chunk, 0.7)])
     rubric = Rubric.objects.create(name="default")
-    item = QueueItem.objects.create(turn=t, author=end_user, turn_created_at=t.created_at)
+    item = QueueItem.objects.get(turn=t)  # the turn was queued when it was logged
     review = Review.objects.create(
         item=item,
         reviewer=expert,
