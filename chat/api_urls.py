@@ -1,4 +1,4 @@
-"""URLs of the ingestion API, mounted at /api/v1/."""
+"""URLs of the ingestion API, mounted at /api/v1/ (reviewhub/urls.py adds a JSON 404 after)."""
 
 from django.urls import path
 

@@ -1,206 +1,159 @@
-"""The OpenAPI 3.1 description of the ingestion API, served at /api/v1/openapi.json."""
+"""The ingestion API's request and response models: the one definition that validates what
+clients send (chat/api.py) and describes it in /api/v1/openapi.json (reviewhub/apispec.py)."""
 
 from __future__ import annotations
 
-_CONTEXT = {
-    "type": "object",
-    "required": ["text"],
-    "additionalProperties": False,
-    "properties": {
-        "text": {"type": "string"},
-        "source": {"type": "string", "maxLength": 1000},
-        "title": {"type": "string", "maxLength": 300},
-        "score": {"type": ["number", "null"]},
-    },
-}
-_INTERACTION = {
-    "type": "object",
-    "required": ["question", "answer", "model"],
-    "additionalProperties": False,
-    "properties": {
-        "id": {
-            "type": "string",
-            "format": "uuid",
-            "description": "Client id; sending it again is a no-op that returns the stored record.",
-        },
-        "conversation_id": {"type": "string", "maxLength": 200},
-        "user": {"type": "string", "maxLength": 200, "description": "Your end user's id"},
-        "question": {"type": "string", "minLength": 1},
-        "answer": {"type": "string"},
-        "model": {"type": "string", "minLength": 1, "maxLength": 120},
-        "system_prompt": {"type": "string"},
-        "context": {"type": "array", "maxItems": 50, "items": _CONTEXT},
-        "grounded": {"type": "boolean", "description": "Defaults to true when context is given"},
-        "latency_ms": {"type": "integer", "minimum": 0},
-        "prompt_tokens": {"type": "integer", "minimum": 0},
-        "completion_tokens": {"type": "integer", "minimum": 0},
-        "created_at": {"type": "string", "format": "date-time"},
-        "metadata": {"type": "object"},
-        "messages": {
-            "type": "array",
-            "description": "The exact messages sent, if you have them",
-            "items": {
-                "type": "object",
-                "required": ["role", "content"],
-                "properties": {"role": {"type": "string"}, "content": {"type": "string"}},
-            },
-        },
-    },
-}
-_ERRORS = {
-    "type": "object",
-    "properties": {
-        "errors": {
-            "type": "object",
-            "additionalProperties": {"type": "array", "items": {"type": "string"}},
-        }
-    },
-    "description": (
-        'Messages per field; in a batch, fields are prefixed with the item index ("3.question").'
+import uuid
+from datetime import datetime
+from typing import Annotated, Any, Literal
+
+from pydantic import ConfigDict, Discriminator, Field, Tag
+
+from reviewhub.apispec import Body, Count, DateTime, JsonObject, NonBlank, Number, Record, Text
+
+MAX_ITEMS = 1000
+MAX_TEXT = 100_000
+MAX_CONTEXT_ITEMS = 50
+MAX_MESSAGES = 200
+
+
+class ContextIn(Body):
+    """One retrieved passage that grounded the answer, in rank order."""
+
+    text: NonBlank(MAX_TEXT)
+    source: Text(1000) | None = None
+    title: Text(300) | None = None
+    score: Number | None = None
+
+
+class Message(Body):
+    """One message as sent to the model; other keys (name, tool_calls...) are ignored."""
+
+    model_config = ConfigDict(strict=True, extra="ignore")
+
+    role: NonBlank(40)
+    content: Text(MAX_TEXT)
+
+
+class Interaction(Body):
+    """One logged question and answer from your app."""
+
+    id: uuid.UUID | None = Field(
+        None,
+        description="Client id; sending it again is a no-op that returns the stored record.",
+    )
+    conversation_id: Text(200) | None = None
+    user: Text(200) | None = Field(None, description="Your end user's id")
+    question: NonBlank(MAX_TEXT)
+    answer: Text(MAX_TEXT)
+    model: NonBlank(120)
+    system_prompt: Text(MAX_TEXT) | None = None
+    context: Annotated[list[ContextIn], Field(max_length=MAX_CONTEXT_ITEMS)] | None = None
+    grounded: bool | None = Field(None, description="Defaults to true when context is given")
+    latency_ms: Count | None = None
+    prompt_tokens: Count | None = None
+    completion_tokens: Count | None = None
+    created_at: DateTime | None = None
+    metadata: JsonObject | None = None
+    messages: Annotated[list[Message], Field(max_length=MAX_MESSAGES)] | None = Field(
+        None, description="The exact messages sent, if you have them"
+    )
+
+
+def _one_or_many(value: Any) -> str | None:
+    if isinstance(value, dict):
+        return "one"
+    return "many" if isinstance(value, list) else None
+
+
+# One object, or a batch (a list); the tag only picks which one validates the body.
+Interactions = Annotated[
+    Annotated[Interaction, Tag("one")]
+    | Annotated[list[Interaction], Field(min_length=1, max_length=MAX_ITEMS), Tag("many")],
+    Discriminator(
+        _one_or_many,
+        custom_error_type="body",
+        custom_error_message="Send one interaction object or a non-empty list of them.",
     ),
-}
+]
 
 
-def _json(schema: dict) -> dict:
-    return {"content": {"application/json": {"schema": schema}}}
+class FeedbackIn(Body):
+    rating: Literal["up", "down"]
+    comment: Text(4000) | None = None
 
 
-def _err(text: str) -> dict:
-    return {"description": text, **_json({"$ref": "#/components/schemas/Errors"})}
+# --- responses -------------------------------------------------------------------------------
 
 
-def schema(server_url: str) -> dict:
-    auth_errors = {"401": _err("Missing or invalid token")}
-    return {
-        "openapi": "3.1.0",
-        "info": {
-            "title": "ReviewHub ingestion API",
-            "version": "1.0.0",
-            "description": "Log LLM interactions from your own app, rate them, read them back.",
-        },
-        "servers": [{"url": server_url}],
-        "security": [{"bearer": []}],
-        "paths": {
-            "/interactions": {
-                "post": {
-                    "summary": "Log one interaction or a batch of up to 1,000",
-                    "requestBody": {
-                        "required": True,
-                        **_json(
-                            {
-                                "oneOf": [
-                                    {"$ref": "#/components/schemas/Interaction"},
-                                    {
-                                        "type": "array",
-                                        "minItems": 1,
-                                        "maxItems": 1000,
-                                        "items": {"$ref": "#/components/schemas/Interaction"},
-                                    },
-                                ]
-                            }
-                        ),
-                    },
-                    "responses": {
-                        "201": {
-                            "description": "Stored; the ids in request order",
-                            **_json(
-                                {
-                                    "type": "object",
-                                    "properties": {
-                                        "id": {"type": "string"},
-                                        "ids": {"type": "array", "items": {"type": "string"}},
-                                        "created": {},
-                                        "existing": {"type": "integer"},
-                                    },
-                                }
-                            ),
-                        },
-                        "200": {"description": "Every item was already stored (a retry)"},
-                        "400": _err("Invalid input; nothing was stored"),
-                        "413": _err("Body over 8 MB or more than 1,000 items"),
-                        **auth_errors,
-                    },
-                }
-            },
-            "/interactions/{id}": {
-                "get": {
-                    "summary": "A stored interaction with its context, feedback and reviews",
-                    "description": "For the interaction's owner and for experts/leads.",
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "format": "uuid"},
-                        }
-                    ],
-                    "responses": {
-                        "200": {
-                            "description": "The record",
-                            **_json({"$ref": "#/components/schemas/Record"}),
-                        },
-                        "404": _err("No such interaction (or not yours)"),
-                        **auth_errors,
-                    },
-                }
-            },
-            "/interactions/{id}/feedback": {
-                "post": {
-                    "summary": "Rate an interaction (one per user; sending again changes it)",
-                    "parameters": [
-                        {
-                            "name": "id",
-                            "in": "path",
-                            "required": True,
-                            "schema": {"type": "string", "format": "uuid"},
-                        }
-                    ],
-                    "requestBody": {
-                        "required": True,
-                        **_json(
-                            {
-                                "type": "object",
-                                "required": ["rating"],
-                                "additionalProperties": False,
-                                "properties": {
-                                    "rating": {"enum": ["up", "down"]},
-                                    "comment": {"type": "string"},
-                                },
-                            }
-                        ),
-                    },
-                    "responses": {
-                        "201": {"description": "Rated"},
-                        "200": {"description": "Rating changed"},
-                        "400": _err("Invalid input"),
-                        "404": _err("No such interaction (or not yours)"),
-                        **auth_errors,
-                    },
-                }
-            },
-        },
-        "components": {
-            "securitySchemes": {
-                "bearer": {
-                    "type": "http",
-                    "scheme": "bearer",
-                    "description": "From the API tokens page or `manage.py create_api_token`",
-                }
-            },
-            "schemas": {
-                "Interaction": _INTERACTION,
-                "Context": _CONTEXT,
-                "Errors": _ERRORS,
-                "Record": {
-                    "type": "object",
-                    "properties": {
-                        **{k: v for k, v in _INTERACTION["properties"].items() if k != "messages"},
-                        "status": {"enum": ["ok", "error"]},
-                        "source": {"type": "string"},
-                        "feedback": {"type": "array", "items": {"type": "object"}},
-                        "reviews": {"type": "array", "items": {"type": "object"}},
-                    },
-                },
-            },
-        },
-    }
+class ContextRecord(Record):
+    rank: int
+    text: str
+    source: str
+    title: str
+    score: float | None
+
+
+class FeedbackRecord(Record):
+    id: uuid.UUID
+    rating: Literal["up", "down"]
+    comment: str
+    user: str | None
+    updated_at: datetime
+
+
+class ReviewRecord(Record):
+    """An expert's review. While the item is still being reviewed, an expert sees only their
+    own (blind review); leads see all, unless they hold the item themselves."""
+
+    id: uuid.UUID
+    reviewer: str
+    verdict: str
+    scores: dict[str, Any]
+    tags: list[Any]
+    notes: str
+    corrected_answer: str
+    created_at: datetime
+
+
+class TurnRecord(Record):
+    id: uuid.UUID
+    conversation_id: str
+    user: str
+    source: str
+    question: str
+    answer: str
+    status: Literal["ok", "error"]
+    error: str
+    model: str
+    provider: str
+    system_prompt: str
+    grounded: bool
+    latency_ms: int | None
+    prompt_tokens: int | None
+    completion_tokens: int | None
+    created_at: datetime
+    metadata: dict[str, Any]
+    context: list[ContextRecord]
+    feedback: list[FeedbackRecord]
+    reviews: list[ReviewRecord]
+
+
+class InteractionStored(Record):
+    """The answer to one object: its id; `record` when it was already stored (a retry)."""
+
+    id: uuid.UUID
+    ids: list[uuid.UUID]
+    created: bool
+    record: TurnRecord | None = None
+
+
+class BatchStored(Record):
+    """The answer to a batch: the ids in request order."""
+
+    ids: list[uuid.UUID]
+    created: int = Field(ge=0)
+    existing: int = Field(ge=0)
+
+
+Stored = InteractionStored | BatchStored

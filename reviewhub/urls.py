@@ -1,9 +1,9 @@
 from django.contrib import admin
 from django.contrib.auth import views as auth_views
-from django.urls import include, path
+from django.urls import include, path, re_path
 
 from chat.otlp import views as otlp_views
-from reviewhub import views
+from reviewhub import apispec, views
 
 urlpatterns = [
     path("", views.home, name="home"),
@@ -20,4 +20,6 @@ urlpatterns = [
     path("api/v1/", include("chat.api_urls")),
     # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub
     path("v1/traces", otlp_views.traces, name="otlp-traces"),
+    # Last under api/: any other path there is a JSON 404, not the HTML page or a login redirect.
+    re_path(r"^api/", apispec.not_found),
 ]

@@ -230,6 +230,7 @@ def test_openapi_schema_is_served_without_a_token(client):
         "/interactions",
         "/interactions/{id}",
         "/interactions/{id}/feedback",
+        "/openapi.json",
     }
     assert "413" in schema["paths"]["/interactions"]["post"]["responses"]
 
@@ -254,17 +255,20 @@ def test_an_id_used_by_another_user_is_refused_without_revealing_it(api, token, 
 
 
 @pytest.mark.django_db
-def test_get_includes_expert_reviews(api, token, expert):
-    from annotations.models import QueueItem, Review, Rubric
+def test_get_includes_expert_reviews_once_the_item_is_decided(api, token, expert):
+    from annotations import services as review_services
+    from tests.annotations.factories import GOOD, make_rubric
 
+    make_rubric()
     turn_id = api("post", "interactions", interaction(), token=token).json()["id"]
-    item = QueueItem.objects.get(turn_id=turn_id)  # queued by the ingestion itself
-    Review.objects.create(
-        item=item,
+    item = review_services.queue_claim_next(expert=expert)  # queued by the ingestion itself
+    assert str(item.turn_id) == turn_id
+    review_services.review_submit(
+        item_id=item.pk,
         reviewer=expert,
-        rubric=Rubric.objects.create(name="r"),
+        scores=GOOD,
+        tags=[],
         verdict="approve",
-        scores={"accuracy": 5},
         notes="fine",
         corrected_answer="Open it and choose Restore.",
     )
@@ -274,7 +278,8 @@ def test_get_includes_expert_reviews(api, token, expert):
             **reviews[0],
             "reviewer": "erin",
             "verdict": "approve",
-            "scores": {"accuracy": 5},
+            "scores": GOOD,
+            "notes": "fine",
             "corrected_answer": "Open it and choose Restore.",
         }
     ]
