@@ -54,6 +54,7 @@ from django.views.decorators.csrf import csrf_exempt
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     TypeAdapter,
@@ -125,7 +126,17 @@ def NonBlank(max_length: int) -> Any:
     ]
 
 
-Count = Annotated[int, Field(ge=0, le=INT32_MAX), refuse_with("Must be a non-negative integer.")]
+def _integral(value: Any) -> Any:
+    """JSON Schema counts 5.0 as an integer; so do we (5.5 stays a float and is refused)."""
+    return int(value) if isinstance(value, float) and value.is_integer() else value
+
+
+Count = Annotated[
+    int,
+    Field(ge=0, le=INT32_MAX),
+    refuse_with("Must be a non-negative integer."),
+    BeforeValidator(_integral),
+]
 Number = Annotated[float, Field(allow_inf_nan=False)]
 DateTime = Annotated[
     datetime,
@@ -278,6 +289,8 @@ def method_not_allowed(allowed: list[str]) -> JsonResponse:
     return response
 
 
+@login_not_required
+@csrf_exempt
 def not_found(request: HttpRequest | None = None, *args: Any, **kwargs: Any) -> JsonResponse:
     return error(404, {"path": ["No such API endpoint; see /api/v1/openapi.json."]})
 
@@ -383,7 +396,11 @@ def message_for(err: dict) -> str:
     if kind == "string_too_long":
         return f"At most {ctx.get('max_length')} characters."
     if kind == "too_short":
-        return f"At least {ctx.get('min_length')} items."
+        return (
+            "Must not be empty."
+            if ctx.get("min_length") == 1
+            else (f"At least {ctx.get('min_length')} items.")
+        )
     if kind == "too_long":
         return f"At most {ctx.get('max_length')} items."
     if kind in {"greater_than_equal", "greater_than"}:
