@@ -7,9 +7,10 @@ from django import forms
 from annotations.models import QueueItem, Review, Rubric
 from annotations.selectors import QueueFilters
 from annotations.services import rubric_errors
+from reviewhub.validation import FormLimits
 
 
-class QueueFilterForm(forms.Form):
+class QueueFilterForm(FormLimits, forms.Form):
     date_from = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     date_to = forms.DateField(required=False, widget=forms.DateInput(attrs={"type": "date"}))
     model = forms.CharField(required=False, max_length=120)
@@ -55,7 +56,7 @@ class QueueFilterForm(forms.Form):
         )
 
 
-class ReviewForm(forms.Form):
+class ReviewForm(FormLimits, forms.Form):
     """Scores per rubric criterion (radio 1–5), tags, verdict, notes and a correction."""
 
     verdict = forms.ChoiceField(
@@ -111,7 +112,7 @@ class ReviewForm(forms.Form):
         return data
 
 
-class AdjudicationForm(forms.Form):
+class AdjudicationForm(FormLimits, forms.Form):
     verdict = forms.ChoiceField(
         choices=[
             (Review.Verdict.APPROVE, "Approve as training example"),

@@ -10,6 +10,7 @@ item's index (`"3.question"`). A bad batch stores nothing.
 from __future__ import annotations
 
 import uuid
+from typing import Any
 
 from django.apps import apps
 from django.db import IntegrityError
@@ -151,7 +152,7 @@ def interaction_feedback(
     "/openapi.json",
     summary="This document",
     auth=False,
-    responses={200: "The OpenAPI 3.1 document of every operation"},
+    responses={200: (dict[str, Any], "The OpenAPI 3.1 document of every operation")},
 )
 def openapi(request: HttpRequest) -> JsonResponse:
     return JsonResponse(

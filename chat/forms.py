@@ -9,13 +9,14 @@ from chat import llm
 from chat.models import ModelEndpoint, PromptTemplate, Topic
 from chat.selectors import logged_models
 from chat.services import MAX_QUESTION_CHARS
+from reviewhub.validation import FormLimits
 
 
 def _model_choices() -> list[tuple[str, str]]:
     return [(m.key, m.label) for m in llm.available_models()]
 
 
-class AskForm(forms.Form):
+class AskForm(FormLimits, forms.Form):
     question = forms.CharField(
         max_length=MAX_QUESTION_CHARS,
         strip=True,
@@ -36,7 +37,7 @@ class AskForm(forms.Form):
             self.initial["model"] = self.fields["model"].choices[0][0]
 
 
-class RenameForm(forms.Form):
+class RenameForm(FormLimits, forms.Form):
     title = forms.CharField(
         max_length=200,
         strip=True,
@@ -44,7 +45,7 @@ class RenameForm(forms.Form):
     )
 
 
-class TokenForm(forms.Form):
+class TokenForm(FormLimits, forms.Form):
     name = forms.CharField(
         max_length=100,
         initial="My LLM app",
@@ -52,7 +53,7 @@ class TokenForm(forms.Form):
     )
 
 
-class ReplayForm(forms.Form):
+class ReplayForm(FormLimits, forms.Form):
     RATING = [
         ("", "any rating"),
         ("down", "thumbs down"),

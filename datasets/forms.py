@@ -10,13 +10,14 @@ from django.contrib.auth.models import User
 from annotations.models import Criterion, Example
 from chat.models import Topic
 from datasets.models import Format, License, Release
+from reviewhub.validation import FormLimits
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
 _LANGUAGE = re.compile(r"^[a-z]{2,3}(-[A-Za-z0-9]{2,8})*$")
 _SCORE = re.compile(r"^\s*([A-Za-z0-9_]+)\s*(?:>=|=|:)\s*(-?\d+(?:\.\d+)?)\s*$")
 
 
-class ReleaseForm(forms.Form):
+class ReleaseForm(FormLimits, forms.Form):
     name = forms.CharField(max_length=100, help_text="Letters, digits, dot, dash, underscore.")
     version = forms.IntegerField(min_value=1, initial=1)
     description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
