@@ -150,3 +150,28 @@ def test_another_app_adds_an_operation_validated_and_documented_from_its_models(
         }
     }
     assert call({}, method="get").status_code == 405
+
+
+@pytest.mark.django_db
+def test_two_operations_on_one_path_share_a_url_and_405_lists_both(end_user):
+    ops = []
+    for method in ("GET", "DELETE"):
+
+        @apispec.operation(method, "/test-pair/{id}", summary=method, responses={200: "ok"})
+        def view(request, turn_id, *, user, method=method) -> JsonResponse:
+            return JsonResponse({"method": method})
+
+        ops.append(view)
+    try:
+        both = apispec.endpoint(*ops)
+        token = services.api_token_create(user=end_user, name="app")[1]
+        factory, auth = RequestFactory(), {"HTTP_AUTHORIZATION": f"Bearer {token}"}
+        assert json.loads(both(factory.delete("/x", **auth), turn_id="t").content) == {
+            "method": "DELETE"
+        }
+        refused = both(factory.post("/x", **auth), turn_id="t")
+        assert refused.status_code == 405 and refused["Allow"] == "DELETE, GET"
+        assert both(factory.get("/x"), turn_id="t").status_code == 401
+    finally:
+        for method in ("GET", "DELETE"):
+            apispec._OPERATIONS.pop(("/test-pair/{id}", method))
