@@ -106,7 +106,7 @@ _ENV_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
 PARAM_RANGES = {"temperature": (0.0, 2.0), "top_p": (0.0, 1.0), "max_tokens": (1, 100_000)}
 
 
-class ModelEndpointForm(forms.ModelForm):
+class ModelEndpointForm(FormLimits, forms.ModelForm):
     """Register a model; the key stays in the environment, named by `api_key_env`."""
 
     base_url = forms.URLField(
