@@ -74,17 +74,12 @@ def interactions(request: HttpRequest, *, user, body) -> JsonResponse:
 
 def _clean(item: Interaction) -> dict:
     """The service's item dict: absent optional fields as the service expects them."""
-    clean = item.model_dump(exclude={"context", "messages", "metadata"})
-    clean["metadata"] = item.metadata or {}
-    clean["context"] = [
-        {"text": c.text, "source": c.source or "", "title": c.title or "", "score": c.score}
-        for c in item.context or []
-    ]
-    clean["messages"] = (
-        [{"role": m.role, "content": m.content} for m in item.messages]
-        if item.messages is not None
-        else None
-    )
+    clean = item.model_dump()  # in Rust: much faster than reading the attributes one by one
+    clean["metadata"] = clean["metadata"] or {}
+    for passage in clean["context"] or ():
+        passage["source"] = passage["source"] or ""
+        passage["title"] = passage["title"] or ""
+    clean["context"] = clean["context"] or []
     return clean
 
 

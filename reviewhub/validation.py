@@ -15,7 +15,6 @@ from datetime import UTC, date, datetime, timedelta
 from django import forms
 from django.core.exceptions import ValidationError
 from django.core.validators import MaxValueValidator, MinValueValidator
-from django.utils import timezone
 
 INT32_MIN, INT32_MAX = -(2**31), 2**31 - 1  # PostgreSQL `integer`
 INT64_MIN, INT64_MAX = -(2**63), 2**63 - 1  # numbers inside JSON values (the graph's integers)
@@ -47,18 +46,21 @@ DATETIME_RANGE_MESSAGE = "Must be from 2000-01-01T00:00:00Z to one day from now.
 
 
 def check_datetime(value: datetime) -> datetime:
-    """An aware date-time in the accepted range; a value without an offset is taken as UTC."""
+    """An aware date-time in the accepted range, in UTC; a value without an offset is UTC."""
     if value.tzinfo is None:
         value = value.replace(tzinfo=UTC)
     offset = value.utcoffset() or timedelta(0)
     if abs(offset) > MAX_UTC_OFFSET:
         raise ValueError("The UTC offset must be between -14:00 and +14:00.")
-    # Compare years first: converting year 1 with a positive offset to UTC overflows.
-    if value.year < MIN_DATETIME.year or value < MIN_DATETIME:
+    # The year first: converting year 1 with a positive offset to UTC overflows.
+    if value.year < MIN_DATETIME.year:
         raise ValueError(DATETIME_RANGE_MESSAGE)
-    if value > timezone.now() + FUTURE_SLACK:
+    # Compare in UTC (same tzinfo: no offset lookups) with datetime.now, not timezone.now,
+    # which reads settings: measured from inside pydantic's validator, each cost ~20 µs a call.
+    value = value.astimezone(UTC)
+    if not MIN_DATETIME <= value <= datetime.now(UTC) + FUTURE_SLACK:
         raise ValueError(DATETIME_RANGE_MESSAGE)
-    return value.astimezone(UTC)
+    return value
 
 
 def check_json_value(value: object, *, max_depth: int = MAX_JSON_DEPTH) -> object:
