@@ -104,21 +104,28 @@ def refuse_with(message: str) -> WrapValidator:
     return WrapValidator(wrap)
 
 
-# Text checks run in pydantic's Rust core, not in Python: a batch of 1,000 interactions has
-# ~10,000 strings. Requests are parsed by `validate_json`, whose parser already refuses unpaired
-# surrogates; NUL is refused by a pattern, which the document then states.
-NO_NUL = r"^[^\x00]*$"
-NOT_BLANK = r"^[^\x00]*[^\s\x00][^\x00]*$"
+def _no_nul(value: str) -> str:
+    if "\x00" in value:
+        raise PydanticCustomError("invalid", validation.NUL_MESSAGE)
+    return value
+
+
+# Requests are parsed by `validate_json`, whose parser already refuses unpaired surrogates, so
+# text needs only the NUL check here: one `in` per string (a batch of 1,000 has ~10,000), cheaper
+# than a regex, and a pattern in the document made schemathesis's generation 3 times slower.
+NOT_BLANK = r"\S"
 
 
 def Text(max_length: int) -> Any:
     """A string of at most max_length characters, without NUL (or unpaired surrogates)."""
-    return Annotated[str, Field(max_length=max_length, pattern=NO_NUL)]
+    return Annotated[str, Field(max_length=max_length), AfterValidator(_no_nul)]
 
 
 def NonBlank(max_length: int) -> Any:
     """Text with at least one character other than white space, at most max_length long."""
-    return Annotated[str, Field(min_length=1, max_length=max_length, pattern=NOT_BLANK)]
+    return Annotated[
+        str, Field(min_length=1, max_length=max_length, pattern=NOT_BLANK), AfterValidator(_no_nul)
+    ]
 
 
 def _integral(value: Any) -> Any:
@@ -386,9 +393,7 @@ def message_for(err: dict) -> str:
             if ctx.get("min_length") == 1
             else (f"At least {ctx.get('min_length')} characters.")
         )
-    if kind == "string_pattern_mismatch" and ctx.get("pattern") in {NO_NUL, NOT_BLANK}:
-        if "\x00" in str(err.get("input", "")):
-            return validation.NUL_MESSAGE
+    if kind == "string_pattern_mismatch" and ctx.get("pattern") == NOT_BLANK:
         return "Must not be empty."
     if kind == "string_too_long":
         return f"At most {ctx.get('max_length')} characters."

@@ -64,8 +64,10 @@ def _fuzz(operation, mode, base_url, session, tally, **fixed) -> None:
     run()
 
 
-@pytest.mark.django_db(transaction=True)
-def test_schemathesis_finds_no_server_error_and_no_schema_violation(live_server, expert, capsys):
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_schemathesis_finds_no_server_error_and_no_schema_violation(
+    seeded_db, live_server, expert, capsys
+):
     token = services.api_token_create(user=expert, name="fuzz")[1]
     base_url = f"{live_server.url}/api/v1"
     schema = schemathesis.openapi.from_url(f"{base_url}/openapi.json")
