@@ -4,9 +4,7 @@ import uuid
 
 from django.conf import settings
 from django.db import models
-from django.db.models import Exists, F, OuterRef, Q
-
-from reviewhub.roles import is_lead
+from django.db.models import F, Q
 
 
 class Example(models.Model):
@@ -216,21 +214,6 @@ class Guideline(models.Model):
         return self.title
 
 
-class ReviewQuerySet(models.QuerySet):
-    def visible_to(self, user) -> ReviewQuerySet:
-        """Blind review, the one rule for every surface (review screen, API, lineage, exports):
-        while an item is open (pending or disputed) a reviewer sees the others' reviews only
-        once they have submitted their own; a lead sees them all unless holding the item to
-        review it. Once the item is decided, its reviews are visible to whoever sees the item."""
-        uid = getattr(user, "pk", None)
-        closed = ~Q(item__state__in=[QueueItem.State.PENDING, QueueItem.State.DISPUTED])
-        reviewed = Exists(Review.objects.filter(item_id=OuterRef("item_id"), reviewer_id=uid))
-        visible = closed | Q(reviewed)
-        if is_lead(user):
-            visible |= ~Q(item__holder_id=uid) | Q(item__holder__isnull=True)
-        return self.filter(visible)
-
-
 class Review(models.Model):
     """One reviewer's independent judgement of one queue item."""
 
@@ -251,8 +234,6 @@ class Review(models.Model):
     notes = models.TextField(blank=True)
     corrected_answer = models.TextField(blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
-
-    objects = ReviewQuerySet.as_manager()
 
     class Meta:
         ordering = ["created_at"]

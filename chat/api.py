@@ -15,6 +15,7 @@ from typing import Any
 from django.apps import apps
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.utils.module_loading import import_string
 
 from chat import services
 from chat.models import Feedback, Turn
@@ -106,7 +107,7 @@ def _load(turn_id) -> Turn:
     summary="A stored interaction with its context, feedback and reviews",
     description=(
         "For the interaction's owner and for experts/leads. While the interaction is still "
-        "under review, an expert sees only their own review (blind review)."
+        "under review, a reviewer sees only their own review (blind review)."
     ),
     responses={200: (TurnRecord, "The record"), 404: "No such interaction (or not yours)"},
 )
@@ -201,11 +202,19 @@ def turn_record(turn: Turn, viewer) -> TurnRecord:
     )
 
 
+# The blind-review rule lives in annotations (one rule for the review screen, lineage, exports
+# and this API); named by its dotted path because annotations sits above chat.
+REVIEW_IDS_VISIBLE_TO = "annotations.selectors.review_ids_visible_to"
+
+
 def _reviews(turn: Turn, viewer) -> list[ReviewRecord]:
-    """The reviews of the turn this viewer may see (annotations' blind-review rule), reached
-    through the app registry: annotations sits above chat, so chat does not import it."""
+    """The reviews of the turn this viewer may see: while the item is open, a reviewer (or a
+    lead taking part) sees only their own; once it is decided, everyone who may see it."""
+    visible = import_string(REVIEW_IDS_VISIBLE_TO)(viewer, turn.pk)
+    if not visible:
+        return []
     review_model = apps.get_model("annotations", "Review")
-    reviews = review_model.objects.filter(item__turn=turn).visible_to(viewer)
+    reviews = review_model.objects.filter(pk__in=visible).select_related("reviewer")
     return [
         ReviewRecord(
             id=r.id,
@@ -217,5 +226,5 @@ def _reviews(turn: Turn, viewer) -> list[ReviewRecord]:
             corrected_answer=r.corrected_answer,
             created_at=r.created_at,
         )
-        for r in reviews.select_related("reviewer")
+        for r in reviews.order_by("created_at")
     ]

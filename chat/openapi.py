@@ -103,8 +103,8 @@ class FeedbackRecord(Record):
 
 
 class ReviewRecord(Record):
-    """An expert's review. While the item is still being reviewed, an expert sees only their
-    own (blind review); leads see all, unless they hold the item themselves."""
+    """An expert's review. While the item is still being reviewed, a reviewer sees only their
+    own (blind review); a lead taking no part sees all; once decided, all are shown."""
 
     id: uuid.UUID
     reviewer: str
