@@ -257,7 +257,7 @@ def test_an_id_used_by_another_user_is_refused_without_revealing_it(api, token, 
 @pytest.mark.django_db
 def test_get_includes_expert_reviews_once_the_item_is_decided(api, token, expert):
     from annotations import services as review_services
-    from tests.annotations.factories import GOOD, make_rubric
+    from tests.factories import GOOD, make_rubric
 
     make_rubric()
     turn_id = api("post", "interactions", interaction(), token=token).json()["id"]

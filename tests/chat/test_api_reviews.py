@@ -6,7 +6,7 @@ import pytest
 from annotations import services as review_services
 from annotations.models import QueueItem
 from chat import services
-from tests.annotations.factories import GOOD, make_rubric
+from tests.factories import GOOD, make_rubric
 
 
 @pytest.fixture
