@@ -5,7 +5,7 @@ PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 PORT ?= 8000
 
-.PHONY: run test bench faults lint venv migrate demo browser
+.PHONY: run dev test bench faults lint venv migrate demo static browser
 
 $(PY):
 	@command -v $(PYTHON) >/dev/null || { echo "Python 3.11 is needed (set PYTHON=...)"; exit 1; }
@@ -23,8 +23,19 @@ migrate: venv
 demo: migrate
 	$(PY) manage.py seed_demo
 
-run: demo
+static: venv
+	$(PY) manage.py collectstatic --noinput -v 0
+
+# The product: gunicorn, DEBUG off, static files compressed and cache-busted by the app.
+# Demo users only on the local default database (seed_demo refuses a production one).
+run: migrate static
+	$(PY) manage.py seed_demo --unless-production
 	$(PY) manage.py serve_all --port $(PORT)
+
+# Development: runserver's autoreload and Django's debug pages.
+dev: export DEBUG = true
+dev: demo
+	$(PY) manage.py serve_all --dev --port $(PORT)
 
 # Browser tests drive Debian's Chromium; install it where we can (root with apt-get).
 browser:

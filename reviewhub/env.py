@@ -7,6 +7,8 @@ instead of surfacing later as a confusing error.
 from __future__ import annotations
 
 import os
+import time
+from pathlib import Path
 from urllib.parse import urlparse
 
 
@@ -70,3 +72,42 @@ def env_url(name: str, schemes: set[str]) -> str:
         allowed = ", ".join(sorted(schemes))
         raise ImproperEnv(f"{name}={raw!r} is not a URL with one of the schemes: {allowed}")
     return raw
+
+
+def env_proxy_header(name: str) -> tuple[str, str] | None:
+    """`X-Forwarded-Proto: https` -> ("HTTP_X_FORWARDED_PROTO", "https"); None when unset.
+
+    Only set it behind a proxy that overwrites that header: a client could send it too.
+    """
+    raw = env_str(name)
+    if not raw:
+        return None
+    header, sep, value = raw.partition(":")
+    header, value = header.strip(), value.strip()
+    if not sep or not header or not value or " " in header:
+        raise ImproperEnv(
+            f"{name}={raw!r} is not 'Header-Name: value' (e.g. X-Forwarded-Proto: https)"
+        )
+    return "HTTP_" + header.upper().replace("-", "_"), value
+
+
+def secret_key_file(path: Path) -> str:
+    """The key in `path`, generated there (mode 0600) the first time.
+
+    O_EXCL makes the first of several processes starting together the one that writes it.
+    """
+    from django.core.management.utils import get_random_secret_key
+
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        for _ in range(50):  # another process may be writing it this instant
+            key = path.read_text().strip()
+            if key:
+                return key
+            time.sleep(0.02)
+        raise ImproperEnv(f"{path} is empty; delete it or set SECRET_KEY") from None
+    key = get_random_secret_key()
+    with os.fdopen(fd, "w") as f:
+        f.write(key + "\n")
+    return key

@@ -19,8 +19,10 @@ from reviewhub.env import (
     env_float,
     env_int,
     env_list,
+    env_proxy_header,
     env_str,
     env_url,
+    secret_key_file,
 )
 
 BASE_DIR = Path(__file__).resolve().parent.parent
@@ -32,12 +34,14 @@ VAR_DIR = Path(env_str("REVIEWHUB_VAR_DIR") or BASE_DIR / "var")
 TESTING = "pytest" in sys.modules
 TEST_RUN_ID = str(os.getpid())
 
-DEBUG = env_bool("DEBUG", default=True)
-SECRET_KEY = env_str("SECRET_KEY")
-if not SECRET_KEY:
-    if not DEBUG:
-        raise ImproperEnv("SECRET_KEY must be set when DEBUG is off")
-    SECRET_KEY = "dev-only-insecure-key-do-not-use-in-production"
+# Every process writes under var/ (SQLite, broker, beat schedule, secret key, cache),
+# whichever database is configured.
+VAR_DIR.mkdir(parents=True, exist_ok=True)
+
+# Off unless developing (`make dev` sets DEBUG=true): `make run` behaves like the product.
+DEBUG = env_bool("DEBUG", default=False)
+# Generated once into var/ (0600) when not given; several hosts must share one SECRET_KEY.
+SECRET_KEY = env_str("SECRET_KEY") or secret_key_file(VAR_DIR / "secret_key")
 ALLOWED_HOSTS = env_list("ALLOWED_HOSTS", ["localhost", "127.0.0.1", "[::1]", "testserver"])
 CSRF_TRUSTED_ORIGINS = env_list("CSRF_TRUSTED_ORIGINS", [])
 
@@ -62,6 +66,9 @@ INSTALLED_APPS = [
 
 MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
+    "reviewhub.security.ContentSecurityPolicyMiddleware",
+    # Static files straight from the app (no proxy needed), before sessions and auth.
+    "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
@@ -74,6 +81,22 @@ MIDDLEWARE = [
 
 ROOT_URLCONF = "reviewhub.urls"
 WSGI_APPLICATION = "reviewhub.wsgi.application"
+AUTH_PASSWORD_VALIDATORS = [
+    {"NAME": f"django.contrib.auth.password_validation.{name}"}
+    for name in (
+        "UserAttributeSimilarityValidator",
+        "MinimumLengthValidator",
+        "CommonPasswordValidator",
+        "NumericPasswordValidator",
+    )
+]
+# Login attempts per username + client address (accounts/ratelimit.py): after this many
+# failures in the window, even the right password is refused until the window passes.
+LOGIN_FAILURE_LIMIT = env_int("LOGIN_FAILURE_LIMIT", 10, minimum=1)
+LOGIN_FAILURE_WINDOW_S = env_int("LOGIN_FAILURE_WINDOW_S", 900, minimum=1)
+# Behind N proxies that append to X-Forwarded-For, the client is the N-th address from the
+# right; 0 (direct) uses the socket's address. Trusting more hops than exist lets clients lie.
+FORWARDED_FOR_PROXIES = env_int("FORWARDED_FOR_PROXIES", 0, minimum=0)
 LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "home"
 LOGOUT_REDIRECT_URL = "login"
@@ -96,14 +119,32 @@ TEMPLATES = [
 
 # --- system of record -------------------------------------------------------
 DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "sqlite"})
+# Threads per web process (gunicorn --threads): each request holds at most one connection.
+WEB_THREADS = env_int("WEB_THREADS", 8, minimum=1)
+WEB_WORKERS = env_int("WEB_WORKERS", 2, minimum=1)
 if DATABASE_URL:
     try:
-        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=60, conn_health_checks=True)
+        _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)
     except Exception as exc:  # dj_database_url raises several types
         raise ImproperEnv(f"DATABASE_URL is not usable: {exc}") from None
 else:
-    VAR_DIR.mkdir(parents=True, exist_ok=True)
     _db = {"ENGINE": "django.db.backends.sqlite3", "NAME": VAR_DIR / "reviewhub.sqlite3"}
+if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", default=not TESTING):
+    # psycopg's pool, one per process, sized to the server's threads: connections stay
+    # bounded (processes x DB_POOL_MAX_SIZE) and are reused instead of opened per request.
+    # A thread that finds the pool empty waits up to DB_POOL_TIMEOUT_S, then fails clearly.
+    # (Persistent connections with a thread per request reached 95 of 100 under 10 clients.)
+    _db["OPTIONS"] = {
+        "pool": {
+            "min_size": env_int("DB_POOL_MIN_SIZE", 1, minimum=0),
+            "max_size": env_int("DB_POOL_MAX_SIZE", WEB_THREADS, minimum=1),
+            "timeout": env_float("DB_POOL_TIMEOUT_S", 10.0),
+            "max_idle": 300.0,
+        },
+        "connect_timeout": env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=1),
+    }
+elif _db["ENGINE"] == "django.db.backends.postgresql":
+    _db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=1)}
 if _db["ENGINE"] == "django.db.backends.sqlite3":
     # WAL + a busy timeout: the web server and the worker write the same file.
     _db["OPTIONS"] = {
@@ -152,6 +193,18 @@ else:
         "store_processed": False,
     }
 CELERY_TASK_DEFAULT_QUEUE = CELERY_QUEUE
+# Separate queues so workers on other hosts can take one kind of work each (README,
+# "Production"). Each defaults to the one queue, so `make run`'s single worker takes all.
+CELERY_QUEUE_GRAPH = env_str("CELERY_QUEUE_GRAPH") or CELERY_QUEUE
+CELERY_QUEUE_EVALUATION = env_str("CELERY_QUEUE_EVALUATION") or CELERY_QUEUE
+CELERY_QUEUE_RELEASES = env_str("CELERY_QUEUE_RELEASES") or CELERY_QUEUE
+CELERY_TASK_ROUTES = {
+    "graph.*": {"queue": CELERY_QUEUE_GRAPH},
+    "evaluation.*": {"queue": CELERY_QUEUE_EVALUATION},
+    "experiments.*": {"queue": CELERY_QUEUE_EVALUATION},
+    "chat.tasks.replay_run": {"queue": CELERY_QUEUE_EVALUATION},  # a replay is an experiment
+    "datasets.*": {"queue": CELERY_QUEUE_RELEASES},
+}
 CELERY_RESULT_BACKEND = None  # progress lives on our own rows, not in a result backend
 CELERY_TASK_IGNORE_RESULT = True
 # Reliability defaults. acks_late is switched on per task, only for idempotent ones.
@@ -255,17 +308,73 @@ USE_I18N = True
 USE_TZ = True
 STATIC_URL = "static/"
 STATICFILES_DIRS = [BASE_DIR / "static"]
-STATIC_ROOT = VAR_DIR / "static"
+STATIC_ROOT = Path(env_str("STATIC_ROOT") or VAR_DIR / "static")
 MEDIA_ROOT = VAR_DIR / "media"
+# whitenoise: collectstatic writes gzip copies and content-hashed names (cache-busted, served
+# with a year's max-age). Tests render templates without running collectstatic first.
+STORAGES = {
+    "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
+    "staticfiles": {
+        "BACKEND": "django.contrib.staticfiles.storage.StaticFilesStorage"
+        if TESTING
+        else "whitenoise.storage.CompressedManifestStaticFilesStorage"
+    },
+}
+
+# --- cache (login rate limits) ------------------------------------------------
+# Shared by every process: Redis when there is one, else files under var/.
+if REDIS_URL:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.redis.RedisCache",
+            "LOCATION": REDIS_URL,
+            "KEY_PREFIX": f"reviewhub-test-{TEST_RUN_ID}" if TESTING else "reviewhub",
+        }
+    }
+else:
+    CACHES = {
+        "default": {
+            "BACKEND": "django.core.cache.backends.filebased.FileBasedCache",
+            "LOCATION": str(
+                VAR_DIR / "test" / TEST_RUN_ID / "cache" if TESTING else VAR_DIR / "cache"
+            ),
+        }
+    }
 DATA_UPLOAD_MAX_MEMORY_SIZE = env_int("DATA_UPLOAD_MAX_MEMORY_SIZE", 10 * 1024 * 1024, minimum=1024)
 
+# --- security -----------------------------------------------------------------
+# HTTPS is the proxy's job in production; `make run` on localhost is plain HTTP. So the
+# HTTPS settings come from the environment (README, "Production" has the block that makes
+# `manage.py check --deploy` clean), and secure cookies follow SECURE_SSL_REDIRECT.
+SECURE_SSL_REDIRECT = env_bool("SECURE_SSL_REDIRECT", default=False)
+SECURE_PROXY_SSL_HEADER = env_proxy_header("SECURE_PROXY_SSL_HEADER")
+SECURE_HSTS_SECONDS = env_int("SECURE_HSTS_SECONDS", 0, minimum=0)
+SECURE_HSTS_INCLUDE_SUBDOMAINS = env_bool("SECURE_HSTS_INCLUDE_SUBDOMAINS", default=False)
+SECURE_HSTS_PRELOAD = env_bool("SECURE_HSTS_PRELOAD", default=False)
+SECURE_REDIRECT_EXEMPT = [r"^healthz$"]  # the proxy's health check speaks plain HTTP
+SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
+CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=SECURE_SSL_REDIRECT)
 SESSION_COOKIE_HTTPONLY = True
 CSRF_COOKIE_HTTPONLY = False  # htmx reads the token from the page, not the cookie
 SECURE_CONTENT_TYPE_NOSNIFF = True
+SECURE_REFERRER_POLICY = "same-origin"
 X_FRAME_OPTIONS = "DENY"
-if not DEBUG:
-    SESSION_COOKIE_SECURE = env_bool("SESSION_COOKIE_SECURE", default=True)
-    CSRF_COOKIE_SECURE = env_bool("CSRF_COOKIE_SECURE", default=True)
+# The app's pages load scripts and styles from 'self' only: no inline script, handler or
+# style attribute (reviewhub/security.py; tests/reviewhub/test_csp.py checks in Chromium).
+CONTENT_SECURITY_POLICY = env_str("CONTENT_SECURITY_POLICY") or "; ".join(
+    [
+        "default-src 'self'",
+        "script-src 'self'",
+        "style-src 'self'",
+        "img-src 'self' data:",
+        "connect-src 'self'",
+        "font-src 'self'",
+        "object-src 'none'",
+        "base-uri 'self'",
+        "form-action 'self'",
+        "frame-ancestors 'none'",
+    ]
+)
 
 LOGGING = {
     "version": 1,

@@ -5,8 +5,9 @@ from __future__ import annotations
 
 import importlib
 
+from django.conf import settings
 from django.contrib.auth.models import User
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
 
 DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "datasets"]
 
@@ -14,7 +15,29 @@ DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "datasets"
 class Command(BaseCommand):
     help = "Load demo data (once; a second run does nothing)."
 
-    def handle(self, *args, **options):
+    def add_arguments(self, parser):
+        parser.add_argument(
+            "--force",
+            action="store_true",
+            help="load it even into a configured database (DATABASE_URL) with DEBUG off",
+        )
+        parser.add_argument(
+            "--unless-production",
+            action="store_true",
+            help="where it would refuse, say so and succeed without loading (make run)",
+        )
+
+    def handle(self, *args, force: bool = False, unless_production: bool = False, **options):
+        # Demo users have passwords printed in the README: never on a production database.
+        if settings.DATABASE_URL and not settings.DEBUG and not force:
+            if unless_production:
+                self.stdout.write("no demo data: DATABASE_URL is set and DEBUG is off")
+                return
+            raise CommandError(
+                "Refusing to load demo users with known passwords into the database at "
+                "DATABASE_URL while DEBUG is off (it may be production). Use --force if "
+                "this database is for a demo."
+            )
         if User.objects.filter(username="demo_user").exists():
             self.stdout.write("demo data already loaded")
             return

@@ -1,106 +1,127 @@
-"""Start everything `make run` needs and stop all of it on Ctrl-C.
+"""Start everything `make run` needs, keep it running, and stop all of it on Ctrl-C.
 
-The web server, a Celery worker and (unless NEO4J_URL points elsewhere) the embedded
-graph server each run as their own process; this one only supervises them.
+The web server (gunicorn, or runserver with autoreload under --dev), a Celery worker, Celery
+beat and (unless NEO4J_URL points elsewhere) the embedded graph server each run as their own
+process; this one only supervises them (reviewhub/supervisor.py): a part that dies is
+restarted with a backoff, one that keeps dying stops everything with its name on the console.
 """
 
 from __future__ import annotations
 
 import os
 import signal
-import subprocess
 import sys
-import time
 
 from django.conf import settings
 from django.core.management import call_command
-from django.core.management.base import BaseCommand
+from django.core.management.base import BaseCommand, CommandError
+from django.db import connections
 
+from reviewhub.env import env_float, env_int
 from reviewhub.graphdb import wait_until_ready
-
-DEMO_LOGINS = [
-    ("demo_user", "end user"),
-    ("demo_expert", "expert"),
-    ("demo_lead", "lead"),
-    ("demo_lead2", "second lead"),
-]
+from reviewhub.supervisor import ChildKeepsDying, Supervisor
 
 
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker and the embedded graph server together."
+    help = "Run the web server, a Celery worker, beat and the embedded graph server together."
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
+        parser.add_argument(
+            "--dev", action="store_true", help="runserver with autoreload instead of gunicorn"
+        )
 
-    def handle(self, *args, port: int, **options):
-        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
-        procs: list[tuple[str, subprocess.Popen]] = []
-
-        def start(name: str, cmd: list[str]) -> None:
-            # Own process group: the terminal's Ctrl-C reaches us, and we stop them in order.
-            procs.append((name, subprocess.Popen(cmd, start_new_session=True)))
-
-        stopping = False
-
-        def stop(*_):
-            nonlocal stopping
-            stopping = True
-
-        signal.signal(signal.SIGINT, stop)
-        signal.signal(signal.SIGTERM, stop)
+    def handle(self, *args, port: int, dev: bool, **options):
+        supervisor = Supervisor(
+            say=lambda line: (self.stderr.write(line), self.stderr.flush()),
+            max_restarts=env_int("SUPERVISOR_MAX_RESTARTS", 5, minimum=0),
+            window=env_float("SUPERVISOR_WINDOW_S", 300.0),
+            backoff=env_float("SUPERVISOR_BACKOFF_S", 1.0),
+        )
+        signal.signal(signal.SIGINT, supervisor.stop)
+        signal.signal(signal.SIGTERM, supervisor.stop)
         try:
-            if settings.GRAPH_EMBEDDED:
-                start("graph", [python, manage, "graphserver"])
-                graph_proc = procs[-1][1]
-                try:
-                    wait_until_ready(120, alive=lambda: graph_proc.poll() is None)
-                except Exception as exc:
-                    self.stderr.write(f"graph server did not start ({exc}); see the output above")
-                    return
-                call_command("graph_install", stdout=open(os.devnull, "w"))
-            start(
-                "worker",
-                [
-                    python,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "reviewhub",
-                    "worker",
-                    "--pool=solo",
-                    "--loglevel=WARNING",
-                    "-Q",
-                    settings.CELERY_QUEUE,
-                    "-B",
-                    "-s",
-                    str(settings.VAR_DIR / "celerybeat-schedule"),
-                ],
-            )
-            start("web", [python, manage, "serve_web", f"127.0.0.1:{port}", "--noreload"])
+            for name, cmd in self._children(port, dev):
+                supervisor.start(name, cmd)
+                if name == "graph":
+                    self._wait_for_graph(supervisor)
+                    if supervisor.stopping:
+                        return
             self._banner(port)
-            while not stopping:
-                for name, proc in procs:
-                    if proc.poll() is not None:
-                        self.stderr.write(f"{name} exited with code {proc.returncode}; stopping")
-                        stopping = True
-                time.sleep(0.5)
+            supervisor.run()
+        except ChildKeepsDying as exc:
+            raise CommandError(
+                f"{exc.child.name} keeps dying (last exit code {exc.code}, "
+                f"{len(exc.child.deaths)} times in {supervisor.window:g} s); stopped everything. "
+                f"Its output is above; the command was: {' '.join(exc.child.cmd)}"
+            ) from None
         finally:
-            self._stop_all(procs)
+            supervisor.stop_all()
+            self.stdout.write("stopped")
+
+    def _children(self, port: int, dev: bool) -> list[tuple[str, list[str]]]:
+        python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
+        celery = [python, "-m", "celery", "-A", "reviewhub"]
+        children = []
+        if settings.GRAPH_EMBEDDED:
+            children.append(("graph", [python, manage, "graphserver"]))
+        queues = {
+            settings.CELERY_QUEUE,
+            settings.CELERY_QUEUE_GRAPH,
+            settings.CELERY_QUEUE_EVALUATION,
+            settings.CELERY_QUEUE_RELEASES,
+        }
+        children.append(
+            (
+                "worker",
+                [*celery, "worker", "--pool=solo", "--loglevel=WARNING", "-Q", ",".join(queues)],
+            )
+        )
+        # Beat on its own: a worker restart must not leave a second beat behind (issue #11).
+        schedule = str(settings.VAR_DIR / "celerybeat-schedule")
+        children.append(("beat", [*celery, "beat", "--loglevel=WARNING", "-s", schedule]))
+        if dev:
+            web = [python, manage, "serve_web", f"127.0.0.1:{port}"]
+        else:
+            web = [
+                python,
+                "-m",
+                "gunicorn",
+                "-c",
+                "python:reviewhub.gunicorn_conf",
+                "--bind",
+                f"127.0.0.1:{port}",
+                "reviewhub.wsgi:application",
+            ]
+        children.append(("web", web))
+        return children
+
+    def _wait_for_graph(self, supervisor: Supervisor) -> None:
+        graph = supervisor.children[-1]
+        try:
+            wait_until_ready(
+                120, alive=lambda: graph.proc.poll() is None and not supervisor.stopping
+            )
+        except Exception as exc:
+            raise CommandError(
+                f"graph server did not start ({exc}); see the output above"
+            ) from None
+        call_command("graph_install", stdout=open(os.devnull, "w"))
 
     def _banner(self, port: int) -> None:
-        self.stdout.write(self.style.SUCCESS(f"\nReviewHub is running on http://localhost:{port}/"))
-        for username, role in DEMO_LOGINS:
-            self.stdout.write(f"  {role:12} {username} / demo-{username.split('_')[1]}")
-        self.stdout.write("Press Ctrl-C to stop.\n")
+        from django.contrib.auth.models import User
 
-    def _stop_all(self, procs: list[tuple[str, subprocess.Popen]]) -> None:
-        for _, proc in reversed(procs):
-            if proc.poll() is None:
-                os.killpg(proc.pid, signal.SIGTERM)
-        deadline = time.monotonic() + 15
-        for _, proc in reversed(procs):
-            try:
-                proc.wait(timeout=max(0.1, deadline - time.monotonic()))
-            except subprocess.TimeoutExpired:
-                os.killpg(proc.pid, signal.SIGKILL)
-        self.stdout.write("stopped")
+        from accounts.demo import DEMO_USERS, demo_password
+
+        self.stdout.write(self.style.SUCCESS(f"\nReviewHub is running on http://localhost:{port}/"))
+        present = set(
+            User.objects.filter(username__in=[u for u, _ in DEMO_USERS]).values_list(
+                "username", flat=True
+            )
+        )
+        for username, role in DEMO_USERS:
+            if username in present:
+                self.stdout.write(f"  {role:12} {username} / {demo_password(username)}")
+        self.stdout.write("Press Ctrl-C to stop.\n")
+        self.stdout.flush()
+        connections.close_all()  # the supervisor itself needs no database connection

@@ -1,0 +1,25 @@
+"""gunicorn settings for `make run` and production alike:
+`gunicorn -c python:reviewhub.gunicorn_conf reviewhub.wsgi`.
+
+Threaded workers (gthread): the views, the ORM, the openai client and the graph driver are all
+synchronous, so a thread per request is the model they were written for; a streamed chat answer
+holds one thread while it streams and the other threads keep answering (bench/bench_serving.py
+has the figures, README "Production" the comparison with uvicorn and granian).
+"""
+
+from reviewhub.env import env_int, env_str
+
+bind = env_str("WEB_BIND") or f"127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
+worker_class = "gthread"
+workers = env_int("WEB_WORKERS", 2, minimum=1)
+threads = env_int("WEB_THREADS", 8, minimum=1)
+# A streamed answer can run for minutes; gthread workers heartbeat from their main loop, so
+# this only catches a stuck worker process, not a long request.
+timeout = env_int("WEB_TIMEOUT_S", 60, minimum=1)
+graceful_timeout = env_int("WEB_GRACEFUL_TIMEOUT_S", 20, minimum=1)
+keepalive = 5
+# Trust X-Forwarded-* only from the proxy's address (loopback unless told otherwise).
+forwarded_allow_ips = env_str("FORWARDED_ALLOW_IPS") or "127.0.0.1,::1"
+accesslog = env_str("WEB_ACCESS_LOG") or None  # "-" for stdout
+errorlog = "-"
+loglevel = env_str("WEB_LOG_LEVEL") or "warning"
