@@ -260,6 +260,9 @@ CELERY_BEAT_SCHEDULE["chat-assign-topics"] = {
     "schedule": 600.0,
 }
 
+# /healthz reports a part that has not answered by then as down (reviewhub/health.py).
+HEALTH_TIMEOUT_S = env_float("HEALTH_TIMEOUT_S", 2.5)
+
 # --- LLM --------------------------------------------------------------------
 OPENAI_API_KEY = env_str("OPENAI_API_KEY")
 OPENAI_BASE_URL = env_url("OPENAI_BASE_URL", {"http", "https"})

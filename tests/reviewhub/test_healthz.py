@@ -35,3 +35,53 @@ def test_healthz_is_503_naming_the_broker_when_it_is_down(client, graph_server, 
     body = json.loads(response.content)
     assert response.status_code == 503
     assert "broker" in body["down"]
+
+
+@pytest.fixture
+def paused_graph_server(tmp_path):
+    """A graph server of its own, started, then paused with SIGSTOP (resumed and stopped
+    afterwards): it accepts connections and never answers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    from graph.connection import wait_until_ready
+    from tests.conftest import ROOT, free_port, stop_process, wait_for_port
+
+    bolt, http = free_port(), free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "manage.py", "graphserver", "--bolt-port", str(bolt)]
+        + ["--http-port", str(http), "--data-dir", str(tmp_path / "graph")],
+        cwd=ROOT,
+        start_new_session=True,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        wait_for_port(bolt, 120, proc)
+        url = f"bolt://root:{settings.GRAPH_PASSWORD}@127.0.0.1:{bolt}/{settings.GRAPH_DATABASE}"
+        wait_until_ready(120, url, alive=lambda: proc.poll() is None)
+        os.killpg(proc.pid, signal.SIGSTOP)
+        yield url
+    finally:
+        os.killpg(proc.pid, signal.SIGCONT)
+        stop_process(proc)
+
+
+@pytest.mark.slow
+@pytest.mark.django_db
+def test_healthz_answers_within_3_s_naming_a_paused_graph_server(
+    client, graph_server, paused_graph_server, monkeypatch
+):
+    import time
+
+    monkeypatch.setattr(settings, "NEO4J_URL", paused_graph_server)
+    started = time.monotonic()
+    response = client.get("/healthz")
+    took = time.monotonic() - started
+    body = json.loads(response.content)
+    assert took < 3, f"/healthz took {took:.1f} s"
+    assert response.status_code == 503
+    assert body["down"] == ["graph"]
+    assert body["checks"]["database"]["ok"] and body["checks"]["broker"]["ok"]
