@@ -1,6 +1,7 @@
 """A bad value in the environment stops start-up with a message naming the variable."""
 
 import os
+import stat
 import subprocess
 import sys
 from pathlib import Path
@@ -10,14 +11,22 @@ import pytest
 ROOT = Path(__file__).resolve().parents[2]
 
 
-def run_check(**env):
+def run_check(*args, **env):
     clean = {
         k: v
         for k, v in os.environ.items()
-        if k not in {"DATABASE_URL", "REDIS_URL", "NEO4J_URL", "DEBUG", "SECRET_KEY"}
+        if k
+        not in {
+            "DATABASE_URL",
+            "REDIS_URL",
+            "NEO4J_URL",
+            "DEBUG",
+            "SECRET_KEY",
+            "DJANGO_ALLOW_ASYNC_UNSAFE",
+        }
     }
     return subprocess.run(
-        [sys.executable, "manage.py", "check"],
+        [sys.executable, "manage.py", *(args or ["check"])],
         cwd=ROOT,
         capture_output=True,
         text=True,
@@ -35,6 +44,9 @@ def run_check(**env):
         ("DEBUG", "maybe"),
         ("CHAT_DAILY_QUESTION_LIMIT", "lots"),
         ("REVIEW_LEASE_MINUTES", "0"),
+        ("SECURE_PROXY_SSL_HEADER", "https"),
+        ("SECURE_HSTS_SECONDS", "a year"),
+        ("SECURE_SSL_REDIRECT", "always"),
     ],
 )
 def test_bad_value_stops_startup_naming_the_variable(name, value):
@@ -44,10 +56,66 @@ def test_bad_value_stops_startup_naming_the_variable(name, value):
     assert "Traceback" not in result.stderr
 
 
-def test_secret_key_is_required_when_debug_is_off():
-    result = run_check(DEBUG="false")
+def test_a_secret_key_is_generated_once_into_var_readable_by_its_owner_only(tmp_path):
+    var = tmp_path / "var"
+    first = run_check(REVIEWHUB_VAR_DIR=str(var))
+    assert first.returncode == 0, first.stderr
+    key_file = var / "secret_key"
+    key = key_file.read_text().strip()
+    assert len(key) >= 50
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    assert run_check(REVIEWHUB_VAR_DIR=str(var)).returncode == 0
+    assert key_file.read_text().strip() == key, "the same key on every start"
+
+
+def test_var_folder_is_created_when_database_url_is_set(tmp_path):
+    var = tmp_path / "missing" / "var"
+    result = run_check(REVIEWHUB_VAR_DIR=str(var), DATABASE_URL=f"sqlite:///{tmp_path / 'db'}")
+    assert result.returncode == 0, result.stderr
+    assert var.is_dir(), "beat's schedule and the secret key live there"
+
+
+PRODUCTION = {
+    "SECRET_KEY": "x7#kq2!m9vz@c4n8p0w^r5t1y6u3i$o*e(d)f-g_h=j+l0a2s4d6f8g0h2j4k6",
+    "ALLOWED_HOSTS": "reviewhub.example.com",
+    "SECURE_SSL_REDIRECT": "true",
+    "SECURE_PROXY_SSL_HEADER": "X-Forwarded-Proto: https",
+    "SECURE_HSTS_SECONDS": "31536000",
+    "SECURE_HSTS_INCLUDE_SUBDOMAINS": "true",
+    "SECURE_HSTS_PRELOAD": "true",
+}
+
+
+def test_check_deploy_is_clean_with_the_production_settings(tmp_path):
+    result = run_check(
+        "check",
+        "--deploy",
+        "--fail-level",
+        "WARNING",
+        REVIEWHUB_VAR_DIR=str(tmp_path),
+        **PRODUCTION,
+    )
+    assert result.returncode == 0, result.stderr
+    assert "no issues" in result.stdout
+
+
+def test_check_deploy_names_what_is_missing_without_them(tmp_path):
+    result = run_check(
+        "check", "--deploy", "--fail-level", "WARNING", REVIEWHUB_VAR_DIR=str(tmp_path)
+    )
     assert result.returncode != 0
-    assert "SECRET_KEY" in result.stderr
+    for warning in ("security.W004", "security.W008", "security.W012", "security.W016"):
+        assert warning in result.stderr
+
+
+def test_seed_demo_refuses_a_configured_database_with_debug_off(tmp_path):
+    env = {"REVIEWHUB_VAR_DIR": str(tmp_path), "DATABASE_URL": f"sqlite:///{tmp_path / 'db'}"}
+    refused = run_check("seed_demo", **env)
+    assert refused.returncode != 0
+    assert "Refusing to load demo users" in refused.stderr and "DATABASE_URL" in refused.stderr
+    skipped = run_check("seed_demo", "--unless-production", **env)
+    assert skipped.returncode == 0 and "no demo data" in skipped.stdout
+    assert not (tmp_path / "db").exists() or (tmp_path / "db").stat().st_size == 0
 
 
 def test_defaults_start_without_any_variable():

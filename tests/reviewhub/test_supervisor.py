@@ -116,6 +116,7 @@ def test_a_killed_worker_is_restarted_and_stopping_leaves_no_process_behind(tmp_
             message=f"the worker was not restarted:\n{output()}",
         )
         assert "worker exited with code -9; restarting in 0.2 s" in output()
+        assert "beat exited" not in output(), "beat keeps its schedule in var/ (DATABASE_URL set)"
         assert proc.poll() is None, "the rest of the stack kept running"
         groups |= set(children_of(proc.pid).values())
         members = [p for p in processes() if p["pgid"] in groups]

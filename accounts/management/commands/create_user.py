@@ -1,3 +1,5 @@
+from django.contrib.auth.password_validation import validate_password
+from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError
 
 from accounts.services import user_create
@@ -14,6 +16,11 @@ class Command(BaseCommand):
         parser.add_argument("--email", default="")
 
     def handle(self, *args, username, role, password, email, **options):
+        if password:
+            try:
+                validate_password(password)
+            except ValidationError as exc:
+                raise CommandError("password refused: " + " ".join(exc.messages)) from None
         try:
             user, used = user_create(username=username, role=role, password=password, email=email)
         except ValueError as exc:
