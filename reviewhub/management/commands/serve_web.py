@@ -1,5 +1,5 @@
-"""The web server `make run` starts: Django's runserver (with static files) whose accepted
-sockets set TCP_NODELAY.
+"""The web server `make dev` starts (`make run` starts gunicorn): Django's runserver (with
+autoreload and static files) whose accepted sockets set TCP_NODELAY.
 
 wsgiref writes a response's headers and body in separate send() calls; with Nagle's
 algorithm on, the body waits for the client's delayed ACK of the headers (~40 ms on
