@@ -119,9 +119,9 @@ TEMPLATES = [
 
 # --- system of record -------------------------------------------------------
 DATABASE_URL = env_url("DATABASE_URL", {"postgres", "postgresql", "sqlite"})
-# Threads per web process (gunicorn --threads): each request holds at most one connection.
+# Threads per web process (reviewhub/gunicorn_conf.py reads the same variable): a request
+# holds at most one database connection, so this sizes each process's pool.
 WEB_THREADS = env_int("WEB_THREADS", 8, minimum=1)
-WEB_WORKERS = env_int("WEB_WORKERS", 2, minimum=1)
 if DATABASE_URL:
     try:
         _db = dj_database_url.parse(DATABASE_URL, conn_max_age=0)

@@ -65,12 +65,15 @@ class Command(BaseCommand):
         children = []
         if settings.GRAPH_EMBEDDED:
             children.append(("graph", [python, manage, "graphserver"]))
-        queues = {
-            settings.CELERY_QUEUE,
-            settings.CELERY_QUEUE_GRAPH,
-            settings.CELERY_QUEUE_EVALUATION,
-            settings.CELERY_QUEUE_RELEASES,
-        }
+        # One worker takes every queue (the same one unless CELERY_QUEUE_* split them).
+        queues = dict.fromkeys(
+            [
+                settings.CELERY_QUEUE,
+                settings.CELERY_QUEUE_GRAPH,
+                settings.CELERY_QUEUE_EVALUATION,
+                settings.CELERY_QUEUE_RELEASES,
+            ]
+        )
         children.append(
             (
                 "worker",
