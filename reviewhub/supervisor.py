@@ -68,6 +68,8 @@ class Supervisor:
     def poll(self) -> None:
         """Restart children that died and are due; raise ChildKeepsDying past the cap."""
         now = time.monotonic()
+        # Forget groups that are gone, so a recycled process id is never signalled.
+        self.groups = {g for g in self.groups if self._group_alive(g)}
         for child in self.children:
             if child.restart_at is not None:
                 if now >= child.restart_at:
