@@ -38,7 +38,7 @@ def test_healthz_is_503_naming_the_broker_when_it_is_down(client, graph_server, 
 
 
 @pytest.fixture
-def paused_graph_server(tmp_path):
+def paused_graph_server(tmp_path, graph_server):
     """A graph server of its own, started, then paused with SIGSTOP (resumed and stopped
     afterwards): it accepts connections and never answers."""
     import os
@@ -46,7 +46,7 @@ def paused_graph_server(tmp_path):
     import subprocess
     import sys
 
-    from graph.connection import wait_until_ready
+    from graph.connection import configure, wait_until_ready
     from tests.conftest import ROOT, free_port, stop_process, wait_for_port
 
     bolt, http = free_port(), free_port()
@@ -65,6 +65,7 @@ def paused_graph_server(tmp_path):
         os.killpg(proc.pid, signal.SIGSTOP)
         yield url
     finally:
+        configure(graph_server)  # neomodel's one driver back on the session's graph server
         os.killpg(proc.pid, signal.SIGCONT)
         stop_process(proc)
 
