@@ -46,7 +46,7 @@ def paused_graph_server(tmp_path, graph_server):
     import subprocess
     import sys
 
-    from graph.connection import configure, wait_until_ready
+    from reviewhub.graphdb import configure, wait_until_ready
     from tests.conftest import ROOT, free_port, stop_process, wait_for_port
 
     bolt, http = free_port(), free_port()
