@@ -53,7 +53,7 @@ def watched_page(page):
 def test_main_pages_log_no_csp_violation(
     seeded, watched_page, browser_login, live_server, lead, end_user, graph
 ):
-    from tests.annotations.factories import make_rubric, make_turn
+    from tests.factories import make_rubric, make_turn
 
     make_rubric()
     make_turn(end_user, question="What port does Bolt use?", answer="7474.", feedback="down")
