@@ -97,7 +97,9 @@ def chat_user(transactional_db):
 
     role_groups_ensure()
     importlib.import_module("chat.migrations.0003_default_prompt_template").seed(apps, None)
-    user, password = user_create(username="streamer", role="end_user", password="pw-streamer")
+    # A name of this run's own: the server's login counts (Redis in CI) outlive a test run.
+    name = f"streamer-{os.getpid()}"
+    user, password = user_create(username=name, role="end_user", password="pw-" + name)
     return user, password, conversation_create(user=user)
 
 
@@ -120,7 +122,8 @@ def test_a_slow_streamed_answer_arrives_chunk_by_chunk_while_another_request_is_
 ):
     user, password, conversation = chat_user
     slow_llm.token_delay = 0.15  # 12 words: the answer takes ~2 s to generate
-    _, _, cookies = login(web_server, user.username, password)
+    _, after, cookies = login(web_server, user.username, password)
+    assert "sessionid" in cookies, after[-1500:]
     host, port = urllib.parse.urlsplit(web_server).netloc.split(":")
     conn = http.client.HTTPConnection(host, int(port), timeout=30)
     body = urllib.parse.urlencode({"question": "How do I restore?", "model": "openai:test-model"})
