@@ -55,6 +55,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "annotations",
+    "evaluation",
     "graph",
     "datasets",
     "reviewhub",
@@ -217,6 +218,25 @@ OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2, minimum=0)
 OPENAI_EMBEDDING_MODEL = env_str("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
 LLM_PROVIDER = "openai" if OPENAI_API_KEY else "offline"
 CHAT_DAILY_QUESTION_LIMIT = env_int("CHAT_DAILY_QUESTION_LIMIT", 25, minimum=0)
+
+# --- evaluators (issue #12) -------------------------------------------------
+EVAL_JUDGE_MODEL = env_str("EVAL_JUDGE_MODEL", OPENAI_MODEL)
+EVAL_JUDGE_TIMEOUT_S = env_float("EVAL_JUDGE_TIMEOUT_S", 60.0)
+EVAL_JUDGE_MAX_ATTEMPTS = env_int("EVAL_JUDGE_MAX_ATTEMPTS", 4, minimum=1)
+EVAL_JUDGE_BACKOFF_S = env_float("EVAL_JUDGE_BACKOFF_S", 1.0)
+EVAL_JUDGE_BACKOFF_MAX_S = env_float("EVAL_JUDGE_BACKOFF_MAX_S", 30.0)
+# Judge calls in flight at once per worker task (threads; the calls are network I/O).
+EVAL_JUDGE_CONCURRENCY = env_int("EVAL_JUDGE_CONCURRENCY", 16, minimum=1)
+EVAL_JUDGE_BATCH = env_int("EVAL_JUDGE_BATCH", 64, minimum=1)
+# Online scoring looks at turns logged since its last look, every EVAL_ONLINE_INTERVAL_S; it
+# looks EVAL_ONLINE_OVERLAP_S further back, for turns that committed after a later one.
+EVAL_ONLINE_INTERVAL_S = env_float("EVAL_ONLINE_INTERVAL_S", 15.0)
+EVAL_ONLINE_OVERLAP_S = env_float("EVAL_ONLINE_OVERLAP_S", 300.0)
+EVAL_ONLINE_BATCH = env_int("EVAL_ONLINE_BATCH", 2000, minimum=1)
+CELERY_BEAT_SCHEDULE["evaluation-online"] = {
+    "task": "evaluation.tasks.score_new_turns",
+    "schedule": EVAL_ONLINE_INTERVAL_S,
+}
 
 # --- review and releases ----------------------------------------------------
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 15, minimum=1)
