@@ -52,8 +52,9 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass, field
+from functools import lru_cache
 
-from knowledge.embedding import tokenize
+from knowledge.embedding import STOPWORDS, normalise_token, tokenize
 
 SUPPORTED_AT = 0.7
 RELEVANT_AT = 0.5
@@ -129,43 +130,49 @@ class _Claim:
     citations: tuple[int, ...]
 
 
-def _numbers(text: str) -> frozenset[str]:
-    """Numbers (digits or number words), each also with its unit when a content word follows
-    ("kept for seven days" → {"7", "7 day"}), so "seven weeks" does not match "seven days"."""
-    words = re.findall(r"\d+(?:[.,]\d+)*|[a-z]+", text.lower())
-    found = set()
-    for i, word in enumerate(words):
-        value = word.replace(",", "") if word[0].isdigit() else NUMBER_WORDS.get(word)
-        if value is None:
-            continue
-        found.add(value)
-        unit = tokenize(words[i + 1]) if i + 1 < len(words) else []
-        if unit and not unit[0][0].isdigit() and unit[0] not in NUMBER_WORDS:
-            found.add(f"{value} {unit[0]}")
-    return frozenset(found)
-
-
 _BE = frozenset({"be", "been", "being", "a", "an", "the", "any", "to", "yet", "always"})
+_TOKEN = re.compile(r"[a-z0-9]+(?:[.,'’][a-z0-9]+)*")
 
 
-def _negated(text: str) -> frozenset[str]:
-    """The words negations apply to: the first content word after each "not / no / never /
-    cannot / …n't" ("cannot be undone" → {"undone"}, "have no snapshots" → {"snapshot"})."""
-    words = re.findall(r"[a-z']+", text.lower().replace("’", "'"))
-    targets = set()
-    for i, word in enumerate(words):
-        if word in NEGATIONS or word.endswith("n't"):
-            following = next((w for w in words[i + 1 : i + 5] if w not in _BE), "")
-            targets.update(tokenize(following) or [following or "."])
-    return frozenset(targets)
+@dataclass(frozen=True)
+class _Facts:
+    words: frozenset[str]  # content words
+    numbers: frozenset[str]  # "7" and "7 day"
+    negated: frozenset[str]  # the words negations apply to
+
+
+@lru_cache(maxsize=100_000)
+def _analyse(text: str) -> _Facts:
+    """One pass over a sentence (cached: the same passages come back turn after turn).
+
+    Content words as `knowledge.embedding.tokenize` makes them (stopwords out, light plural
+    strip) minus negations and numbers; numbers (digits or number words), each also with its
+    unit when a content word follows ("kept for seven days" → {"7", "7 day"}), so "seven weeks"
+    does not match "seven days"; and the word each "not / no / never / cannot / …n't" applies
+    to: the first word after it that is not a form of "be" or an article ("cannot be undone" →
+    {"undone"}, "have no snapshots" → {"snapshot"})."""
+    tokens = _TOKEN.findall(text.lower())
+    words, numbers, negated = set(), set(), set()
+    for i, token in enumerate(tokens):
+        if token.endswith(("n't", "n’t")) or token in NEGATIONS:
+            following = next((t for t in tokens[i + 1 : i + 5] if t not in _BE), ".")
+            negated.add(following if following in STOPWORDS else normalise_token(following))
+            continue
+        value = token.replace(",", "") if token[0].isdigit() else NUMBER_WORDS.get(token)
+        if value is not None:
+            numbers.add(value)
+            unit = tokens[i + 1] if i + 1 < len(tokens) else ""
+            if unit and unit[0].isalpha() and unit not in STOPWORDS and unit not in NUMBER_WORDS:
+                numbers.add(f"{value} {normalise_token(unit.split(chr(39))[0])}")
+            continue
+        base = re.split(r"['’]", token, maxsplit=1)[0]
+        if base not in STOPWORDS and base[0].isalpha():
+            words.add(normalise_token(base))
+    return _Facts(frozenset(words), frozenset(numbers), frozenset(negated))
 
 
 def _content(text: str) -> frozenset[str]:
-    return frozenset(
-        t
-        for t in tokenize(text)
-        if t not in NEGATIONS and t not in NUMBER_WORDS and not t[0].isdigit()
-    )
+    return _analyse(text).words
 
 
 def sentences(text: str) -> list[str]:
@@ -179,33 +186,42 @@ def _clean(text: str) -> str:
 
 def _claim(sentence: str) -> _Claim:
     clean = _clean(sentence)
+    facts = _analyse(clean)
     words = _WORD.findall(clean)
     names = frozenset(w.lower() for w in words[1:] if w[0].isupper() and w.lower() not in NEGATIONS)
     return _Claim(
         text=sentence.strip(),
-        words=_content(clean),
-        numbers=_numbers(clean),
-        negated=_negated(clean),
+        words=facts.words,
+        numbers=facts.numbers,
+        negated=facts.negated,
         names=frozenset(tokenize(" ".join(names))),
         citations=tuple(int(n) for n in _CITATION.findall(sentence)),
     )
 
 
+@lru_cache(maxsize=20_000)
+def _passage_spans(rank: int, text: str) -> tuple[_Span, ...]:
+    """Each sentence, and each pair of adjacent sentences, of a passage."""
+    facts = [_analyse(_clean(s)) for s in _SENTENCE.split(text) if s.strip()]
+    spans = [_Span(rank, f.words, f.numbers, f.negated) for f in facts]
+    for a, b in zip(facts, facts[1:], strict=False):
+        spans.append(_Span(rank, a.words | b.words, a.numbers | b.numbers, a.negated | b.negated))
+    return tuple(spans)
+
+
 class Evidence:
-    """The passages of one turn, split and tokenised once for all checks."""
+    """The passages of one turn, split and analysed once for all checks."""
 
     def __init__(self, passages: Iterable[Passage]):
         self.passages = list(passages)
         self.ranks = {p.rank for p in self.passages}
         self.spans: list[_Span] = []
-        self.vocabulary: set[str] = set()
+        self.words: dict[int, set[str]] = {}
         for p in self.passages:
-            parts = [_clean(s) for s in _SENTENCE.split(p.text) if s.strip()]
-            windows = parts + [f"{a} {b}" for a, b in zip(parts, parts[1:], strict=False)]
-            for w in windows:
-                span = _Span(p.rank, _content(w), _numbers(w), _negated(w))
-                self.spans.append(span)
-                self.vocabulary.update(span.words)
+            spans = _passage_spans(p.rank, p.text)
+            self.spans.extend(spans)
+            self.words.setdefault(p.rank, set()).update(*(span.words for span in spans))
+        self.vocabulary: set[str] = set().union(*self.words.values())
 
     def support(self, claim: _Claim, rank: int | None = None) -> tuple[float, int | None]:
         """(best support 0–1, the rank of the passage that gives it)."""
@@ -294,9 +310,10 @@ def context_relevance(turn: TurnInput, evidence: Evidence | None = None) -> Resu
     wanted = _content(turn.question)
     if not wanted:
         return None
+    evidence = evidence or Evidence(turn.passages)
     rows = []
     for p in turn.passages:
-        overlap = len(wanted & _content(p.text)) / len(wanted)
+        overlap = len(wanted & evidence.words[p.rank]) / len(wanted)
         rows.append({"passage": p.rank, "overlap": round(overlap, 3), "relevant": overlap >= 0.5})
     relevant = sum(r["relevant"] for r in rows)
     reason = f"{relevant} of {len(rows)} passages are about the question"

@@ -278,27 +278,37 @@ def scores_store(rows: list[dict]) -> int:
 
 
 def score_offline(*, version: EvaluatorVersion, turns: list[TurnData]) -> int:
-    """Run a built-in check on the turns and store its scores; returns rows stored."""
-    name = version.evaluator.builtin
-    check = offline.CHECKS[name]
+    """Run one built-in check on the turns and store its scores; returns rows stored."""
+    return score_offline_many(wanted={version: {t.id for t in turns}}, turns=turns)
+
+
+def score_offline_many(*, wanted: dict[EvaluatorVersion, set], turns: list[TurnData]) -> int:
+    """Run several built-in checks, each on the turns it wants; the passages of a turn are
+    analysed once for all of them. Returns rows stored."""
     rows = []
     for t in turns:
-        started = time.perf_counter()
-        result = check(t.offline)
-        if result is None:  # not applicable (no citations, no passages, a refusal)
-            continue
-        rows.append(
-            {
-                "turn_id": t.id,
-                "evaluator_version_id": version.id,
-                "criterion": name,
-                "value": result.value,
-                "normalized": result.value,
-                "reason": result.reason,
-                "details": result.details,
-                "latency_ms": int((time.perf_counter() - started) * 1000),
-            }
-        )
+        evidence = None
+        for version, ids in wanted.items():
+            if t.id not in ids:
+                continue
+            evidence = evidence or offline.Evidence(t.offline.passages)
+            started = time.perf_counter()
+            name = version.evaluator.builtin
+            result = offline.CHECKS[name](t.offline, evidence)
+            if result is None:  # not applicable (no citations, no passages, a refusal)
+                continue
+            rows.append(
+                {
+                    "turn_id": t.id,
+                    "evaluator_version_id": version.id,
+                    "criterion": name,
+                    "value": result.value,
+                    "normalized": result.value,
+                    "reason": result.reason,
+                    "details": result.details,
+                    "latency_ms": int((time.perf_counter() - started) * 1000),
+                }
+            )
     with transaction.atomic():
         return scores_store(rows)
 
@@ -417,6 +427,7 @@ def online_scan(*, now: datetime | None = None) -> dict:
         e.current
         for e in Evaluator.objects.filter(is_active=True).exclude(kind=Evaluator.Kind.EXTERNAL)
     ]
+    offline_wanted: dict[EvaluatorVersion, set] = {}
     for version in filter(None, versions):
         evaluator = version.evaluator
         wanted = [r["id"] for r in rows if _matches(evaluator, r) and sampled(evaluator, r["id"])]
@@ -435,7 +446,7 @@ def online_scan(*, now: datetime | None = None) -> dict:
         if not todo:
             continue
         if evaluator.kind == Evaluator.Kind.OFFLINE:
-            report["offline"] += score_offline(version=version, turns=turn_data(todo))
+            offline_wanted[version] = set(todo)
         else:
             bulk.insert(
                 ScoreRequest,
@@ -445,6 +456,10 @@ def online_scan(*, now: datetime | None = None) -> dict:
                 ],
             )
             report["judge_requests"][str(version.id)] = [str(t) for t in todo]
+    ids = list(set().union(*offline_wanted.values()))
+    for start in range(0, len(ids), 1000):
+        turns = turn_data(ids[start : start + 1000])
+        report["offline"] += score_offline_many(wanted=offline_wanted, turns=turns)
     OnlineCursor.objects.filter(pk=cursor.pk).update(scanned_until=max(until, cursor.scanned_until))
     return report
 
