@@ -130,6 +130,7 @@ def evaluator_create(
     filter_models: list[str] | None = None,
     filter_topics: list[str] | None = None,
     hourly_cap: int = 0,
+    is_active: bool = True,
 ) -> Evaluator:
     """A new LLM-judge evaluator with its version 1."""
     name = name.strip()
@@ -149,6 +150,7 @@ def evaluator_create(
         filter_models=filter_models or [],
         filter_topics=[str(t) for t in filter_topics or []],
         hourly_cap=hourly_cap,
+        is_active=is_active,
         created_by=created_by,
     )
     EvaluatorVersion.objects.create(
