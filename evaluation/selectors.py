@@ -40,16 +40,21 @@ def score_counts(version_ids: list) -> dict:
     return {r["evaluator_version_id"]: r for r in rows}
 
 
-def turn_scores(turn_ids: list) -> dict[object, list[Score]]:
-    """Scores per turn (latest version of each evaluator only), for review and replay pages."""
+def latest_version_ids() -> list:
+    """The current version of every evaluator (the one whose scores count)."""
     latest: dict = {}
     for v in EvaluatorVersion.objects.order_by("evaluator_id", "-version").values(
         "id", "evaluator_id"
     ):
         latest.setdefault(v["evaluator_id"], v["id"])
+    return list(latest.values())
+
+
+def turn_scores(turn_ids: list) -> dict[object, list[Score]]:
+    """Scores per turn (latest version of each evaluator only), for review and replay pages."""
     out: dict[object, list[Score]] = defaultdict(list)
     for s in (
-        Score.objects.filter(turn_id__in=turn_ids, evaluator_version_id__in=latest.values())
+        Score.objects.filter(turn_id__in=turn_ids, evaluator_version_id__in=latest_version_ids())
         .select_related("evaluator_version__evaluator")
         .order_by("evaluator_version__evaluator__name", "criterion")
     ):

@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Prefetch
+from django.db.models import F, Min, Prefetch
 from django.utils import timezone
 
 from annotations.models import Review
@@ -33,6 +33,7 @@ from evaluation.models import (
     Score,
     ScoreRequest,
 )
+from evaluation.selectors import latest_version_ids
 from reviewhub import bulk
 
 OFFLINE_CRITERION_SCALE = {"scale_min": 0, "scale_max": 1}
@@ -279,6 +280,34 @@ def scores_store(rows: list[dict]) -> int:
     )
 
 
+# Criteria that say nothing about the answer's quality: a refusal is not wrong, and
+# context relevance judges the retrieval. They do not lower the review priority signal.
+NOT_QUALITY = {"refusal", "context_relevance"}
+
+
+def queue_signal_update(turn_ids: Iterable[object]) -> int:
+    """Give the review queue the lowest 0–1 quality score of each turn (latest version of
+    each evaluator), so low scores and judge-vs-thumbs disagreements come first."""
+    from annotations.services import queue_eval_scores_set
+
+    ids = list(turn_ids)
+    lowest = {turn_id: None for turn_id in ids}
+    for start in range(0, len(ids), 1000):
+        rows = (
+            Score.objects.filter(
+                turn_id__in=ids[start : start + 1000],
+                evaluator_version_id__in=latest_version_ids(),
+                normalized__isnull=False,
+            )
+            .exclude(criterion__in=NOT_QUALITY)
+            .values("turn_id")
+            .annotate(low=Min("normalized"))
+            .values_list("turn_id", "low")
+        )
+        lowest.update(rows)
+    return queue_eval_scores_set(scores=lowest)
+
+
 def score_offline(*, version: EvaluatorVersion, turns: list[TurnData]) -> int:
     """Run one built-in check on the turns and store its scores; returns rows stored."""
     return score_offline_many(wanted={version: {t.id for t in turns}}, turns=turns)
@@ -312,7 +341,9 @@ def score_offline_many(*, wanted: dict[EvaluatorVersion, set], turns: list[TurnD
                 }
             )
     with transaction.atomic():
-        return scores_store(rows)
+        stored = scores_store(rows)
+        queue_signal_update([t.id for t in turns])
+    return stored
 
 
 def judge_budget_claim(*, evaluator: Evaluator, wanted: int, now: datetime | None = None) -> int:
@@ -366,6 +397,7 @@ def score_judge(*, version: EvaluatorVersion, turns: list[TurnData]) -> dict:
             )
     with transaction.atomic():
         scores_store(rows)
+        queue_signal_update([t.id for t in todo])
         # Turns over the cap are dropped, not queued up: the cap bounds spend, and a backlog
         # would only move it to the next hour. A backfill picks them up later if wanted.
         ScoreRequest.objects.filter(
@@ -571,4 +603,5 @@ def external_score_record(
             }
         ]
     )
+    queue_signal_update([turn.id])
     return Score.objects.get(turn=turn, evaluator_version=version, criterion=name)

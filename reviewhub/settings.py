@@ -248,7 +248,12 @@ REVIEW_PRIORITY_WEIGHTS = {
     "ungrounded": env_int("REVIEW_WEIGHT_UNGROUNDED", 40, minimum=0),
     "low_score": env_int("REVIEW_WEIGHT_LOW_SCORE", 20, minimum=0),
     "never_reviewed": env_int("REVIEW_WEIGHT_NEVER_REVIEWED", 10, minimum=0),
+    # Evaluator scores (issue #12): a low score; a judge that contradicts the thumbs.
+    "low_eval_score": env_int("REVIEW_WEIGHT_LOW_EVAL_SCORE", 30, minimum=0),
+    "eval_disagrees_with_thumbs": env_int("REVIEW_WEIGHT_EVAL_DISAGREES", 60, minimum=0),
 }
+REVIEW_LOW_EVAL_THRESHOLD = env_float("REVIEW_LOW_EVAL_THRESHOLD", 0.5)
+REVIEW_HIGH_EVAL = env_float("REVIEW_HIGH_EVAL", 0.8)
 REVIEW_LOW_SCORE_THRESHOLD = env_float("REVIEW_LOW_SCORE_THRESHOLD", 0.5)
 # Reviews disagree when verdicts differ or a criterion's max-min spread is over this.
 REVIEW_DISAGREEMENT_SPREAD = env_int("REVIEW_DISAGREEMENT_SPREAD", 1, minimum=0)
