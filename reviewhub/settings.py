@@ -232,6 +232,8 @@ EVAL_JUDGE_BATCH = env_int("EVAL_JUDGE_BATCH", 64, minimum=1)
 # looks EVAL_ONLINE_OVERLAP_S further back, for turns that committed after a later one.
 EVAL_ONLINE_INTERVAL_S = env_float("EVAL_ONLINE_INTERVAL_S", 15.0)
 EVAL_ONLINE_OVERLAP_S = env_float("EVAL_ONLINE_OVERLAP_S", 300.0)
+# The review screen hides evaluator scores from an expert until they submitted their own.
+EVAL_BLIND_REVIEW = env_bool("EVAL_BLIND_REVIEW", default=True)
 EVAL_ONLINE_BATCH = env_int("EVAL_ONLINE_BATCH", 2000, minimum=1)
 CELERY_BEAT_SCHEDULE["evaluation-online"] = {
     "task": "evaluation.tasks.score_new_turns",
