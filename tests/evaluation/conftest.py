@@ -2,7 +2,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.chat.conftest import kb, llm_server, seeded_db  # noqa: F401  (shared fixtures)
+from tests.chat.conftest import ask, kb, llm_server, seeded_db  # noqa: F401  (shared fixtures)
 
 BACKUPS = (
     "Every paid instance takes a daily snapshot that is kept for seven days. Professional "
