@@ -5,9 +5,12 @@ from __future__ import annotations
 import re
 from collections import defaultdict
 from dataclasses import dataclass, field
+from datetime import timedelta
 
-from django.db.models import Count, Max, Min, Q, QuerySet
+from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
+from django.utils import timezone
 
 from annotations.models import Criterion, Review
 from evaluation.models import BackfillJob, Evaluator, EvaluatorVersion, Score
@@ -189,3 +192,56 @@ def alignment() -> list[Alignment]:
         ]
         out.append(row)
     return out
+
+
+# --- analytics --------------------------------------------------------------------------------
+
+
+def _latest_quality_scores():
+    return Score.objects.filter(
+        evaluator_version_id__in=latest_version_ids(), normalized__isnull=False
+    ).exclude(criterion="refusal")
+
+
+def scores_by_topic(limit: int = 40) -> dict:
+    """Mean 0–1 score per topic and criterion (current versions), worst first."""
+    rows = list(
+        _latest_quality_scores()
+        .values("turn__topic__name", "criterion")
+        .annotate(mean=Avg("normalized"), n=Count("id"))
+        .order_by("mean")[:limit]
+    )
+    return {
+        "rows": [
+            {
+                "topic": r["turn__topic__name"] or "(no topic)",
+                "criterion": r["criterion"],
+                "mean": r["mean"],
+                "n": r["n"],
+            }
+            for r in rows
+        ]
+    }
+
+
+def scores_over_time(days: int = 30) -> dict:
+    """Mean 0–1 score per day (of the answer) and criterion, over the last `days` days."""
+    since = timezone.now() - timedelta(days=days)
+    rows = (
+        _latest_quality_scores()
+        .filter(turn__created_at__gte=since)
+        .annotate(day=TruncDate("turn__created_at"))
+        .values("day", "criterion")
+        .annotate(mean=Avg("normalized"), n=Count("id"))
+        .order_by("day", "criterion")
+    )
+    criteria = sorted({r["criterion"] for r in rows})
+    by_day: dict = defaultdict(dict)
+    for r in rows:
+        by_day[r["day"]][r["criterion"]] = r["mean"]
+    return {
+        "criteria": criteria,
+        "days": [
+            {"day": day, "means": [by_day[day].get(c) for c in criteria]} for day in sorted(by_day)
+        ],
+    }

@@ -135,3 +135,17 @@ def test_offline_evaluators_have_nothing_to_version(lead):
     g = Evaluator.objects.get(builtin="groundedness")
     services.evaluator_update(evaluator=g, actor=lead, sampling_rate=0.2, model="x")
     assert EvaluatorVersion.objects.filter(evaluator=g).count() == 1
+
+
+def test_analytics_show_scores_per_topic_and_over_time(client_for, lead, log_turn):
+    from chat.models import Topic
+
+    topic = Topic.objects.create(name="Backups")
+    turn = log_turn("How long are snapshots kept?", "Every paid instance keeps nine days.")
+    turn.topic = topic
+    turn.save(update_fields=["topic"])
+    services.online_scan()
+    page = client_for(lead).get("/graph/analytics/").content.decode()
+    assert "Evaluator scores by topic" in page
+    assert "<td>Backups</td><td>groundedness</td>" in page
+    assert "Evaluator scores over time" in page and "<th>groundedness</th>" in page
