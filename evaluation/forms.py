@@ -6,6 +6,7 @@ import re
 
 from django import forms
 
+from chat.llm import resolve_model
 from chat.models import Conversation, Topic
 from evaluation.models import Evaluator
 
@@ -74,7 +75,10 @@ class JudgeForm(EvaluatorSettingsForm):
         help_text="Placeholders: {question} {passages} {answer} {reference} {criteria}.",
     )
     model = forms.CharField(
-        max_length=120, required=False, help_text="Empty: EVAL_JUDGE_MODEL from the settings."
+        max_length=120,
+        required=False,
+        help_text="A model id on the OpenAI settings (empty: EVAL_JUDGE_MODEL), or "
+        "endpoint:<name> for a registered model.",
     )
     field_order = ["name", "criteria", "prompt_template", "model"]
 
@@ -108,6 +112,17 @@ class JudgeForm(EvaluatorSettingsForm):
                 {"key": key, "label": label or key, "scale_min": int(low), "scale_max": int(high)}
             )
         return out
+
+    def clean_model(self) -> str:
+        model = self.cleaned_data["model"].strip()
+        if model.startswith("endpoint:"):
+            try:
+                resolve_model(model)
+            except ValueError:
+                raise forms.ValidationError(
+                    f"No registered model is called {model[9:]!r}."
+                ) from None
+        return model
 
     def clean_prompt_template(self) -> str:
         template = self.cleaned_data["prompt_template"]

@@ -16,6 +16,9 @@ Retry-After is honoured within the cap), then returned as an outcome with `error
 the caller stores on the score rows. The client's own retries are off so every attempt is
 counted here.
 
+The judge model is a model id on the environment's OpenAI settings (default
+`EVAL_JUDGE_MODEL`) or "endpoint:<name>", a model leads registered (chat.models.ModelEndpoint).
+
 `judge_many` runs up to `EVAL_JUDGE_CONCURRENCY` calls at once in threads (the calls are I/O;
 the database is touched only by the caller, in its own thread).
 """
@@ -134,27 +137,34 @@ def parse(content: str, criteria: list[dict]) -> dict[str, tuple[float, str]]:
     return out
 
 
-def client():
-    import openai
+def connect(model: str) -> tuple[object, str]:
+    """(client, model id) for a judge model: "endpoint:<name>" is a model leads registered
+    (chat.models.ModelEndpoint: its server and key variable); anything else is a model id on
+    the environment's OpenAI settings (empty: EVAL_JUDGE_MODEL). Raises ValueError or
+    chat.llm.LLMError with a message when it cannot be reached."""
+    from chat import llm
 
-    return openai.OpenAI(
-        api_key=settings.OPENAI_API_KEY,
-        base_url=settings.OPENAI_BASE_URL or None,
-        timeout=settings.EVAL_JUDGE_TIMEOUT_S,
-        max_retries=0,
+    choice = llm.resolve_model(model) if model.startswith("endpoint:") else None
+    api = llm.openai_client(choice).with_options(
+        timeout=settings.EVAL_JUDGE_TIMEOUT_S, max_retries=0
     )
+    return api, choice.model if choice else (model or settings.EVAL_JUDGE_MODEL)
 
 
 def judge_one(
     item: JudgeInput, *, template: str, criteria: list[dict], model: str, api=None
 ) -> Outcome:
+    """One judgement. `model` is a model id on `api`, or (without `api`) what `connect`
+    takes."""
     import openai
 
     outcome = Outcome()
-    if not settings.OPENAI_API_KEY:
-        outcome.error = "no judge model: OPENAI_API_KEY is not set"
-        return outcome
-    api = api or client()
+    if api is None:
+        try:
+            api, model = connect(model)
+        except Exception as exc:  # LLMError, ValueError: not reachable, said in words
+            outcome.error = f"no judge model: {exc}"
+            return outcome
     prompt = render(template or DEFAULT_PROMPT, criteria, item)
     started = time.monotonic()
     for attempt in range(1, settings.EVAL_JUDGE_MAX_ATTEMPTS + 1):
@@ -162,7 +172,7 @@ def judge_one(
         wait = None
         try:
             response = api.chat.completions.create(
-                model=model or settings.EVAL_JUDGE_MODEL,
+                model=model,
                 messages=[{"role": "user", "content": prompt}],
                 temperature=0,
                 response_format={"type": "json_object"},
@@ -206,7 +216,10 @@ def judge_many(
     """Judge every item, `EVAL_JUDGE_CONCURRENCY` calls in flight at once; order kept."""
     if not items:
         return []
-    api = client() if settings.OPENAI_API_KEY else None
+    try:
+        api, model = connect(model)
+    except Exception as exc:  # LLMError, ValueError: not reachable, said in words
+        return [Outcome(error=f"no judge model: {exc}") for _ in items]
     workers = max(1, min(settings.EVAL_JUDGE_CONCURRENCY, len(items)))
     with ThreadPoolExecutor(max_workers=workers) as pool:
         return list(

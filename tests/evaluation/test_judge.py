@@ -140,3 +140,19 @@ def test_without_a_key_the_judge_records_why(evaluator, log_turn, settings):
     turn = log_turn("How long?", SUPPORTED)
     services.score_turns(version=evaluator.current, turn_ids=[turn.id])
     assert "OPENAI_API_KEY" in _scores(turn, evaluator)["correctness"].error
+
+
+def test_a_registered_model_can_be_the_judge(judge_settings, log_turn, lead, monkeypatch, settings):
+    from chat.models import ModelEndpoint
+    from tests.chat.llm_server import API_KEY
+
+    settings.OPENAI_API_KEY = ""  # only the registered model's own key
+    monkeypatch.setenv("JUDGE_KEY", API_KEY)
+    ModelEndpoint.objects.create(
+        name="judge-box", base_url=judge_settings.base_url, api_key_env="JUDGE_KEY", model="j-1"
+    )
+    evaluator = services.evaluator_create(name="J", created_by=lead, model="endpoint:judge-box")
+    turn = log_turn("How long?", SUPPORTED)
+    services.score_turns(version=evaluator.current, turn_ids=[turn.id])
+    assert _scores(turn, evaluator)["groundedness"].value == 5
+    assert judge_settings.requests[-1]["body"]["model"] == "j-1"
