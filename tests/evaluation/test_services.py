@@ -136,3 +136,18 @@ def test_a_backfill_scores_old_turns_on_the_worker_with_progress(
     job.refresh_from_db()
     assert job.percent == 100
     assert Score.objects.filter(criterion="groundedness", turn__in=turns).count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_turns_are_scored_by_the_worker_after_commit(seeded_db, celery_worker, log_turn):
+    from evaluation.tasks import score_new_turns
+    from tests.conftest import wait_until
+
+    turn = log_turn("How long is a daily snapshot kept?", SUPPORTED)
+    score_new_turns.delay()  # what Celery beat sends every EVAL_ONLINE_INTERVAL_S
+    wait_until(
+        lambda: Score.objects.filter(turn=turn, criterion="groundedness").exists(),
+        60,
+        message="the worker scored the turn",
+    )
+    assert Score.objects.get(turn=turn, criterion="groundedness").value == 1.0
