@@ -10,6 +10,8 @@ import pytest
 from chat import services as chat_services
 from evaluation.models import Score
 
+pytestmark = pytest.mark.django_db
+
 
 @pytest.fixture
 def token(end_user):

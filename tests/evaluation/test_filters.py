@@ -13,6 +13,8 @@ from evaluation import services
 from evaluation.selectors import ScoreFilterError, score_filter_q
 from tests.datasets.factories import make_example
 
+pytestmark = pytest.mark.django_db
+
 GOOD = "Every paid instance takes a daily snapshot that is kept for seven days."
 BAD = "Every paid instance takes a daily snapshot that is kept for nine days."
 

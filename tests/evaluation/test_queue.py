@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+import pytest
+
 from annotations.models import QueueItem
 from annotations.services import queue_claim_next
 from chat.services import feedback_set
 from evaluation import services
+
+pytestmark = pytest.mark.django_db
 
 GOOD = "Every paid instance takes a daily snapshot that is kept for seven days."
 BAD = "Every paid instance takes a daily snapshot that is kept for nine days."

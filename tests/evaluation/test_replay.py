@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import re
 
+import pytest
 from django.urls import reverse
 
 from chat import services as chat_services
 from evaluation import services
+
+pytestmark = pytest.mark.django_db
 
 
 def test_the_replay_comparison_shows_both_sides_scores_and_the_difference(

@@ -3,10 +3,14 @@ expert has submitted when blind review is on; end users never see judge scores."
 
 from __future__ import annotations
 
+import pytest
+
 from annotations.models import QueueItem
 from annotations.services import queue_claim_next, review_submit
 from evaluation import services
 from tests.annotations.factories import GOOD, make_rubric
+
+pytestmark = pytest.mark.django_db
 
 BAD = "Every paid instance takes a daily snapshot that is kept for nine days."
 

@@ -7,6 +7,8 @@ import pytest
 from evaluation import services
 from evaluation.models import BackfillJob, Evaluator, Score, ScoreRequest
 
+pytestmark = pytest.mark.django_db
+
 SUPPORTED = "Every paid instance takes a daily snapshot that is kept for seven days [1]."
 
 

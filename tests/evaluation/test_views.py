@@ -8,6 +8,8 @@ from annotations.models import Criterion, QueueItem, Review, Rubric
 from evaluation import services
 from evaluation.models import Evaluator, EvaluatorVersion
 
+pytestmark = pytest.mark.django_db
+
 FORM = {
     "name": "Correctness judge",
     "criteria": "correctness: Factually correct (1-5)",
