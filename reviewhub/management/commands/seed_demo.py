@@ -8,7 +8,7 @@ import importlib
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand
 
-DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "datasets"]
+DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "evaluation", "datasets"]
 
 
 class Command(BaseCommand):
