@@ -13,9 +13,22 @@ from django.shortcuts import get_object_or_404
 from django.utils import timezone
 
 from annotations.models import Criterion, Review
+from annotations.selectors import active_rubric
 from evaluation.models import BackfillJob, Evaluator, EvaluatorVersion, Score
 
 MAX_DISAGREEMENTS = 10
+
+
+def rubric_criteria() -> list[dict]:
+    """The active review rubric's criteria, as judge criteria: a judge that scores the same
+    keys on the same scale is compared with the experts on the alignment page."""
+    rubric = active_rubric()
+    if rubric is None:
+        return []
+    return [
+        {"key": c.key, "label": c.label, "scale_min": c.scale_min, "scale_max": c.scale_max}
+        for c in rubric.criteria.all()
+    ]
 
 
 def evaluators_for_list() -> QuerySet[Evaluator]:

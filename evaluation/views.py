@@ -47,7 +47,7 @@ def evaluator_new(request: HttpRequest) -> HttpResponse:
     if request.method == "GET":
         form = JudgeForm(
             initial={
-                "criteria": criteria_text(judge.DEFAULT_CRITERIA),
+                "criteria": criteria_text(selectors.rubric_criteria() or judge.DEFAULT_CRITERIA),
                 "prompt_template": judge.DEFAULT_PROMPT,
             }
         )

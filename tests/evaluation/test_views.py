@@ -151,3 +151,12 @@ def test_analytics_show_scores_per_topic_and_over_time(client_for, lead, log_tur
     assert "Evaluator scores by topic" in page
     assert "<td>Backups</td><td>groundedness</td>" in page
     assert "Evaluator scores over time" in page and "<th>groundedness</th>" in page
+
+
+def test_a_new_judge_starts_from_the_review_rubrics_criteria(client_for, lead):
+    from tests.annotations.factories import make_rubric
+
+    make_rubric()
+    page = client_for(lead).get("/evaluators/new/").content.decode()
+    assert "correctness: Correctness (1-5)" in page
+    assert "helpfulness: Helpfulness (1-5)" in page
