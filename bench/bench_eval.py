@@ -102,8 +102,7 @@ def _child_offline() -> dict:
     started = time.perf_counter()
     turns = 0
     while turns < OFFLINE_TURNS:
-        with transaction.atomic():
-            report = online_scan()
+        report = online_scan()
         if not report["turns"] or not report["offline"]:
             break
         turns += report["turns"]

@@ -22,16 +22,13 @@ def _enqueue_judging(requests: dict[str, list[str]]) -> None:
 def score_new_turns() -> dict:
     """Periodic: score turns logged since the last run (offline checks now, judge calls
     enqueued), and re-enqueue judge requests whose task was lost."""
-    from django.db import transaction
-
     from evaluation.services import online_scan, stale_requests
 
-    with transaction.atomic():
-        report = online_scan()
-        requests = report["judge_requests"]
-        for version_id, turn_ids in stale_requests().items():
-            requests.setdefault(version_id, []).extend(turn_ids)
-        transaction.on_commit(lambda: _enqueue_judging(requests))
+    report = online_scan()  # commits as it goes; judge requests are stored before this returns
+    requests = report["judge_requests"]
+    for version_id, turn_ids in stale_requests().items():
+        requests.setdefault(version_id, []).extend(turn_ids)
+    _enqueue_judging(requests)
     return {"turns": report["turns"], "offline": report["offline"]}
 
 
