@@ -3,7 +3,9 @@
 Same conventions as the ingestion API (chat/api.py): `Authorization: Bearer <token>`, no
 session and no CSRF, JSON errors `{"errors": {"<field>": ["message"]}}`, another user's
 interaction answers exactly like a missing one (404), and a bad request stores nothing.
-The operation's schema is `SCORE_SCHEMA` below, merged into /api/v1/openapi.json.
+The operation's schema is `OPERATION` below. Until the API has an operation registry that
+any app adds to, /api/v1/openapi.json is served by `openapi` here: chat's document plus this
+path (routed in reviewhub/urls.py before chat's API urls), so chat never imports evaluation.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from django.http import HttpRequest, JsonResponse
 from django.views.decorators.csrf import csrf_exempt
 
 from chat.models import Turn
+from chat.openapi import schema as chat_schema
 from chat.services import api_token_user
 from evaluation import services
 from evaluation.models import Score
@@ -56,6 +59,13 @@ SCORE_RECORD = {
         "updated_at": {"type": "string", "format": "date-time"},
     },
 }
+
+
+def _err(text: str) -> dict:
+    schema = {"$ref": "#/components/schemas/Errors"}
+    return {"description": text, "content": {"application/json": {"schema": schema}}}
+
+
 OPERATION = {
     "post": {
         "operationId": "scoreInteraction",
@@ -82,13 +92,20 @@ OPERATION = {
                 "description": "Replaced the earlier value of this name and source",
                 "content": {"application/json": {"schema": SCORE_RECORD}},
             },
-            "400": {"description": "Invalid body; nothing stored"},
-            "401": {"description": "Missing or invalid token"},
-            "404": {"description": "No such interaction (or not yours)"},
+            "400": _err("Invalid body; nothing stored"),
+            "401": _err("Missing or invalid token"),
+            "404": _err("No such interaction (or not yours)"),
         },
     }
 }
 PATH = "/interactions/{id}/scores"
+
+
+@login_not_required
+def openapi(request: HttpRequest) -> JsonResponse:
+    document = chat_schema(request.build_absolute_uri("/api/v1"))
+    document["paths"][PATH] = OPERATION
+    return JsonResponse(document)
 
 
 def _error(status: int, errors: dict[str, list[str]]) -> JsonResponse:

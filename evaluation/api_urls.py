@@ -7,5 +7,6 @@ from evaluation import api
 app_name = "evaluation_api"
 
 urlpatterns = [
+    path("openapi.json", api.openapi, name="openapi"),
     path("interactions/<uuid:turn_id>/scores", api.interaction_scores, name="scores"),
 ]

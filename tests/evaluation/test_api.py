@@ -85,3 +85,12 @@ def test_without_a_token_it_is_a_401(client, log_turn):
         f"/api/v1/interactions/{turn.id}/scores", data="{}", content_type="application/json"
     )
     assert response.status_code == 401
+
+
+def test_the_openapi_document_describes_the_scores_endpoint(client):
+    document = client.get("/api/v1/openapi.json").json()
+    operation = document["paths"]["/interactions/{id}/scores"]["post"]
+    body = operation["requestBody"]["content"]["application/json"]["schema"]
+    assert body["required"] == ["name", "value"] and body["additionalProperties"] is False
+    assert {"201", "400", "401", "404"} <= set(operation["responses"])
+    assert "/interactions" in document["paths"], "chat's operations are still there"
