@@ -230,20 +230,38 @@ def queue_eval_scores_set(*, scores: dict) -> int:
     """Record the evaluation layer's signal (turn id -> lowest 0–1 score, or None) on the
     queue items and re-rank them. Called by evaluation after it stores scores; this app
     never imports evaluation. Returns how many items changed."""
+    rows = QueueItem.objects.filter(turn_id__in=list(scores)).values_list(
+        "id",
+        "turn_id",
+        "feedback",
+        "grounded",
+        "max_context_score",
+        "reviews_done",
+        "eval_score",
+        "priority",
+    )
     changed = []
-    for item in QueueItem.objects.filter(turn_id__in=list(scores)):
-        value = scores[item.turn_id] if item.turn_id in scores else scores.get(str(item.turn_id))
-        priority = queue_priority(
-            feedback=item.feedback,
-            grounded=item.grounded,
-            max_context_score=item.max_context_score,
-            reviews_done=item.reviews_done,
+    for pk, turn_id, feedback, grounded, context_score, reviews_done, old, priority in rows:
+        value = scores[turn_id] if turn_id in scores else scores.get(str(turn_id))
+        new = queue_priority(
+            feedback=feedback,
+            grounded=grounded,
+            max_context_score=context_score,
+            reviews_done=reviews_done,
             eval_score=value,
         )
-        if (item.eval_score, item.priority) != (value, priority):
-            item.eval_score, item.priority = value, priority
-            changed.append(item)
-    QueueItem.objects.bulk_update(changed, ["eval_score", "priority"], batch_size=500)
+        if (old, priority) != (value, new):
+            changed.append((value, new, pk))
+    if changed:
+        # One executemany of a plain UPDATE: bulk_update's CASE per row cost more than the
+        # scoring itself at thousands of rows.
+        table = connection.ops.quote_name(QueueItem._meta.db_table)
+        convert = (lambda v: v) if connection.features.has_native_uuid_field else (lambda v: v.hex)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET eval_score = %s, priority = %s WHERE id = %s",
+                [(value, new, convert(pk)) for value, new, pk in changed],
+            )
     return len(changed)
 
 
