@@ -547,10 +547,21 @@ def backfill_job_create(
         turn_ids=ids,
         total=len(ids),
     )
+    transaction.on_commit(lambda: _backfill_enqueue(job.id))
+    return job
+
+
+def _backfill_enqueue(job_id) -> None:
+    """After commit; a broker outage is written on the job (shown on its page), never a 500.
+    (Follow-up: adopt reviewhub.jobs, whose sweeper re-sends such jobs by itself.)"""
     from evaluation.tasks import backfill_run
 
-    backfill_run.delay_on_commit(str(job.id))
-    return job
+    try:
+        backfill_run.delay(str(job_id))
+    except Exception as exc:  # kombu/redis raise several types for one outage
+        BackfillJob.objects.filter(pk=job_id).update(
+            error=f"The task queue is unreachable ({type(exc).__name__}); start it again later."
+        )
 
 
 def backfill_job_run(*, job_id, batch: int = 200) -> BackfillJob:
