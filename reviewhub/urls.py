@@ -18,9 +18,8 @@ urlpatterns = [
     path("graph/", include("graph.urls")),
     path("releases/", include("datasets.urls")),
     path("evaluators/", include("evaluation.urls")),
-    # evaluation's first: its openapi.json is chat's document plus the scores endpoint
-    path("api/v1/", include("evaluation.api_urls")),
     path("api/v1/", include("chat.api_urls")),
+    path("api/v1/", include("evaluation.api_urls")),
     # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub
     path("v1/traces", otlp_views.traces, name="otlp-traces"),
     # Last under api/: any other path there is a JSON 404, not the HTML page or a login redirect.

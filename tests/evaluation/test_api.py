@@ -90,7 +90,9 @@ def test_without_a_token_it_is_a_401(client, log_turn):
 def test_the_openapi_document_describes_the_scores_endpoint(client):
     document = client.get("/api/v1/openapi.json").json()
     operation = document["paths"]["/interactions/{id}/scores"]["post"]
-    body = operation["requestBody"]["content"]["application/json"]["schema"]
-    assert body["required"] == ["name", "value"] and body["additionalProperties"] is False
+    ref = operation["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+    body = document["components"]["schemas"][ref.rsplit("/", 1)[1]]
+    assert sorted(body["required"]) == ["name", "value"]
+    assert set(body["properties"]) == {"name", "value", "comment", "source"}
     assert {"201", "400", "401", "404"} <= set(operation["responses"])
     assert "/interactions" in document["paths"], "chat's operations are still there"
