@@ -8,7 +8,7 @@ from annotations import demo as annotations_demo
 from evaluation import demo
 from evaluation.models import Evaluator, Score
 from evaluation.selectors import alignment
-from tests.annotations.factories import make_turn
+from tests.factories import make_turn
 
 
 @pytest.mark.django_db

@@ -11,7 +11,7 @@ from datasets.forms import ReleaseForm
 from datasets.selectors import examples_matching
 from evaluation import services
 from evaluation.selectors import ScoreFilterError, score_filter_q
-from tests.datasets.factories import make_example
+from tests.factories import make_example
 
 pytestmark = pytest.mark.django_db
 

@@ -8,7 +8,7 @@ import pytest
 from annotations.models import QueueItem
 from annotations.services import queue_claim_next, review_submit
 from evaluation import services
-from tests.annotations.factories import GOOD, make_rubric
+from tests.factories import GOOD, make_rubric
 
 pytestmark = pytest.mark.django_db
 

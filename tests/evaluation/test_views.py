@@ -154,7 +154,7 @@ def test_analytics_show_scores_per_topic_and_over_time(client_for, lead, log_tur
 
 
 def test_a_new_judge_starts_from_the_review_rubrics_criteria(client_for, lead):
-    from tests.annotations.factories import make_rubric
+    from tests.factories import make_rubric
 
     make_rubric()
     page = client_for(lead).get("/evaluators/new/").content.decode()
