@@ -23,6 +23,14 @@ class QueueFilterForm(FormLimits, forms.Form):
     feedback = forms.ChoiceField(
         required=False, choices=[("", "Any feedback"), *QueueItem.FeedbackSignal.choices]
     )
+    max_eval_score = forms.FloatField(
+        required=False,
+        min_value=0,
+        max_value=1,
+        label="Evaluator score ≤",
+        widget=forms.NumberInput(attrs={"step": "0.05", "placeholder": "0–1"}),
+        help_text="Answers whose lowest evaluator score is at most this.",
+    )
 
     def __init__(self, *args, **kwargs) -> None:
         super().__init__(*args, **kwargs)
@@ -53,6 +61,7 @@ class QueueFilterForm(FormLimits, forms.Form):
             grounded=grounded,
             topic_id=d.get("topic"),
             feedback=d.get("feedback") or "",
+            max_eval_score=d.get("max_eval_score"),
         )
 
 

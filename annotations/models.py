@@ -109,6 +109,8 @@ class QueueItem(models.Model):
     feedback = models.CharField(
         max_length=4, choices=FeedbackSignal.choices, default=FeedbackSignal.NONE
     )
+    # Set by the evaluation layer (issue #12): the lowest 0–1 evaluator score of the answer.
+    eval_score = models.FloatField(null=True, blank=True)
     created_at = models.DateTimeField(auto_now_add=True)
     updated_at = models.DateTimeField(auto_now=True)
 

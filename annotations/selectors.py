@@ -36,6 +36,7 @@ class QueueFilters:
     grounded: bool | None = None
     topic_id: object | None = None
     feedback: str = ""
+    max_eval_score: float | None = None  # the lowest evaluator score (0–1) at most this
 
     def apply(self, qs: QuerySet[QueueItem]) -> QuerySet[QueueItem]:
         tz = timezone.get_current_timezone()
@@ -51,6 +52,8 @@ class QueueFilters:
             qs = qs.filter(topic_id=self.topic_id)
         if self.feedback:
             qs = qs.filter(feedback=self.feedback)
+        if self.max_eval_score is not None:
+            qs = qs.filter(eval_score__lte=self.max_eval_score)
         return qs
 
 

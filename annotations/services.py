@@ -41,10 +41,15 @@ class ReviewError(Exception):
 
 
 def queue_priority(
-    *, feedback: str, grounded: bool, max_context_score: float | None, reviews_done: int
+    *,
+    feedback: str,
+    grounded: bool,
+    max_context_score: float | None,
+    reviews_done: int,
+    eval_score: float | None = None,
 ) -> int:
     w = settings.REVIEW_PRIORITY_WEIGHTS
-    points = 0
+    points = eval_points(feedback=feedback, eval_score=eval_score)
     if feedback == QueueItem.FeedbackSignal.DOWN:
         points += w["negative_feedback"]
     if not grounded:
@@ -54,6 +59,30 @@ def queue_priority(
     if reviews_done == 0:
         points += w["never_reviewed"]
     return points
+
+
+def eval_points(*, feedback: str, eval_score: float | None) -> int:
+    """Points from evaluator scores: a low score, and a judge that contradicts the thumbs
+    (thumbs up on a low score, thumbs down on a high one)."""
+    if eval_score is None:
+        return 0
+    w, low = settings.REVIEW_PRIORITY_WEIGHTS, settings.REVIEW_LOW_EVAL_THRESHOLD
+    points = w["low_eval_score"] if eval_score < low else 0
+    if (feedback == QueueItem.FeedbackSignal.UP and eval_score < low) or (
+        feedback == QueueItem.FeedbackSignal.DOWN and eval_score >= settings.REVIEW_HIGH_EVAL
+    ):
+        points += w["eval_disagrees_with_thumbs"]
+    return points
+
+
+def eval_points_sql(*, feedback: str, eval_score: str) -> str:
+    """eval_points() as SQL over the given columns. Named parameters."""
+    return (
+        f"(CASE WHEN {eval_score} < %(low_eval_threshold)s THEN %(w_low_eval_score)s ELSE 0 END"
+        f" + CASE WHEN ({feedback} = 'up' AND {eval_score} < %(low_eval_threshold)s)"
+        f" OR ({feedback} = 'down' AND {eval_score} >= %(high_eval)s)"
+        f" THEN %(w_eval_disagrees_with_thumbs)s ELSE 0 END)"
+    )
 
 
 def queue_priority_sql(*, feedback: str, grounded: str, score: str) -> str:
@@ -71,6 +100,8 @@ def queue_priority_params() -> dict:
     return {
         **{f"w_{k}": v for k, v in settings.REVIEW_PRIORITY_WEIGHTS.items()},
         "low_score_threshold": settings.REVIEW_LOW_SCORE_THRESHOLD,
+        "low_eval_threshold": settings.REVIEW_LOW_EVAL_THRESHOLD,
+        "high_eval": settings.REVIEW_HIGH_EVAL,
     }
 
 
@@ -90,6 +121,12 @@ def _refresh_batch_pg(ids: list[object]) -> None:
         feedback="t.signal", grounded="t.grounded", score="t.max_context_score"
     )
     never = f"CASE WHEN {q}.reviews_done = 0 THEN %(w_never_reviewed)s ELSE 0 END"
+    # a new row has no evaluator score yet; an existing one keeps its own (NULL adds nothing)
+    never += (
+        " + COALESCE("
+        + eval_points_sql(feedback="EXCLUDED.feedback", eval_score=f"{q}.eval_score")
+        + ", 0)"
+    )
     columns = (
         "author_id",
         "turn_created_at",
@@ -156,7 +193,7 @@ def _refresh_batch(ids: list[object]) -> None:
     existing = {
         row[0]: row[1:]
         for row in QueueItem.objects.filter(turn_id__in=ids).values_list(
-            "turn_id", "reviews_done", *_SIGNALS
+            "turn_id", "reviews_done", "eval_score", *_SIGNALS
         )
     }
     now = timezone.now()
@@ -177,15 +214,55 @@ def _refresh_batch(ids: list[object]) -> None:
                 grounded=t["grounded"],
                 max_context_score=t["max_context_score"],
                 reviews_done=old[0] if old else 0,
+                eval_score=old[1] if old else None,
             ),
         )
-        if old is not None and tuple(old[1:]) == signals:
+        if old is not None and tuple(old[2:]) == signals:
             continue  # nothing changed: no write, no index churn
         fields = dict(zip(_SIGNALS, signals, strict=True))
         rows.append({"turn_id": t["id"], "created_at": now, "updated_at": now, **fields})
     # One INSERT … ON CONFLICT DO UPDATE through executemany: bulk_create's per-value
     # preparation was most of an ingestion request's time on SQLite.
     bulk.upsert(QueueItem, rows, unique=("turn_id",), update=(*_SIGNALS, "updated_at"))
+
+
+def queue_eval_scores_set(*, scores: dict) -> int:
+    """Record the evaluation layer's signal (turn id -> lowest 0–1 score, or None) on the
+    queue items and re-rank them. Called by evaluation after it stores scores; this app
+    never imports evaluation. Returns how many items changed."""
+    rows = QueueItem.objects.filter(turn_id__in=list(scores)).values_list(
+        "id",
+        "turn_id",
+        "feedback",
+        "grounded",
+        "max_context_score",
+        "reviews_done",
+        "eval_score",
+        "priority",
+    )
+    changed = []
+    for pk, turn_id, feedback, grounded, context_score, reviews_done, old, priority in rows:
+        value = scores[turn_id] if turn_id in scores else scores.get(str(turn_id))
+        new = queue_priority(
+            feedback=feedback,
+            grounded=grounded,
+            max_context_score=context_score,
+            reviews_done=reviews_done,
+            eval_score=value,
+        )
+        if (old, priority) != (value, new):
+            changed.append((value, new, pk))
+    if changed:
+        # One executemany of a plain UPDATE: bulk_update's CASE per row cost more than the
+        # scoring itself at thousands of rows.
+        table = connection.ops.quote_name(QueueItem._meta.db_table)
+        convert = (lambda v: v) if connection.features.has_native_uuid_field else (lambda v: v.hex)
+        with connection.cursor() as cursor:
+            cursor.executemany(
+                f"UPDATE {table} SET eval_score = %s, priority = %s WHERE id = %s",
+                [(value, new, convert(pk)) for value, new, pk in changed],
+            )
+    return len(changed)
 
 
 def queue_backfill(*, batch: int = REFRESH_BATCH) -> int:
@@ -384,6 +461,7 @@ def review_submit(
         grounded=item.grounded,
         max_context_score=item.max_context_score,
         reviews_done=item.reviews_done,
+        eval_score=item.eval_score,
     )
     _resolve(item, actor=reviewer, now=now)
     item.save(

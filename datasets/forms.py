@@ -10,6 +10,7 @@ from django.contrib.auth.models import User
 from annotations.models import Criterion, Example
 from chat.models import Topic
 from datasets.models import Format, License, Release
+from evaluation.selectors import ScoreFilterError, score_filter_q
 from reviewhub.validation import FormLimits
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]*$")
@@ -37,6 +38,11 @@ class ReleaseForm(FormLimits, forms.Form):
         required=False,
         label="Minimum rubric scores",
         help_text="Comma-separated criterion>=score.",
+    )
+    eval_scores = forms.CharField(
+        required=False,
+        label="Evaluator scores",
+        help_text="Comma-separated criterion op value on the 0–1 scale, e.g. groundedness >= 0.8",
     )
     grounded_only = forms.BooleanField(required=False, label="Grounded answers only")
     reviewers = forms.ModelMultipleChoiceField(
@@ -122,6 +128,14 @@ class ReleaseForm(FormLimits, forms.Form):
             scores[name] = value
         return scores
 
+    def clean_eval_scores(self) -> str:
+        expression = self.cleaned_data["eval_scores"].strip()
+        try:
+            score_filter_q(expression)  # a bad criterion name is an error, not an empty result
+        except ScoreFilterError as exc:
+            raise forms.ValidationError(str(exc)) from None
+        return expression
+
     def clean(self):
         data = super().clean()
         if data.get("date_from") and data.get("date_to") and data["date_from"] > data["date_to"]:
@@ -143,6 +157,7 @@ class ReleaseForm(FormLimits, forms.Form):
             "topics": [str(t.id) for t in d.get("topics") or []],
             "tags": d.get("tags") or [],
             "min_scores": d.get("min_scores") or {},
+            "eval_scores": d.get("eval_scores") or "",
             "grounded_only": d.get("grounded_only", False),
             "reviewers": [u.id for u in d.get("reviewers") or []],
         }
@@ -186,6 +201,7 @@ def initial_from(release: Release, version: int) -> dict:
         "topics": f.get("topics", []),
         "tags": ", ".join(f.get("tags", [])),
         "min_scores": ", ".join(f"{k}>={v:g}" for k, v in f.get("min_scores", {}).items()),
+        "eval_scores": f.get("eval_scores", ""),
         "grounded_only": f.get("grounded_only", False),
         "reviewers": f.get("reviewers", []),
         "validation_fraction": release.validation_fraction,

@@ -17,6 +17,7 @@ from django.db.models import QuerySet
 from annotations.models import Example
 from datasets.exports import MIN_EXAMPLES, PAIR_FORMATS, RECOMMENDED_MIN
 from datasets.models import Release, ReleaseItem, Split
+from evaluation.selectors import score_filter_q
 
 LOCKED_STATES = (Release.State.APPROVED, Release.State.PUBLISHED)
 
@@ -72,6 +73,8 @@ def examples_matching(filters: dict) -> QuerySet[Example]:
         qs = qs.filter(grounded=True)
     for criterion, minimum in (filters.get("min_scores") or {}).items():
         qs = qs.filter(**{f"scores__{criterion}__gte": minimum})
+    if filters.get("eval_scores"):
+        qs = qs.filter(score_filter_q(filters["eval_scores"], field="turn_id"))
     if filters.get("reviewers"):
         through = Example.reviewers.through.objects.filter(user_id__in=filters["reviewers"])
         qs = qs.filter(id__in=through.values("example_id"))

@@ -62,6 +62,8 @@ def normalise_filters(filters: dict) -> dict:
             out[key] = sorted({str(v) if key != "reviewers" else int(v) for v in filters[key]})
     if filters.get("min_scores"):
         out["min_scores"] = {k: float(v) for k, v in sorted(filters["min_scores"].items())}
+    if filters.get("eval_scores"):
+        out["eval_scores"] = str(filters["eval_scores"]).strip()
     if filters.get("grounded_only"):
         out["grounded_only"] = True
     return out

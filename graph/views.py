@@ -13,6 +13,7 @@ from chat.forms import TopicForm
 from chat.models import Turn
 from chat.selectors import turn_visible_to
 from chat.services import turn_set_topic
+from evaluation import selectors as evaluation_selectors
 from graph import analytics as queries
 from graph import charts
 from graph.lineage import elements, lineage
@@ -114,6 +115,9 @@ def analytics(request: HttpRequest) -> HttpResponse:
         context = {"error": "The graph is not reachable right now; try again in a moment."}
     # read from SQL, so shown during an outage too
     context["quarantined"] = list(quarantined()[:50]) if is_lead(request.user) else []
+    # From the system of record, so they show while the graph is down too.
+    context["scores_by_topic"] = evaluation_selectors.scores_by_topic()
+    context["scores_over_time"] = evaluation_selectors.scores_over_time()
     return render(request, "graph/analytics.html", context)
 
 

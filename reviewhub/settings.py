@@ -59,6 +59,7 @@ INSTALLED_APPS = [
     "knowledge",
     "chat",
     "annotations",
+    "evaluation",
     "graph",
     "datasets",
     "reviewhub",
@@ -274,6 +275,27 @@ OPENAI_EMBEDDING_MODEL = env_str("OPENAI_EMBEDDING_MODEL", "text-embedding-3-sma
 LLM_PROVIDER = "openai" if OPENAI_API_KEY else "offline"
 CHAT_DAILY_QUESTION_LIMIT = env_int("CHAT_DAILY_QUESTION_LIMIT", 25, minimum=0)
 
+# --- evaluators (issue #12) -------------------------------------------------
+EVAL_JUDGE_MODEL = env_str("EVAL_JUDGE_MODEL", OPENAI_MODEL)
+EVAL_JUDGE_TIMEOUT_S = env_float("EVAL_JUDGE_TIMEOUT_S", 60.0)
+EVAL_JUDGE_MAX_ATTEMPTS = env_int("EVAL_JUDGE_MAX_ATTEMPTS", 4, minimum=1)
+EVAL_JUDGE_BACKOFF_S = env_float("EVAL_JUDGE_BACKOFF_S", 1.0)
+EVAL_JUDGE_BACKOFF_MAX_S = env_float("EVAL_JUDGE_BACKOFF_MAX_S", 30.0)
+# Judge calls in flight at once per worker task (threads; the calls are network I/O).
+EVAL_JUDGE_CONCURRENCY = env_int("EVAL_JUDGE_CONCURRENCY", 16, minimum=1)
+EVAL_JUDGE_BATCH = env_int("EVAL_JUDGE_BATCH", 64, minimum=1)
+# Online scoring looks at turns logged since its last look, every EVAL_ONLINE_INTERVAL_S; it
+# looks EVAL_ONLINE_OVERLAP_S further back, for turns that committed after a later one.
+EVAL_ONLINE_INTERVAL_S = env_float("EVAL_ONLINE_INTERVAL_S", 15.0)
+EVAL_ONLINE_OVERLAP_S = env_float("EVAL_ONLINE_OVERLAP_S", 300.0)
+# The review screen hides evaluator scores from an expert until they submitted their own.
+EVAL_BLIND_REVIEW = env_bool("EVAL_BLIND_REVIEW", default=True)
+EVAL_ONLINE_BATCH = env_int("EVAL_ONLINE_BATCH", 2000, minimum=1)
+CELERY_BEAT_SCHEDULE["evaluation-online"] = {
+    "task": "evaluation.tasks.score_new_turns",
+    "schedule": EVAL_ONLINE_INTERVAL_S,
+}
+
 # --- review and releases ----------------------------------------------------
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 15, minimum=1)
 REVIEWS_REQUIRED = env_int("REVIEWS_REQUIRED", 1, minimum=1)
@@ -284,7 +306,12 @@ REVIEW_PRIORITY_WEIGHTS = {
     "ungrounded": env_int("REVIEW_WEIGHT_UNGROUNDED", 40, minimum=0),
     "low_score": env_int("REVIEW_WEIGHT_LOW_SCORE", 20, minimum=0),
     "never_reviewed": env_int("REVIEW_WEIGHT_NEVER_REVIEWED", 10, minimum=0),
+    # Evaluator scores (issue #12): a low score; a judge that contradicts the thumbs.
+    "low_eval_score": env_int("REVIEW_WEIGHT_LOW_EVAL_SCORE", 30, minimum=0),
+    "eval_disagrees_with_thumbs": env_int("REVIEW_WEIGHT_EVAL_DISAGREES", 60, minimum=0),
 }
+REVIEW_LOW_EVAL_THRESHOLD = env_float("REVIEW_LOW_EVAL_THRESHOLD", 0.5)
+REVIEW_HIGH_EVAL = env_float("REVIEW_HIGH_EVAL", 0.8)
 REVIEW_LOW_SCORE_THRESHOLD = env_float("REVIEW_LOW_SCORE_THRESHOLD", 0.5)
 # Reviews disagree when verdicts differ or a criterion's max-min spread is over this.
 REVIEW_DISAGREEMENT_SPREAD = env_int("REVIEW_DISAGREEMENT_SPREAD", 1, minimum=0)

@@ -26,7 +26,9 @@ urlpatterns = [
     path("review/", include("annotations.urls")),
     path("graph/", include("graph.urls")),
     path("releases/", include("datasets.urls")),
+    path("evaluators/", include("evaluation.urls")),
     path("api/v1/", include("chat.api_urls")),
+    path("api/v1/", include("evaluation.api_urls")),
     # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub
     path("v1/traces", otlp_views.traces, name="otlp-traces"),
     # Last under api/: any other path there is a JSON 404, not the HTML page or a login redirect.

@@ -1,10 +1,19 @@
 """A tiny OpenAI-compatible HTTP server for tests: /v1/chat/completions (incl. `stream: true`
 server-sent events with a usage chunk) and /v1/embeddings. The real `openai` client talks to it
-over real HTTP, so the provider code is tested end to end, not through a patched function."""
+over real HTTP, so the provider code is tested end to end, not through a patched function.
+
+Judge mode (issue #12): a chat request with `response_format: {"type": "json_object"}` is a
+judge call. `judge_script` lists what the next judge calls get, one entry each, then "ok":
+"ok" (valid JSON scores), "malformed" (not JSON), "timeout" (sleeps `judge_timeout_s`, longer
+than the judge's timeout), "429" (rate limited, Retry-After: 0). The "ok" judge is a word check,
+not a model: every criterion gets its top score when each word of the answer (and each number)
+appears in the passages, else its bottom score — enough to test the path end to end.
+`max_in_flight` is the most requests the server was serving at once."""
 
 from __future__ import annotations
 
 import json
+import re
 import threading
 import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -22,6 +31,12 @@ class LLMServer(ThreadingHTTPServer):
         self.delay = 0.0
         self.token_delay = 0.0  # seconds between streamed chunks
         self.answer = "Restore a snapshot from the **Snapshots** tab [1]."
+        self.judge_script: list[str] = []
+        self.judge_delay = 0.0
+        self.judge_timeout_s = 3.0
+        self.in_flight = 0
+        self.max_in_flight = 0
+        self._lock = threading.Lock()
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -78,11 +93,58 @@ class _Handler(BaseHTTPRequestHandler):
             )
         if self.server.mode == "slow":
             time.sleep(self.server.delay)
+        if (body.get("response_format") or {}).get("type") == "json_object":
+            with self.server._lock:
+                self.server.in_flight += 1
+                self.server.max_in_flight = max(self.server.max_in_flight, self.server.in_flight)
+            try:
+                return self._judge(body)
+            finally:
+                with self.server._lock:
+                    self.server.in_flight -= 1
         if self.path == "/v1/embeddings":
             return self._embeddings(body)
         if self.path == "/v1/chat/completions":
             return self._chat(body)
         return self._json(404, {"error": {"message": "not found"}})
+
+    def _judge(self, body: dict) -> None:
+        with self.server._lock:
+            script = self.server.judge_script
+            behaviour = script.pop(0) if script else "ok"
+        time.sleep(self.server.judge_delay)
+        if behaviour == "429":
+            data = json.dumps({"error": {"message": "rate limited", "type": "rate_limit"}}).encode()
+            self.send_response(429)
+            self.send_header("Content-Type", "application/json")
+            self.send_header("Retry-After", "0")
+            self.send_header("Content-Length", str(len(data)))
+            self.end_headers()
+            self.wfile.write(data)
+            return None
+        if behaviour == "timeout":
+            time.sleep(self.server.judge_timeout_s)
+        prompt = "\n".join(m["content"] for m in body["messages"])
+        content = "{not json" if behaviour == "malformed" else json.dumps(judge_reply(prompt))
+        usage = {"prompt_tokens": len(prompt.split()), "completion_tokens": len(content.split())}
+        usage["total_tokens"] = usage["prompt_tokens"] + usage["completion_tokens"]
+        return self._json(
+            200,
+            {
+                "id": "chatcmpl-judge",
+                "object": "chat.completion",
+                "created": int(time.time()),
+                "model": body["model"],
+                "usage": usage,
+                "choices": [
+                    {
+                        "index": 0,
+                        "finish_reason": "stop",
+                        "message": {"role": "assistant", "content": content},
+                    }
+                ],
+            },
+        )
 
     def _embeddings(self, body: dict) -> None:
         from knowledge.embedding import hashed_vector
@@ -166,3 +228,28 @@ class _Handler(BaseHTTPRequestHandler):
         send("[DONE]")
         self.wfile.write(b"0\r\n\r\n")
         self.wfile.flush()
+
+
+_JUDGE_WORD = re.compile(r"[a-z0-9]+")
+
+
+def _section(prompt: str, name: str) -> str:
+    match = re.search(rf"### {name}\n(.*?)(?=\n### |\Z)", prompt, re.S)
+    return match.group(1) if match else ""
+
+
+def judge_reply(prompt: str) -> dict:
+    """What the fixture's judge says: top score when the answer's words are all in the
+    passages, bottom score otherwise, for each criterion listed in the prompt."""
+    criteria = re.findall(
+        r"^- (\w+): .*\((-?\d+) to (-?\d+)\)$", _section(prompt, "Criteria"), re.M
+    )
+    passages = set(_JUDGE_WORD.findall(_section(prompt, "Passages").lower()))
+    answer = re.sub(r"\[\d+\]", "", _section(prompt, "Answer").lower())
+    missing = sorted(set(_JUDGE_WORD.findall(answer)) - passages)
+    scores = {}
+    for key, low, high in criteria:
+        value = int(low) if missing else int(high)
+        reason = f"not in the passages: {', '.join(missing[:3])}" if missing else "all supported"
+        scores[key] = {"score": value, "reason": reason}
+    return {"scores": scores}

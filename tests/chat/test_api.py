@@ -230,6 +230,7 @@ def test_openapi_schema_is_served_without_a_token(client):
         "/interactions",
         "/interactions/{id}",
         "/interactions/{id}/feedback",
+        "/interactions/{id}/scores",  # evaluation's (issue #12), same registry
         "/openapi.json",
     }
     assert "413" in schema["paths"]["/interactions"]["post"]["responses"]

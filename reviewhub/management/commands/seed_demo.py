@@ -9,7 +9,7 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
-DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "datasets"]
+DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "evaluation", "datasets"]
 
 
 class Command(BaseCommand):

@@ -1,0 +1,155 @@
+"""Evaluators, versions, online scoring (sampling, filters, idempotence) and backfills."""
+
+from __future__ import annotations
+
+import pytest
+
+from evaluation import services
+from evaluation.models import BackfillJob, Evaluator, Score, ScoreRequest
+
+pytestmark = pytest.mark.django_db
+
+SUPPORTED = "Every paid instance takes a daily snapshot that is kept for seven days [1]."
+
+
+def _offline_scores(turn) -> dict[str, float]:
+    return {
+        s.criterion: s.value
+        for s in Score.objects.filter(turn=turn, evaluator_version__evaluator__kind="offline")
+    }
+
+
+def test_online_scan_scores_new_turns_with_every_offline_check(log_turn):
+    turn = log_turn("How long is a daily snapshot kept?", SUPPORTED)
+    report = services.online_scan()
+    assert report["turns"] == 1
+    assert _offline_scores(turn) == {
+        "groundedness": 1.0,
+        "citation_validity": 1.0,
+        "context_relevance": 0.5,
+        "refusal": 0.0,
+    }
+
+
+def test_a_second_scan_scores_nothing_twice(log_turn):
+    log_turn("How long is a daily snapshot kept?", SUPPORTED)
+    services.online_scan()
+    before = Score.objects.count()
+    assert services.online_scan()["offline"] == 0
+    assert Score.objects.count() == before
+
+
+def test_rescoring_replaces_and_never_duplicates(log_turn):
+    turn = log_turn("How long?", SUPPORTED)
+    services.online_scan()
+    groundedness = Evaluator.objects.get(builtin="groundedness")
+    services.score_turns(version=groundedness.current, turn_ids=[turn.id])
+    services.score_turns(version=groundedness.current, turn_ids=[turn.id])
+    assert Score.objects.filter(turn=turn, criterion="groundedness").count() == 1
+
+
+def test_sampling_scores_about_the_configured_share_and_decides_the_same_each_time(log_turn, lead):
+    services.builtin_evaluators_ensure()
+    refusal = Evaluator.objects.get(builtin="refusal")
+    services.evaluator_update(evaluator=refusal, actor=lead, sampling_rate=0.3)
+    refusal.refresh_from_db()
+    turns = [log_turn(f"Question {i}?", "An answer.") for i in range(200)]
+    picked = {t.id for t in turns if services.sampled(refusal, t.id)}
+    assert 40 <= len(picked) <= 80
+    services.online_scan()
+    scored = set(
+        Score.objects.filter(evaluator_version__evaluator=refusal).values_list("turn_id", flat=True)
+    )
+    assert scored == picked
+
+
+def test_filters_limit_an_evaluator_to_a_source_and_model(log_turn, lead):
+    judge = services.evaluator_create(
+        name="Judge", created_by=lead, filter_sources=["api"], filter_models=["big"]
+    )
+    other = log_turn("Q?", "A.", model="small")
+    wanted = log_turn("Q?", "A.", model="big")
+    report = services.online_scan()
+    assert report["judge_requests"] == {str(judge.current.id): [str(wanted.id)]}
+    assert not ScoreRequest.objects.filter(turn=other).exists()
+
+
+def test_a_judge_request_is_made_once_across_overlapping_scans(log_turn, lead):
+    services.evaluator_create(name="Judge", created_by=lead)
+    log_turn("Q?", "A.")
+    assert len(next(iter(services.online_scan()["judge_requests"].values()))) == 1
+    assert services.online_scan()["judge_requests"] == {}
+    assert ScoreRequest.objects.count() == 1
+
+
+def test_editing_a_version_without_scores_changes_it_in_place(lead):
+    judge = services.evaluator_create(name="Judge", created_by=lead)
+    version = services.evaluator_update(evaluator=judge, actor=lead, model="other-model")
+    assert version.version == 1 and version.model == "other-model"
+
+
+def test_editing_a_version_in_use_makes_a_new_version_and_old_scores_keep_theirs(log_turn, lead):
+    judge = services.evaluator_create(name="Judge", created_by=lead)
+    turn = log_turn("Q?", "A.")
+    services.scores_store(
+        [
+            {
+                "turn_id": turn.id,
+                "evaluator_version_id": judge.current.id,
+                "criterion": "correctness",
+                "value": 4.0,
+                "normalized": 0.75,
+            }
+        ]
+    )
+    new = services.evaluator_update(
+        evaluator=judge, actor=lead, prompt_template="Grade: {answer} {criteria}"
+    )
+    assert new.version == 2 and judge.versions.count() == 2
+    old = Score.objects.get(turn=turn)
+    assert old.evaluator_version.version == 1
+    assert "exacting reviewer" in old.evaluator_version.prompt_template
+
+
+def test_bad_criteria_are_refused_with_a_message(lead):
+    with pytest.raises(services.EvaluationError, match="scale"):
+        services.evaluator_create(
+            name="J", created_by=lead, criteria=[{"key": "x", "scale_min": 5, "scale_max": 1}]
+        )
+    with pytest.raises(services.EvaluationError, match="answer"):
+        services.evaluator_create(name="J", created_by=lead, prompt_template="no placeholder")
+    assert not Evaluator.objects.filter(name="J").exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_backfill_scores_old_turns_on_the_worker_with_progress(
+    seeded_db, celery_worker, log_turn, lead
+):
+    from tests.conftest import wait_until
+
+    turns = [log_turn(f"Q{i}?", SUPPORTED) for i in range(30)]
+    services.builtin_evaluators_ensure()
+    groundedness = Evaluator.objects.get(builtin="groundedness")
+    job = services.backfill_job_create(evaluator=groundedness, actor=lead)
+    assert job.total == 30
+    wait_until(
+        lambda: BackfillJob.objects.get(pk=job.pk).status == "done", 60, message="backfill ran"
+    )
+    job.refresh_from_db()
+    assert job.percent == 100
+    assert Score.objects.filter(criterion="groundedness", turn__in=turns).count() == 30
+
+
+@pytest.mark.django_db(transaction=True)
+def test_new_turns_are_scored_by_the_worker_after_commit(seeded_db, celery_worker, log_turn):
+    from evaluation.tasks import score_new_turns
+    from tests.conftest import wait_until
+
+    turn = log_turn("How long is a daily snapshot kept?", SUPPORTED)
+    score_new_turns.delay()  # what Celery beat sends every EVAL_ONLINE_INTERVAL_S
+    wait_until(
+        lambda: Score.objects.filter(turn=turn, criterion="groundedness").exists(),
+        60,
+        message="the worker scored the turn",
+    )
+    assert Score.objects.get(turn=turn, criterion="groundedness").value == 1.0
