@@ -166,8 +166,13 @@ def turn_prepare(
     replay_of: Turn | None = None,
     replay_job: ReplayJob | None = None,
     k: int = DEFAULT_K,
+    standalone: bool = False,
 ) -> PreparedTurn:
-    """Validate the question, retrieve context (when grounded) and render the prompt."""
+    """Validate the question, retrieve context (when grounded) and render the prompt.
+
+    `standalone`: the question is asked on its own, without the conversation's history
+    (replays and experiments re-ask logged questions one by one).
+    """
     question = question.strip()
     if not question:
         raise ChatError("Please type a question.")
@@ -191,10 +196,14 @@ def turn_prepare(
             }
             for h in retrieve(question, k=k)
         ]
-    earlier = list(
-        conversation.turns.filter(status=Turn.Status.OK)
-        .values_list("question", "answer")
-        .order_by("position")
+    earlier = (
+        []
+        if standalone
+        else list(
+            conversation.turns.filter(status=Turn.Status.OK)
+            .values_list("question", "answer")
+            .order_by("position")
+        )
     )
     prompt = prompts.render(
         template=template, question=question, contexts=contexts, history=earlier
@@ -684,13 +693,7 @@ def _replay_one(job: ReplayJob, original: Turn) -> Turn:
         source=Conversation.Source.REPLAY,
         replay_of=original,
         replay_job=job,
-    )
-    # each replayed question stands alone, without the replay conversation's history
-    prepared.prompt = prompts.render(
-        template=prepared.template,
-        question=prepared.question,
-        contexts=prepared.contexts,
-        history=[],
+        standalone=True,  # each replayed question stands alone
     )
     return turn_answer(prepared=prepared)
 

@@ -8,6 +8,7 @@ every file is in place under its final name.
 
 from __future__ import annotations
 
+import hashlib
 import logging
 import shutil
 import subprocess
@@ -584,6 +585,19 @@ def _when(moment) -> str | None:
     return moment.isoformat() if moment else None
 
 
+def _split_ids(release: Release) -> dict:
+    """The validation split's example ids and their hash: the held-out questions an
+    experiment measures a fine-tuned model on, exactly and reproducibly."""
+    ids = [
+        str(pk)
+        for pk in release.items.filter(split="validation")
+        .order_by("position")
+        .values_list("example_id", flat=True)
+    ]
+    digest = hashlib.sha256("\n".join(ids).encode()).hexdigest()
+    return {"validation": {"count": len(ids), "sha256": digest, "example_ids": ids}}
+
+
 def build_manifest(release: Release) -> dict:
     report = release.report or {}
     previous = selectors.previous_release(release)
@@ -605,6 +619,7 @@ def build_manifest(release: Release) -> dict:
             "split": "sha256(seed:example_id) < fraction",
         },
         "counts": report.get("counts", {}),
+        "split_ids": _split_ids(release),
         "files": report.get("files", []),
         "validation": report.get("validation", {}),
         "dedup": report.get("dedup", {}),

@@ -27,6 +27,7 @@ urlpatterns = [
     path("graph/", include("graph.urls")),
     path("releases/", include("datasets.urls")),
     path("evaluators/", include("evaluation.urls")),
+    path("experiments/", include("experiments.urls")),
     path("api/v1/", include("chat.api_urls")),
     path("api/v1/", include("evaluation.api_urls")),
     # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub

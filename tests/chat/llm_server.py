@@ -37,6 +37,8 @@ class LLMServer(ThreadingHTTPServer):
         self.in_flight = 0
         self.max_in_flight = 0
         self._lock = threading.Lock()
+        # answer_for(request body) -> str | None: per-model or per-question answers
+        self.answer_for = None
         self.thread = threading.Thread(target=self.serve_forever, daemon=True)
 
     @property
@@ -165,7 +167,7 @@ class _Handler(BaseHTTPRequestHandler):
         )
 
     def _chat(self, body: dict) -> None:
-        answer = self.server.answer
+        answer = (self.server.answer_for and self.server.answer_for(body)) or self.server.answer
         prompt_tokens = sum(len(m["content"].split()) for m in body["messages"])
         usage = {
             "prompt_tokens": prompt_tokens,

@@ -1,0 +1,215 @@
+"""Experiment reads: the results page's numbers, each one traceable to the answers behind it.
+
+An answer's quality is the mean of its normalized (0–1) evaluator scores over the quality
+criteria (everything but `refusal`, which says what kind of answer it is, not how good).
+Arms are compared with the first arm as the baseline: per question, a difference above
+`TIE_MARGIN` is a win or a loss, anything closer is a tie.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass, field
+
+from django.db.models import QuerySet
+from django.http import Http404
+
+from chat.models import Turn
+from experiments import stats
+from experiments.models import Arm, Experiment
+
+TIE_MARGIN = 0.05
+NOT_QUALITY = {"refusal"}
+
+
+def experiments_for_list() -> QuerySet[Experiment]:
+    return Experiment.objects.select_related("created_by", "release").order_by("-created_at")
+
+
+def experiment_get(pk) -> Experiment:
+    experiment = Experiment.objects.select_related("created_by", "release").filter(pk=pk).first()
+    if experiment is None:
+        raise Http404("No such experiment")
+    return experiment
+
+
+@dataclass
+class Answer:
+    question_id: str
+    question: str
+    topic: str
+    arm: int
+    turn_id: str | None
+    status: str
+    scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def quality(self) -> float | None:
+        values = [v for k, v in self.scores.items() if k not in NOT_QUALITY]
+        return sum(values) / len(values) if values else None
+
+
+def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]:
+    """Every (question, arm) answer with its scores, in question order; and the criteria."""
+    arms = list(experiment.arms.order_by("position"))
+    questions = {
+        str(t["id"]): t
+        for t in Turn.objects.filter(pk__in=experiment.question_ids).values(
+            "id", "question", "topic__name"
+        )
+    }
+    by_arm: dict[int, dict[str, dict]] = {}
+    for arm in arms:
+        if arm.kind == Arm.Kind.LOGGED:
+            by_arm[arm.position] = {
+                q: {"id": q, "status": Turn.Status.OK} for q in questions
+            }  # the original answer is the question's own turn
+            continue
+        rows = Turn.objects.filter(conversation_id=arm.conversation_id).values(
+            "id", "replay_of_id", "status"
+        )
+        by_arm[arm.position] = {
+            str(r["replay_of_id"]): {"id": str(r["id"]), "status": r["status"]} for r in rows
+        }
+    turn_ids = [a["id"] for per in by_arm.values() for a in per.values()]
+    scores, criteria = _scores(experiment, turn_ids)
+    out = []
+    for qid in experiment.question_ids:
+        question = questions.get(qid)
+        if question is None:
+            continue
+        for arm in arms:
+            given = by_arm[arm.position].get(qid)
+            out.append(
+                Answer(
+                    question_id=qid,
+                    question=question["question"],
+                    topic=question["topic__name"] or "no topic",
+                    arm=arm.position,
+                    turn_id=given["id"] if given else None,
+                    status=given["status"] if given else "missing",
+                    scores=scores.get(given["id"], {}) if given else {},
+                )
+            )
+    return arms, out, criteria
+
+
+def _scores(experiment: Experiment, turn_ids: list[str]) -> tuple[dict, list[str]]:
+    from evaluation.models import Score
+    from evaluation.selectors import latest_version_ids
+
+    rows = Score.objects.filter(
+        turn_id__in=turn_ids,
+        evaluator_version_id__in=latest_version_ids(),
+        evaluator_version__evaluator__name__in=experiment.evaluators,
+        normalized__isnull=False,
+    ).values_list("turn_id", "criterion", "normalized")
+    scores: dict[str, dict[str, float]] = defaultdict(dict)
+    criteria: set[str] = set()
+    for turn_id, criterion, value in rows.iterator(chunk_size=5000):
+        scores[str(turn_id)][criterion] = value
+        criteria.add(criterion)
+    return scores, sorted(criteria)
+
+
+def results(experiment: Experiment) -> dict:
+    arms, rows, criteria = answers(experiment)
+    per_arm = {arm.position: [r for r in rows if r.arm == arm.position] for arm in arms}
+    summary = []
+    for arm in arms:
+        arm_rows = per_arm[arm.position]
+        cells = {}
+        for criterion in [*criteria, "quality"]:
+            values = [
+                r.quality if criterion == "quality" else r.scores.get(criterion) for r in arm_rows
+            ]
+            cells[criterion] = _interval([v for v in values if v is not None])
+        errors = sum(1 for r in arm_rows if r.status == Turn.Status.ERROR)
+        summary.append({"arm": arm, "cells": cells, "n": len(arm_rows), "errors": errors})
+    baseline = arms[0].position if arms else 0
+    quality = {(r.question_id, r.arm): r.quality for r in rows}
+    pairwise = [_pairwise(arm, baseline, quality, experiment) for arm in arms[1:]]
+    topics = _topics(arms, rows, baseline)
+    return {
+        "arms": arms,
+        "criteria": criteria,
+        "summary": summary,
+        "pairwise": pairwise,
+        "topics": topics,
+        "turned_negative": _turned_negative(arms, rows, baseline),
+        "rows": rows,
+    }
+
+
+def _interval(values: list[float]) -> dict | None:
+    found = stats.bootstrap_ci(values)
+    if found is None:
+        return None
+    mean, low, high = found
+    return {"mean": mean, "low": low, "high": high, "n": len(values)}
+
+
+def _pairwise(arm: Arm, baseline: int, quality: dict, experiment: Experiment) -> dict:
+    wins = ties = losses = 0
+    for qid in experiment.question_ids:
+        a, b = quality.get((qid, baseline)), quality.get((qid, arm.position))
+        if a is None or b is None:
+            continue
+        if b - a > TIE_MARGIN:
+            wins += 1
+        elif a - b > TIE_MARGIN:
+            losses += 1
+        else:
+            ties += 1
+    total = wins + ties + losses
+    return {
+        "arm": arm,
+        "wins": wins,
+        "ties": ties,
+        "losses": losses,
+        "n": total,
+        "p": stats.sign_test(wins, losses),
+        "win_pct": 100 * wins / total if total else 0,
+        "tie_pct": 100 * ties / total if total else 0,
+        "loss_pct": 100 * losses / total if total else 0,
+    }
+
+
+def _topics(arms: list[Arm], rows: list[Answer], baseline: int) -> list[dict]:
+    """Per topic: each arm's mean quality and its change against the baseline, the topics
+    that got worse first (the seed's "topics that trended negative")."""
+    by_topic: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
+    for r in rows:
+        if r.quality is not None:
+            by_topic[r.topic][r.arm].append(r.quality)
+    out = []
+    for topic, per_arm in by_topic.items():
+        means = {a.position: _mean(per_arm.get(a.position, [])) for a in arms}
+        base = means.get(baseline)
+        changes = {
+            a.position: (means[a.position] - base)
+            if base is not None and means[a.position] is not None
+            else None
+            for a in arms[1:]
+        }
+        worst = min((c for c in changes.values() if c is not None), default=0.0)
+        n = max((len(v) for v in per_arm.values()), default=0)
+        cells = [{"mean": means[a.position], "change": changes.get(a.position)} for a in arms]
+        out.append({"topic": topic, "n": n, "cells": cells, "worst": worst})
+    return sorted(out, key=lambda t: (t["worst"], t["topic"]))
+
+
+def _turned_negative(arms: list[Arm], rows: list[Answer], baseline: int) -> list[dict]:
+    base = {r.question_id: r for r in rows if r.arm == baseline}
+    worse = []
+    for r in rows:
+        b = base.get(r.question_id)
+        if r.arm == baseline or b is None or r.quality is None or b.quality is None:
+            continue
+        if b.quality - r.quality > TIE_MARGIN:
+            worse.append({"answer": r, "baseline": b, "drop": b.quality - r.quality})
+    return sorted(worse, key=lambda w: -w["drop"])[:50]
+
+
+def _mean(values: list[float]) -> float | None:
+    return sum(values) / len(values) if values else None

@@ -1,0 +1,393 @@
+"""Experiment writes: defining one (question set × arms), running it, cancelling it.
+
+Running is resumable and idempotent: an arm's answer to a question is a turn in the arm's
+conversation with `replay_of` = the question, so a rerun (a redelivered task, a worker that
+was killed) answers only what has no answer yet — never twice. Model calls run in a small
+thread pool (`EXPERIMENT_CONCURRENCY`, with `EXPERIMENT_RATE_PER_S` per model); retrieval,
+logging and scoring stay on the task's own thread and database connection.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import threading
+import time
+from collections.abc import Iterable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import Max
+from django.utils import timezone
+
+from chat import llm
+from chat import selectors as chat_selectors
+from chat import services as chat_services
+from chat.models import Conversation, PromptTemplate, Turn
+from experiments.models import Arm, Experiment
+from graph.outbox import record as outbox_record
+
+CHUNK = 50
+
+
+class ExperimentError(ValueError):
+    """A definition or request that cannot be carried out (shown to the user)."""
+
+
+@dataclass
+class ArmSpec:
+    label: str
+    kind: str = Arm.Kind.MODEL
+    model_key: str = ""
+    template: PromptTemplate | None = None
+    grounded: bool = True
+    k: int = 4
+
+
+# --- defining -------------------------------------------------------------------------------
+
+
+def question_hash(ids: Iterable[object]) -> str:
+    return hashlib.sha256("\n".join(str(i) for i in ids).encode()).hexdigest()
+
+
+def questions_from_release(release) -> list[str]:
+    """Exactly the questions of a release's validation split, as its manifest records them
+    (checked against the manifest's hash), in the manifest's order."""
+    from annotations.models import Example
+
+    recorded = (release.manifest or {}).get("split_ids", {}).get("validation")
+    if not recorded:
+        raise ExperimentError(f"{release} has no recorded validation split; build it again.")
+    example_ids = recorded["example_ids"]
+    if question_hash(example_ids) != recorded["sha256"]:
+        raise ExperimentError(f"{release}'s manifest does not match its validation split hash.")
+    rows = Example.objects.filter(pk__in=example_ids).values_list("pk", "turn_id")
+    turns = {str(pk): str(turn_id) for pk, turn_id in rows}
+    missing = [e for e in example_ids if str(e) not in turns]
+    if missing:
+        raise ExperimentError(f"{len(missing)} examples of {release} no longer exist.")
+    return [turns[str(e)] for e in example_ids]
+
+
+def questions_from_list(turn_ids: list) -> list[str]:
+    found = set(
+        str(pk)
+        for pk in Turn.objects.filter(pk__in=turn_ids)
+        .exclude(source=Conversation.Source.REPLAY)
+        .values_list("pk", flat=True)
+    )
+    missing = [str(t) for t in turn_ids if str(t) not in found]
+    if missing:
+        raise ExperimentError(f"Unknown or replayed question ids: {', '.join(missing[:5])}.")
+    return list(dict.fromkeys(str(t) for t in turn_ids))
+
+
+def questions_from_filter(filters: dict, limit: int) -> list[str]:
+    turns = chat_selectors.replayable_turns(
+        **{k: filters[k] for k in ("rating", "grounded", "model") if filters.get(k)}
+    )
+    if filters.get("topic"):
+        turns = turns.filter(topic_id=filters["topic"])
+    if filters.get("source"):
+        turns = turns.filter(source=filters["source"])
+    if filters.get("score"):
+        from evaluation.selectors import ScoreFilterError, score_filter_q
+
+        try:
+            turns = turns.filter(score_filter_q(filters["score"]))
+        except ScoreFilterError as exc:
+            raise ExperimentError(str(exc)) from None
+    return [str(pk) for pk in turns.values_list("pk", flat=True)[:limit]]
+
+
+@transaction.atomic
+def experiment_create(
+    *,
+    user,
+    name: str,
+    arms: list[ArmSpec],
+    question_ids: list[str],
+    source: str = Experiment.Source.LIST,
+    filters: dict | None = None,
+    release=None,
+    evaluators: list[str] | None = None,
+    description: str = "",
+    enqueue: bool = True,
+) -> Experiment:
+    """An experiment over these questions; queued to run unless `enqueue` is False."""
+    if not question_ids:
+        raise ExperimentError("The question set is empty: no logged question matches.")
+    if len(question_ids) > settings.EXPERIMENT_MAX_QUESTIONS:
+        raise ExperimentError(
+            f"At most {settings.EXPERIMENT_MAX_QUESTIONS} questions per experiment."
+        )
+    if len(arms) < 2:
+        raise ExperimentError("An experiment compares at least two arms.")
+    for spec in arms:
+        if spec.kind == Arm.Kind.MODEL:
+            try:
+                llm.resolve_model(spec.model_key)
+            except ValueError:
+                raise ExperimentError(f"Unknown model “{spec.model_key}”.") from None
+    experiment = Experiment.objects.create(
+        name=name,
+        description=description,
+        source=source,
+        filters=filters or {},
+        release=release,
+        question_ids=question_ids,
+        question_hash=question_hash(question_ids),
+        evaluators=evaluators if evaluators is not None else default_evaluators(),
+        total=len(question_ids) * sum(1 for a in arms if a.kind == Arm.Kind.MODEL),
+        created_by=user,
+    )
+    for position, spec in enumerate(arms):
+        conversation = None
+        if spec.kind == Arm.Kind.MODEL:
+            conversation = Conversation.objects.create(
+                user=user, source=Conversation.Source.REPLAY, title=f"{name} · {spec.label}"[:200]
+            )
+            outbox_record("conversation", [conversation.id])
+        Arm.objects.create(
+            experiment=experiment,
+            position=position,
+            label=spec.label,
+            kind=spec.kind,
+            model_key=spec.model_key if spec.kind == Arm.Kind.MODEL else "",
+            prompt_template=spec.template,
+            grounded=spec.grounded,
+            k=spec.k,
+            conversation=conversation,
+        )
+    outbox_record("experiment", [experiment.id])
+    if enqueue:
+        from experiments.tasks import run_experiment
+
+        run_experiment.delay_on_commit(str(experiment.id))
+    return experiment
+
+
+def default_evaluators() -> list[str]:
+    from evaluation.models import Evaluator
+    from evaluation.services import builtin_evaluators_ensure
+
+    builtin_evaluators_ensure()
+    return list(
+        Evaluator.objects.filter(kind=Evaluator.Kind.OFFLINE)
+        .order_by("name")
+        .values_list("name", flat=True)
+    )
+
+
+def experiment_cancel(*, experiment: Experiment) -> bool:
+    """Ask a running or queued experiment to stop after the answers in flight."""
+    if experiment.finished:
+        return False
+    Experiment.objects.filter(pk=experiment.pk).update(cancel_requested=True)
+    # a queued experiment that no worker has taken is cancelled at once
+    Experiment.objects.filter(pk=experiment.pk, status=Experiment.Status.QUEUED).update(
+        status=Experiment.Status.CANCELLED, finished_at=timezone.now()
+    )
+    return True
+
+
+# --- running --------------------------------------------------------------------------------
+
+
+class RateLimiter:
+    """At most `rate` calls per second across threads (0: no limit)."""
+
+    def __init__(self, rate: float):
+        self.interval = 1.0 / rate if rate > 0 else 0.0
+        self.lock = threading.Lock()
+        self.next_at = 0.0
+
+    def wait(self) -> None:
+        if not self.interval:
+            return
+        with self.lock:
+            now = time.monotonic()
+            at = max(now, self.next_at)
+            self.next_at = at + self.interval
+        if at > now:
+            time.sleep(at - now)
+
+
+def experiment_run(*, experiment_id) -> Experiment:
+    """Answer every question with every model arm not answered yet, score, finish."""
+    claimed = Experiment.objects.filter(
+        pk=experiment_id, status__in=[Experiment.Status.QUEUED, Experiment.Status.RUNNING]
+    ).update(status=Experiment.Status.RUNNING, heartbeat_at=timezone.now())
+    experiment = Experiment.objects.get(pk=experiment_id)
+    if not claimed:
+        return experiment  # finished or cancelled: a redelivered task does nothing
+    originals = Turn.objects.in_bulk(experiment.question_ids, field_name="pk")
+    questions = [originals[k] for k in _ordered_keys(experiment.question_ids, originals)]
+    arms = list(experiment.arms.select_related("prompt_template", "conversation"))
+    versions = _evaluator_versions(experiment)
+    try:
+        for arm in arms:
+            if arm.kind == Arm.Kind.LOGGED:
+                _score(versions, [q.id for q in questions])
+                continue
+            if not _run_arm(experiment, arm, questions, versions):
+                return _finish(experiment, Experiment.Status.CANCELLED)
+    except Exception as exc:  # recorded on the page; the task's retry resumes where it stopped
+        Experiment.objects.filter(pk=experiment.pk).update(error=f"{type(exc).__name__}: {exc}")
+        raise
+    return _finish(experiment, Experiment.Status.DONE)
+
+
+def _ordered_keys(ids: list, found: dict) -> list:
+    by_text = {str(k): k for k in found}
+    return [by_text[i] for i in ids if i in by_text]  # a deleted question is skipped
+
+
+def _run_arm(experiment: Experiment, arm: Arm, questions: list[Turn], versions: list) -> bool:
+    choice = llm.resolve_model(arm.model_key)
+    limiter = RateLimiter(settings.EXPERIMENT_RATE_PER_S)
+    answered = set(
+        Turn.objects.filter(conversation=arm.conversation).values_list("replay_of_id", flat=True)
+    )
+    todo = [q for q in questions if q.id not in answered]
+    position = arm.conversation.turns.aggregate(p=Max("position"))["p"]
+    position = -1 if position is None else position
+    workers = max(1, settings.EXPERIMENT_CONCURRENCY)
+    with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="experiment") as pool:
+        for start in range(0, len(todo), CHUNK):
+            if Experiment.objects.filter(pk=experiment.pk, cancel_requested=True).exists():
+                return False
+            chunk = todo[start : start + CHUNK]
+            prepared = []
+            for question in chunk:
+                position += 1
+                prepared.append(_prepare(experiment, arm, question, choice, position))
+            calls = pool.map(lambda p: _call(p, limiter), prepared)
+            logged = [_log(p, outcome) for p, outcome in zip(prepared, calls, strict=True)]
+            _score(versions, [t.id for t in logged])
+            _progress(experiment)
+    return True
+
+
+def _prepare(experiment, arm, question, choice, position) -> chat_services.PreparedTurn:
+    prepared = chat_services.turn_prepare(
+        conversation=arm.conversation,
+        user=experiment.created_by,
+        question=question.question,
+        grounded=arm.grounded,
+        model_key=arm.model_key,
+        template=arm.prompt_template,
+        source=Conversation.Source.REPLAY,
+        replay_of=question,
+        k=arm.k,
+        standalone=True,
+    )
+    prepared.position = position
+    return prepared
+
+
+@dataclass
+class _Outcome:
+    completion: llm.Completion | None
+    error: str
+    latency_ms: int
+
+
+def _call(prepared: chat_services.PreparedTurn, limiter: RateLimiter) -> _Outcome:
+    """The model call alone (no database), so it can run on a pool thread."""
+    limiter.wait()
+    started = time.perf_counter()
+    try:
+        completion = llm.complete(
+            prepared.choice,
+            prepared.prompt.messages,
+            contexts=prepared.llm_contexts(),
+            params=prepared.params,
+        ).collect()
+        error = ""
+    except llm.LLMError as exc:
+        completion, error = None, str(exc)
+    return _Outcome(completion, error, int((time.perf_counter() - started) * 1000))
+
+
+def _log(prepared: chat_services.PreparedTurn, outcome: _Outcome) -> Turn:
+    done = outcome.completion
+    return chat_services.turn_log(
+        prepared=prepared,
+        answer=done.text if done else "",
+        error=outcome.error,
+        latency_ms=outcome.latency_ms,
+        prompt_tokens=done.prompt_tokens if done else None,
+        completion_tokens=done.completion_tokens if done else None,
+    )
+
+
+def _evaluator_versions(experiment: Experiment) -> list:
+    from evaluation.models import Evaluator
+
+    evaluators = Evaluator.objects.filter(name__in=experiment.evaluators)
+    return [v for e in evaluators if (v := e.versions.order_by("-version").first()) is not None]
+
+
+def _score(versions: list, turn_ids: list) -> None:
+    from evaluation.services import score_turns
+
+    for version in versions:
+        score_turns(version=version, turn_ids=turn_ids)
+
+
+def _progress(experiment: Experiment) -> None:
+    arms = experiment.arms.filter(kind=Arm.Kind.MODEL)
+    answers = Turn.objects.filter(conversation__in=arms.values("conversation"))
+    Experiment.objects.filter(pk=experiment.pk).update(
+        done=answers.count(),
+        failed=answers.filter(status=Turn.Status.ERROR).count(),
+        heartbeat_at=timezone.now(),
+    )
+
+
+def _finish(experiment: Experiment, status: str) -> Experiment:
+    _progress(experiment)
+    Experiment.objects.filter(pk=experiment.pk).update(status=status, finished_at=timezone.now())
+    outbox_record("experiment", [experiment.pk])
+    experiment.refresh_from_db()
+    return experiment
+
+
+def decision_preset(release_id) -> dict:
+    """Form values for the method's decision: the base model and the model fine-tuned on
+    this release, each with and without grounding, on the release's held-out questions."""
+    from chat.models import ModelEndpoint
+    from datasets.models import Release
+
+    release = Release.objects.filter(pk=release_id).first() if _is_uuid(release_id) else None
+    if release is None:
+        return {}
+    tuned = ModelEndpoint.objects.filter(fine_tuned_from=release.pk).order_by("-updated_at")
+    base = llm.available_models()[0].key
+    preset = {"source": Experiment.Source.RELEASE, "release": release.pk}
+    preset["name"] = f"{release.name} v{release.version}: fine-tuned vs base"
+    arms = [(base, False, "base"), (base, True, "base + grounding")]
+    if tuned.exists():
+        key = f"endpoint:{tuned.first().name}"
+        arms += [(key, False, "fine-tuned"), (key, True, "fine-tuned + grounding")]
+    for i, (key, grounded, label) in enumerate(arms):
+        preset |= {
+            f"arm{i}_kind": Arm.Kind.MODEL,
+            f"arm{i}_model": key,
+            f"arm{i}_grounded": grounded,
+            f"arm{i}_label": label,
+        }
+    return preset
+
+
+def _is_uuid(value) -> bool:
+    import uuid
+
+    try:
+        uuid.UUID(str(value))
+    except ValueError:
+        return False
+    return True

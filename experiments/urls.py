@@ -1,0 +1,14 @@
+from django.urls import path
+
+from experiments import views
+
+app_name = "experiments"
+
+urlpatterns = [
+    path("", views.experiment_list, name="list"),
+    path("new", views.experiment_new, name="new"),
+    path("<uuid:pk>/", views.experiment_detail, name="detail"),
+    path("<uuid:pk>/answers", views.experiment_answers, name="answers"),
+    path("<uuid:pk>/cancel", views.experiment_cancel, name="cancel"),
+    path("<uuid:pk>/export", views.experiment_export, name="export"),
+]
