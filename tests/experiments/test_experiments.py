@@ -191,7 +191,6 @@ def test_the_page_and_exports_show_every_arm(two_models, logged, expert, client_
     assert csv_lines[0].startswith("question_id,question,topic,arm,answer_id,status,quality")
     assert len(csv_lines) == 1 + 2 * 2
     body = json.loads(client.get(url, {"format": "json"}).content)
-    )
     assert [s["arm"] for s in body["summary"]] == ["logged", "good"]
     assert len(body["answers"]) == 4
 
