@@ -4,7 +4,7 @@ import re
 
 import pytest
 
-from tests.chat.conftest import ask, kb, llm_server  # noqa: F401 - shared fixtures
+from tests.chat.conftest import ask, kb, llm_server, seeded_db  # noqa: F401 - shared fixtures
 
 QUESTIONS = {
     "Pricing": [
