@@ -86,26 +86,42 @@ def _questions(n: int, user) -> list[str]:
     return ids
 
 
+def _serve_fixture() -> tuple[subprocess.Popen, str]:
+    """The OpenAI-compatible fixture in its own process, as a model server would be: in the
+    experiment's process it would compete for the same interpreter lock."""
+    from tests.conftest import free_port, wait_for_port
+
+    port = free_port()
+    code = (
+        "from tests.chat.llm_server import LLMServer;"
+        "from tests.experiments.conftest import answer_for;"
+        f"s = LLMServer({port}); s.answer_for = answer_for; s.serve_forever()"
+    )
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
+    wait_for_port(port, 30, proc)
+    return proc, f"http://127.0.0.1:{port}/v1"
+
+
 def _setup():
+    import logging
+
     import django
 
     django.setup()
+    logging.getLogger("httpx").setLevel(logging.WARNING)
     from accounts.services import user_create
     from chat.models import ModelEndpoint
     from knowledge.demo import seed
-    from tests.chat.llm_server import LLMServer
-    from tests.experiments.conftest import answer_for
 
     class Quiet:
         def write(self, *_):
             pass
 
     seed(Quiet())
-    server = LLMServer().start()
-    server.answer_for = answer_for
+    server, base_url = _serve_fixture()
     for name in ("good-model", "bad-model"):
         ModelEndpoint.objects.create(
-            name=name, base_url=server.base_url, api_key_env="EXP_BENCH_KEY", model=name
+            name=name, base_url=base_url, api_key_env="EXP_BENCH_KEY", model=name
         )
     user, _ = user_create(username="bench-expert", role="expert", password="x")
     return server, user
@@ -136,7 +152,7 @@ def _child() -> dict:
     )
     services.experiment_run(experiment_id=big.pk)
     p95 = _page_p95(big, user)
-    server.stop()
+    server.terminate()
     return {
         "experiment_1k_x2_s": {
             "value": round(run_s, 2),

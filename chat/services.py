@@ -167,6 +167,7 @@ def turn_prepare(
     replay_job: ReplayJob | None = None,
     k: int = DEFAULT_K,
     standalone: bool = False,
+    choice: llm.ModelChoice | None = None,
 ) -> PreparedTurn:
     """Validate the question, retrieve context (when grounded) and render the prompt.
 
@@ -179,7 +180,7 @@ def turn_prepare(
     if len(question) > MAX_QUESTION_CHARS:
         raise ChatError(f"Questions are limited to {MAX_QUESTION_CHARS} characters.")
     try:
-        choice = llm.resolve_model(model_key)
+        choice = choice or llm.resolve_model(model_key)
     except ValueError:
         raise ChatError("That model is not available; pick one from the list.") from None
     template = template or prompts.active_template()
@@ -226,7 +227,18 @@ def turn_prepare(
     )
 
 
-@transaction.atomic
+@dataclass
+class Logged:
+    """One answer to log: what produced it (`prepared`) and what came back."""
+
+    prepared: PreparedTurn
+    answer: str
+    latency_ms: int | None
+    prompt_tokens: int | None = None
+    completion_tokens: int | None = None
+    error: str = ""
+
+
 def turn_log(
     *,
     prepared: PreparedTurn,
@@ -237,42 +249,50 @@ def turn_log(
     error: str = "",
 ) -> Turn:
     """Log one turn with everything that produced it (one transaction, graph via the outbox)."""
-    p = prepared
+    logged = Logged(prepared, answer, latency_ms, prompt_tokens, completion_tokens, error)
+    return turns_log(logged=[logged])[0]
+
+
+@transaction.atomic
+def turns_log(*, logged: list[Logged]) -> list[Turn]:
+    """Log several turns in one transaction: one INSERT per table, one outbox entry batch and
+    one review-queue refresh for all (experiments log their answers a chunk at a time)."""
     now = timezone.now()
-    # plain multi-row INSERTs (chat.bulk): this runs on every chat request
-    row = {
-        "id": uuid.uuid4(),
-        "question_uid": uuid.uuid4(),
-        "conversation_id": p.conversation.id,
-        "user_id": p.user.id,
-        "position": p.position,
-        "source": p.source,
-        "question": p.question,
-        "answer": answer,
-        "status": Turn.Status.ERROR if error else Turn.Status.OK,
-        "error": error,
-        "prompt_template_id": p.template.id if p.template else None,
-        "system_prompt": p.prompt.system_prompt,
-        "rendered_context": p.prompt.rendered_context,
-        "prompt_messages": p.prompt.messages,
-        "grounded": p.grounded,
-        "max_context_score": max((c["score"] for c in p.contexts), default=None),
-        # a registered model is logged by its name, so "<provider>:<model>" is its key again
-        "provider": "endpoint" if p.choice.endpoint else p.choice.provider,
-        "model": p.choice.endpoint or p.choice.model,
-        "params": p.params,
-        "latency_ms": latency_ms,
-        "prompt_tokens": prompt_tokens,
-        "completion_tokens": completion_tokens,
-        "replay_of_id": p.replay_of.id if p.replay_of else None,
-        "replay_job_id": p.replay_job.id if p.replay_job else None,
-        "created_at": p.created_at,
-        "completed_at": now,
-    }
-    bulk.insert(Turn, [row])
-    bulk.insert(
-        TurnContext,
-        [
+    rows, contexts, conversations = [], [], {}
+    for item in logged:
+        p = item.prepared
+        # plain multi-row INSERTs (reviewhub.bulk): this runs on every chat request
+        row = {
+            "id": uuid.uuid4(),
+            "question_uid": uuid.uuid4(),
+            "conversation_id": p.conversation.id,
+            "user_id": p.user.id,
+            "position": p.position,
+            "source": p.source,
+            "question": p.question,
+            "answer": item.answer,
+            "status": Turn.Status.ERROR if item.error else Turn.Status.OK,
+            "error": item.error,
+            "prompt_template_id": p.template.id if p.template else None,
+            "system_prompt": p.prompt.system_prompt,
+            "rendered_context": p.prompt.rendered_context,
+            "prompt_messages": p.prompt.messages,
+            "grounded": p.grounded,
+            "max_context_score": max((c["score"] for c in p.contexts), default=None),
+            # a registered model is logged by its name, so "<provider>:<model>" is its key
+            "provider": "endpoint" if p.choice.endpoint else p.choice.provider,
+            "model": p.choice.endpoint or p.choice.model,
+            "params": p.params,
+            "latency_ms": item.latency_ms,
+            "prompt_tokens": item.prompt_tokens,
+            "completion_tokens": item.completion_tokens,
+            "replay_of_id": p.replay_of.id if p.replay_of else None,
+            "replay_job_id": p.replay_job.id if p.replay_job else None,
+            "created_at": p.created_at,
+            "completed_at": now,
+        }
+        rows.append(row)
+        contexts += [
             {
                 "turn_id": row["id"],
                 "chunk_id": c.get("chunk_id"),
@@ -283,19 +303,26 @@ def turn_log(
                 "title": c["title"][:300],
             }
             for c in p.contexts
-        ],
-    )
-    updates = {"updated_at": now}
-    if not p.conversation.title:
-        updates["title"] = p.question[:80]
-        p.conversation.title = updates["title"]
-    Conversation.objects.filter(pk=p.conversation.pk).update(**updates)
-    record("turn", [row["id"]])
-    turns_changed.send(sender=Turn, turn_ids=[row["id"]])
-    turn = Turn(**row)
-    turn._state.adding, turn._state.db = False, "default"
-    turn.conversation, turn.user = p.conversation, p.user
-    return turn
+        ]
+        conversations.setdefault(p.conversation.pk, p)
+    bulk.insert(Turn, rows)
+    bulk.insert(TurnContext, contexts)
+    for p in conversations.values():
+        updates = {"updated_at": now}
+        if not p.conversation.title:
+            updates["title"] = p.question[:80]
+            p.conversation.title = updates["title"]
+        Conversation.objects.filter(pk=p.conversation.pk).update(**updates)
+    ids = [row["id"] for row in rows]
+    record("turn", ids)
+    turns_changed.send(sender=Turn, turn_ids=ids)
+    turns = []
+    for item, row in zip(logged, rows, strict=True):
+        turn = Turn(**row)
+        turn._state.adding, turn._state.db = False, "default"
+        turn.conversation, turn.user = item.prepared.conversation, item.prepared.user
+        turns.append(turn)
+    return turns
 
 
 def turn_stream(*, prepared: PreparedTurn) -> Generator[str, None, Turn]:

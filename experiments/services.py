@@ -20,13 +20,13 @@ from django.conf import settings
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from graph.outbox import record as outbox_record
 
-from chat import llm
+from chat import llm, prompts
 from chat import selectors as chat_selectors
 from chat import services as chat_services
 from chat.models import Conversation, PromptTemplate, Turn
 from experiments.models import Arm, Experiment
-from graph.outbox import record as outbox_record
 
 CHUNK = 50
 
@@ -247,6 +247,7 @@ def _ordered_keys(ids: list, found: dict) -> list:
 
 def _run_arm(experiment: Experiment, arm: Arm, questions: list[Turn], versions: list) -> bool:
     choice = llm.resolve_model(arm.model_key)
+    template = arm.prompt_template or prompts.active_template()
     limiter = RateLimiter(settings.EXPERIMENT_RATE_PER_S)
     answered = set(
         Turn.objects.filter(conversation=arm.conversation).values_list("replay_of_id", flat=True)
@@ -263,22 +264,24 @@ def _run_arm(experiment: Experiment, arm: Arm, questions: list[Turn], versions: 
             prepared = []
             for question in chunk:
                 position += 1
-                prepared.append(_prepare(experiment, arm, question, choice, position))
+                prepared.append(_prepare(experiment, arm, question, choice, template, position))
             calls = pool.map(lambda p: _call(p, limiter), prepared)
-            logged = [_log(p, outcome) for p, outcome in zip(prepared, calls, strict=True)]
+            logged = chat_services.turns_log(
+                logged=[_logged(p, outcome) for p, outcome in zip(prepared, calls, strict=True)]
+            )
             _score(versions, [t.id for t in logged])
             _progress(experiment)
     return True
 
 
-def _prepare(experiment, arm, question, choice, position) -> chat_services.PreparedTurn:
+def _prepare(experiment, arm, question, choice, template, position) -> chat_services.PreparedTurn:
     prepared = chat_services.turn_prepare(
         conversation=arm.conversation,
         user=experiment.created_by,
         question=question.question,
         grounded=arm.grounded,
-        model_key=arm.model_key,
-        template=arm.prompt_template,
+        choice=choice,
+        template=template,
         source=Conversation.Source.REPLAY,
         replay_of=question,
         k=arm.k,
@@ -305,6 +308,7 @@ def _call(prepared: chat_services.PreparedTurn, limiter: RateLimiter) -> _Outcom
             prepared.prompt.messages,
             contexts=prepared.llm_contexts(),
             params=prepared.params,
+            stream=False,
         ).collect()
         error = ""
     except llm.LLMError as exc:
@@ -312,9 +316,9 @@ def _call(prepared: chat_services.PreparedTurn, limiter: RateLimiter) -> _Outcom
     return _Outcome(completion, error, int((time.perf_counter() - started) * 1000))
 
 
-def _log(prepared: chat_services.PreparedTurn, outcome: _Outcome) -> Turn:
+def _logged(prepared: chat_services.PreparedTurn, outcome: _Outcome) -> chat_services.Logged:
     done = outcome.completion
-    return chat_services.turn_log(
+    return chat_services.Logged(
         prepared=prepared,
         answer=done.text if done else "",
         error=outcome.error,
@@ -327,15 +331,23 @@ def _log(prepared: chat_services.PreparedTurn, outcome: _Outcome) -> Turn:
 def _evaluator_versions(experiment: Experiment) -> list:
     from evaluation.models import Evaluator
 
-    evaluators = Evaluator.objects.filter(name__in=experiment.evaluators)
+    evaluators = Evaluator.objects.filter(name__in=experiment.evaluators).order_by("name")
     return [v for e in evaluators if (v := e.versions.order_by("-version").first()) is not None]
 
 
 def _score(versions: list, turn_ids: list) -> None:
-    from evaluation.services import score_turns
+    """Score answers with the experiment's evaluators: the offline checks in one pass over
+    the answers (their passages analysed once), each judge through its own path."""
+    from evaluation.models import Evaluator
+    from evaluation.services import score_offline_many, score_turns, turn_data
 
+    offline = [v for v in versions if v.evaluator.kind == Evaluator.Kind.OFFLINE]
+    if offline:
+        ids = set(turn_ids)
+        score_offline_many(wanted={v: ids for v in offline}, turns=turn_data(turn_ids))
     for version in versions:
-        score_turns(version=version, turn_ids=turn_ids)
+        if version.evaluator.kind != Evaluator.Kind.OFFLINE:
+            score_turns(version=version, turn_ids=turn_ids)
 
 
 def _progress(experiment: Experiment) -> None:
