@@ -15,13 +15,13 @@ def interval_rows(summary: list[dict], criterion: str) -> dict:
         cell = s["cells"].get(criterion)
         y = i * ROW
         if cell is None:
-            rows.append({"y": y, "label": s["arm"].label, "empty": True, "text_y": y + 17})
+            rows.append({"y": y, "label": s["arm"]["label"], "empty": True, "text_y": y + 17})
             continue
         rows.append(
             {
                 "y": y,
                 "text_y": y + 17,
-                "label": s["arm"].label,
+                "label": s["arm"]["label"],
                 "w": round(scale * cell["mean"], 1),
                 "lo": round(LABEL + scale * cell["low"], 1),
                 "hi": round(LABEL + scale * cell["high"], 1),
@@ -44,7 +44,7 @@ def stacked_outcomes(pairwise: list[dict]) -> dict:
             {
                 "y": i * ROW,
                 "text_y": i * ROW + 17,
-                "label": p["arm"].label,
+                "label": p["arm"]["label"],
                 "win": win,
                 "tie_x": LABEL + win,
                 "tie": tie,

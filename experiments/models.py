@@ -44,6 +44,8 @@ class Experiment(models.Model):
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
     heartbeat_at = models.DateTimeField(null=True, blank=True)
+    results = models.JSONField(default=dict, blank=True, help_text="Kept when it finished")
+    results_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(
         settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="experiments"
     )

@@ -113,10 +113,13 @@ def _scores(experiment: Experiment, turn_ids: list[str]) -> tuple[dict, list[str
 
 
 def results(experiment: Experiment) -> dict:
+    """The results page's numbers, JSON-ready (a finished experiment keeps them, so the page
+    does not recompute intervals over thousands of answers on every view)."""
     arms, rows, criteria = answers(experiment)
+    arm_dicts = [_arm_dict(arm) for arm in arms]
     per_arm = {arm.position: [r for r in rows if r.arm == arm.position] for arm in arms}
     summary = []
-    for arm in arms:
+    for arm, arm_dict in zip(arms, arm_dicts, strict=True):
         arm_rows = per_arm[arm.position]
         cells = {}
         for criterion in [*criteria, "quality"]:
@@ -125,19 +128,36 @@ def results(experiment: Experiment) -> dict:
             ]
             cells[criterion] = _interval([v for v in values if v is not None])
         errors = sum(1 for r in arm_rows if r.status == Turn.Status.ERROR)
-        summary.append({"arm": arm, "cells": cells, "n": len(arm_rows), "errors": errors})
+        summary.append({"arm": arm_dict, "cells": cells, "n": len(arm_rows), "errors": errors})
     baseline = arms[0].position if arms else 0
     quality = {(r.question_id, r.arm): r.quality for r in rows}
-    pairwise = [_pairwise(arm, baseline, quality, experiment) for arm in arms[1:]]
-    topics = _topics(arms, rows, baseline)
+    pairwise = [_pairwise(a, baseline, quality, experiment) for a in arm_dicts[1:]]
     return {
-        "arms": arms,
+        "arms": arm_dicts,
         "criteria": criteria,
         "summary": summary,
         "pairwise": pairwise,
-        "topics": topics,
-        "turned_negative": _turned_negative(arms, rows, baseline),
-        "rows": rows,
+        "topics": _topics(arms, rows, baseline),
+        "turned_negative": _turned_negative(rows, baseline),
+        "answers": len(rows),
+    }
+
+
+def results_for_page(experiment: Experiment) -> dict:
+    """Kept results for a finished experiment, computed ones while it runs."""
+    if experiment.finished and experiment.results:
+        return experiment.results
+    return results(experiment)
+
+
+def _arm_dict(arm: Arm) -> dict:
+    return {
+        "position": arm.position,
+        "label": arm.label,
+        "kind": arm.kind,
+        "model_key": arm.model_key,
+        "grounded": arm.grounded,
+        "k": arm.k,
     }
 
 
@@ -149,10 +169,10 @@ def _interval(values: list[float]) -> dict | None:
     return {"mean": mean, "low": low, "high": high, "n": len(values)}
 
 
-def _pairwise(arm: Arm, baseline: int, quality: dict, experiment: Experiment) -> dict:
+def _pairwise(arm: dict, baseline: int, quality: dict, experiment: Experiment) -> dict:
     wins = ties = losses = 0
     for qid in experiment.question_ids:
-        a, b = quality.get((qid, baseline)), quality.get((qid, arm.position))
+        a, b = quality.get((qid, baseline)), quality.get((qid, arm["position"]))
         if a is None or b is None:
             continue
         if b - a > TIE_MARGIN:
@@ -199,7 +219,7 @@ def _topics(arms: list[Arm], rows: list[Answer], baseline: int) -> list[dict]:
     return sorted(out, key=lambda t: (t["worst"], t["topic"]))
 
 
-def _turned_negative(arms: list[Arm], rows: list[Answer], baseline: int) -> list[dict]:
+def _turned_negative(rows: list[Answer], baseline: int) -> list[dict]:
     base = {r.question_id: r for r in rows if r.arm == baseline}
     worse = []
     for r in rows:
@@ -207,7 +227,16 @@ def _turned_negative(arms: list[Arm], rows: list[Answer], baseline: int) -> list
         if r.arm == baseline or b is None or r.quality is None or b.quality is None:
             continue
         if b.quality - r.quality > TIE_MARGIN:
-            worse.append({"answer": r, "baseline": b, "drop": b.quality - r.quality})
+            worse.append(
+                {
+                    "question": r.question,
+                    "topic": r.topic,
+                    "arm": r.arm,
+                    "drop": b.quality - r.quality,
+                    "answer_id": r.turn_id,
+                    "baseline_id": b.turn_id,
+                }
+            )
     return sorted(worse, key=lambda w: -w["drop"])[:50]
 
 

@@ -364,8 +364,7 @@ def _finish(experiment: Experiment, status: str) -> Experiment:
     _progress(experiment)
     Experiment.objects.filter(pk=experiment.pk).update(status=status, finished_at=timezone.now())
     outbox_record("experiment", [experiment.pk])
-    experiment.refresh_from_db()
-    return experiment
+    return experiment_results_keep(experiment=experiment)
 
 
 def decision_preset(release_id) -> dict:
@@ -403,3 +402,14 @@ def _is_uuid(value) -> bool:
     except ValueError:
         return False
     return True
+
+
+def experiment_results_keep(*, experiment: Experiment) -> Experiment:
+    """Compute the results page's numbers once and keep them (again after new scores)."""
+    from experiments.selectors import results
+
+    experiment.refresh_from_db()
+    kept = results(experiment)
+    Experiment.objects.filter(pk=experiment.pk).update(results=kept, results_at=timezone.now())
+    experiment.refresh_from_db()
+    return experiment

@@ -11,4 +11,5 @@ urlpatterns = [
     path("<uuid:pk>/answers", views.experiment_answers, name="answers"),
     path("<uuid:pk>/cancel", views.experiment_cancel, name="cancel"),
     path("<uuid:pk>/export", views.experiment_export, name="export"),
+    path("<uuid:pk>/recompute", views.experiment_recompute, name="recompute"),
 ]

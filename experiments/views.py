@@ -79,7 +79,7 @@ def experiment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         if experiment.finished:
             response["HX-Refresh"] = "true"
         return response
-    result = selectors.results(experiment)
+    result = selectors.results_for_page(experiment)
     charts_by_criterion = [
         (c, charts.interval_rows(result["summary"], c)) for c in ["quality", *result["criteria"]]
     ]
@@ -124,22 +124,32 @@ def experiment_cancel(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @experiments_required
+@require_POST
+def experiment_recompute(request: HttpRequest, pk: UUID) -> HttpResponse:
+    experiment = selectors.experiment_get(pk)
+    if experiment.finished:
+        services.experiment_results_keep(experiment=experiment)
+        messages.success(request, "Recomputed with the latest scores.")
+    return redirect("experiments:detail", pk=experiment.pk)
+
+
+@experiments_required
 @require_GET
 def experiment_export(request: HttpRequest, pk: UUID) -> HttpResponse:
     experiment = selectors.experiment_get(pk)
     arms, rows, criteria = selectors.answers(experiment)
     labels = {a.position: a.label for a in arms}
     if request.GET.get("format") == "json":
-        result = selectors.results(experiment)
+        result = selectors.results_for_page(experiment)
         body = {
             "experiment": {"id": str(experiment.pk), "name": experiment.name},
             "question_hash": experiment.question_hash,
             "summary": [
-                {"arm": s["arm"].label, "n": s["n"], "errors": s["errors"], **s["cells"]}
+                {"arm": s["arm"]["label"], "n": s["n"], "errors": s["errors"], **s["cells"]}
                 for s in result["summary"]
             ],
             "pairwise": [
-                {k: v for k, v in p.items() if k != "arm"} | {"arm": p["arm"].label}
+                {k: v for k, v in p.items() if k != "arm"} | {"arm": p["arm"]["label"]}
                 for p in result["pairwise"]
             ],
             "answers": [_row(r, labels, criteria) for r in rows],

@@ -46,7 +46,7 @@ def test_results_name_the_better_model_and_the_topic_that_turned_negative(
     assert result["topics"][0]["cells"][1]["change"] < -0.2
     backups = next(t for t in result["topics"] if t["topic"] == "Backups")
     assert abs(backups["cells"][1]["change"]) < 0.05
-    negative = {w["answer"].topic for w in result["turned_negative"]}
+    negative = {w["topic"] for w in result["turned_negative"]}
     assert negative == {"Pricing"}
     page = client_for(expert).get(reverse("experiments:detail", args=[experiment.pk]))
     html = page.content.decode()
