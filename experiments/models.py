@@ -12,8 +12,10 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from reviewhub.jobs import JobFields
 
-class Experiment(models.Model):
+
+class Experiment(JobFields):
     class Source(models.TextChoices):
         FILTER = "filter", "Logged questions matching a filter"
         LIST = "list", "A hand-picked list"
@@ -43,7 +45,6 @@ class Experiment(models.Model):
     failed = models.PositiveIntegerField(default=0)
     cancel_requested = models.BooleanField(default=False)
     error = models.TextField(blank=True)
-    heartbeat_at = models.DateTimeField(null=True, blank=True)
     results = models.JSONField(default=dict, blank=True, help_text="Kept when it finished")
     results_at = models.DateTimeField(null=True, blank=True)
     created_by = models.ForeignKey(

@@ -10,6 +10,7 @@ logging and scoring stay on the task's own thread and database connection.
 from __future__ import annotations
 
 import hashlib
+import logging
 import threading
 import time
 from collections.abc import Iterable
@@ -18,17 +19,19 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
-from graph.outbox import record as outbox_record
 
 from chat import llm, prompts
 from chat import selectors as chat_selectors
 from chat import services as chat_services
 from chat.models import Conversation, PromptTemplate, Turn
 from experiments.models import Arm, Experiment
+from outbox.services import record as outbox_record
+from reviewhub import jobs
 
 CHUNK = 50
+log = logging.getLogger(__name__)
 
 
 class ExperimentError(ValueError):
@@ -161,11 +164,8 @@ def experiment_create(
             k=spec.k,
             conversation=conversation,
         )
-    outbox_record("experiment", [experiment.id])
     if enqueue:
-        from experiments.tasks import run_experiment
-
-        run_experiment.delay_on_commit(str(experiment.id))
+        jobs.job_enqueue_on_commit(experiment)
     return experiment
 
 
@@ -215,14 +215,36 @@ class RateLimiter:
             time.sleep(at - now)
 
 
+def _fail(rows, reason: str) -> int:
+    return rows.update(status=Experiment.Status.FAILED, error=reason, finished_at=timezone.now())
+
+
+def _lease_s() -> float:
+    # a chunk of answers is CHUNK model calls spread over the pool, each with its retries
+    per_call = settings.OPENAI_TIMEOUT_S * (1 + settings.OPENAI_MAX_RETRIES)
+    rounds = -(-CHUNK // max(1, settings.EXPERIMENT_CONCURRENCY))
+    return max(settings.JOB_LEASE_S, 2 * rounds * per_call)
+
+
+EXPERIMENT_JOB = jobs.JobKind(
+    model="experiments.Experiment",
+    task="experiments.tasks.run_experiment",
+    active=Q(status__in=[Experiment.Status.QUEUED, Experiment.Status.RUNNING]),
+    fail=_fail,
+    on_claim={"status": Experiment.Status.RUNNING},
+    lease_s=_lease_s,
+)
+
+
 def experiment_run(*, experiment_id) -> Experiment:
-    """Answer every question with every model arm not answered yet, score, finish."""
-    claimed = Experiment.objects.filter(
-        pk=experiment_id, status__in=[Experiment.Status.QUEUED, Experiment.Status.RUNNING]
-    ).update(status=Experiment.Status.RUNNING, heartbeat_at=timezone.now())
-    experiment = Experiment.objects.get(pk=experiment_id)
-    if not claimed:
-        return experiment  # finished or cancelled: a redelivered task does nothing
+    """Answer every question with every model arm not answered yet, score, finish.
+
+    The run holds the experiment's lease (reviewhub.jobs): a second message for it does
+    nothing, and if this worker dies the sweeper re-queues it and the next run resumes.
+    """
+    experiment = jobs.job_claim(Experiment, experiment_id)
+    if experiment is None:  # finished, cancelled, or held by a live run
+        return Experiment.objects.get(pk=experiment_id)
     originals = Turn.objects.in_bulk(experiment.question_ids, field_name="pk")
     questions = [originals[k] for k in _ordered_keys(experiment.question_ids, originals)]
     arms = list(experiment.arms.select_related("prompt_template", "conversation"))
@@ -234,8 +256,12 @@ def experiment_run(*, experiment_id) -> Experiment:
                 continue
             if not _run_arm(experiment, arm, questions, versions):
                 return _finish(experiment, Experiment.Status.CANCELLED)
-    except Exception as exc:  # recorded on the page; the task's retry resumes where it stopped
-        Experiment.objects.filter(pk=experiment.pk).update(error=f"{type(exc).__name__}: {exc}")
+    except jobs.LeaseLost:
+        log.warning("experiment %s: another run took over", experiment.pk)
+        experiment.refresh_from_db()
+        return experiment
+    except Exception as exc:  # shown on the page; the task's retry resumes where it stopped
+        jobs.job_rows(experiment).update(error=f"{type(exc).__name__}: {exc}", lease_owner="")
         raise
     return _finish(experiment, Experiment.Status.DONE)
 
@@ -350,21 +376,25 @@ def _score(versions: list, turn_ids: list) -> None:
             score_turns(version=version, turn_ids=turn_ids)
 
 
-def _progress(experiment: Experiment) -> None:
+def _counts(experiment: Experiment) -> dict:
     arms = experiment.arms.filter(kind=Arm.Kind.MODEL)
     answers = Turn.objects.filter(conversation__in=arms.values("conversation"))
-    Experiment.objects.filter(pk=experiment.pk).update(
-        done=answers.count(),
-        failed=answers.filter(status=Turn.Status.ERROR).count(),
-        heartbeat_at=timezone.now(),
-    )
+    return {"done": answers.count(), "failed": answers.filter(status=Turn.Status.ERROR).count()}
+
+
+def _progress(experiment: Experiment) -> None:
+    """Progress on the page, and the lease renewed (raises LeaseLost if it was lost)."""
+    jobs.job_heartbeat(experiment, **_counts(experiment))
 
 
 def _finish(experiment: Experiment, status: str) -> Experiment:
-    _progress(experiment)
-    Experiment.objects.filter(pk=experiment.pk).update(status=status, finished_at=timezone.now())
-    outbox_record("experiment", [experiment.pk])
-    return experiment_results_keep(experiment=experiment)
+    finished = jobs.job_rows(experiment).update(
+        status=status, finished_at=timezone.now(), lease_owner="", **_counts(experiment)
+    )
+    if finished:
+        return experiment_results_keep(experiment=experiment)
+    experiment.refresh_from_db()
+    return experiment
 
 
 def decision_preset(release_id) -> dict:

@@ -9,19 +9,23 @@ import signal
 import subprocess
 import sys
 import time
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from django.urls import reverse
+from django.utils import timezone
 
 from chat.models import Turn
 from experiments import selectors, services
 from experiments.models import Arm, Experiment
 from experiments.services import ArmSpec
+from reviewhub import jobs
 
 pytestmark = pytest.mark.django_db
 
 ROOT = Path(__file__).resolve().parents[2]
+ONE_HOUR = timedelta(hours=1)
 
 
 def _arms(first="endpoint:good-model", second="endpoint:bad-model"):
@@ -104,6 +108,13 @@ def test_a_killed_run_resumes_without_duplicate_answers(
     before = Turn.objects.filter(replay_of__isnull=False).count()
     assert 2 <= before < 2 * len(logged), "the kill landed mid-run"
     two_models.mode = "ok"
+    # the dead run still holds the lease: a new message does nothing until the sweeper
+    # sees its heartbeat is older than the lease (the lease's length passing is simulated)
+    assert services.experiment_run(experiment_id=experiment.pk).status == "running"
+    Experiment.objects.filter(pk=experiment.pk).update(heartbeat_at=timezone.now() - ONE_HOUR)
+    assert jobs.job_sweep()["requeued"] == 1
+    experiment.refresh_from_db()
+    assert "re-queued" in experiment.job_note
     experiment = services.experiment_run(experiment_id=experiment.pk)
     assert experiment.status == Experiment.Status.DONE and experiment.done == 2 * len(logged)
     for arm in experiment.arms.all():
