@@ -170,7 +170,7 @@ def test_a_model_that_is_down_fails_each_question_clearly_and_the_run_finishes(
 
 
 def test_a_release_split_question_set_is_exactly_the_manifest_ids(lead, lead2):
-    from tests.datasets.factories import make_examples
+    from tests.factories import make_examples
     from tests.datasets.test_build import built_release
 
     make_examples(lead, 30)
