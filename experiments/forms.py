@@ -52,9 +52,8 @@ class ExperimentForm(forms.Form):
     )
 
     def __init__(self, *args, **kwargs):
-        from evaluation.models import Evaluator
-
         from datasets.models import Release
+        from evaluation.models import Evaluator
 
         super().__init__(*args, **kwargs)
         self.fields["limit"].validators.append(MaxValueValidator(settings.EXPERIMENT_MAX_QUESTIONS))

@@ -170,8 +170,8 @@ def test_a_model_that_is_down_fails_each_question_clearly_and_the_run_finishes(
 
 
 def test_a_release_split_question_set_is_exactly_the_manifest_ids(lead, lead2):
-    from tests.factories import make_examples
     from tests.datasets.test_build import built_release
+    from tests.factories import make_examples
 
     make_examples(lead, 30)
     release = built_release(lead, fraction=0.3)
