@@ -275,7 +275,8 @@ OPENAI_MAX_RETRIES = env_int("OPENAI_MAX_RETRIES", 2, minimum=0)
 OPENAI_EMBEDDING_MODEL = env_str("OPENAI_EMBEDDING_MODEL", "text-embedding-3-small")
 LLM_PROVIDER = "openai" if OPENAI_API_KEY else "offline"
 CHAT_DAILY_QUESTION_LIMIT = env_int("CHAT_DAILY_QUESTION_LIMIT", 25, minimum=0)
-# Experiments: questions per experiment, model calls in flight per arm, calls/s per model (0: no cap)
+# Experiments: questions per experiment, model calls in flight per arm, calls/s per model
+# (0: no cap)
 EXPERIMENT_MAX_QUESTIONS = env_int("EXPERIMENT_MAX_QUESTIONS", 10_000, minimum=1)
 EXPERIMENT_CONCURRENCY = env_int("EXPERIMENT_CONCURRENCY", 8, minimum=1)
 EXPERIMENT_RATE_PER_S = env_float("EXPERIMENT_RATE_PER_S", 0.0)
