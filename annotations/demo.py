@@ -3,12 +3,12 @@ demo_expert approving all but three of them (some corrected) through the real se
 
 from __future__ import annotations
 
-from django.conf import settings
 from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotations.models import Criterion, Guideline, QueueItem, Rubric, Tag
 from annotations.services import queue_backfill, queue_claim_next, review_submit
+from reviewhub.preferences import preference
 
 CRITERIA = [
     ("correctness", "Correctness", "Is every statement in the answer true?"),
@@ -72,7 +72,7 @@ def seed(stdout) -> None:
         ).order_by("username")
     )
     reviewers.sort(key=lambda u: u.username != "demo_expert")  # demo_expert first
-    needed = settings.REVIEWS_REQUIRED
+    needed = preference("reviews_required")
     approved, n = 0, 0
     while approved < target:
         progressed = False

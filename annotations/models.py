@@ -40,6 +40,9 @@ class Example(models.Model):
         settings.AUTH_USER_MODEL, null=True, on_delete=models.SET_NULL, related_name="+"
     )
     approved_at = models.DateTimeField()
+    approval_reason = models.TextField(
+        blank=True, help_text="Why it was approved without a review (bulk approval by a lead)"
+    )
     updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
@@ -63,6 +66,7 @@ class QueueItem(models.Model):
         APPROVED = "approved", "Approved"
         REJECTED = "rejected", "Rejected"
         WITHDRAWN = "withdrawn", "Approval withdrawn"
+        EXCLUDED = "excluded", "Excluded from datasets"
 
     class FeedbackSignal(models.TextChoices):
         NONE = "none", "No feedback"
@@ -85,6 +89,15 @@ class QueueItem(models.Model):
         db_index=False,
     )
     lease_expires_at = models.DateTimeField(null=True, blank=True)
+    # A lead routed this item to one reviewer: only they claim it (first), it is in their inbox.
+    assignee = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="assigned_queue_items",
+        db_index=False,
+    )
 
     # Denormalised from the turn (filters) and its feedback (priority).
     author = models.ForeignKey(
@@ -133,6 +146,9 @@ class QueueItem(models.Model):
             ),
             models.Index(
                 fields=["updated_at"], name="queue_disputed", condition=Q(state="disputed")
+            ),
+            models.Index(
+                "assignee", "state", name="queue_assigned", condition=Q(assignee__isnull=False)
             ),
             models.Index(
                 fields=["updated_at"], name="queue_multi_reviewed", condition=Q(reviews_done__gte=2)
@@ -259,6 +275,9 @@ class AuditEvent(models.Model):
         DISPUTE = "dispute", "Sent to adjudication"
         ADJUDICATE = "adjudicate", "Adjudicated"
         WITHDRAW = "withdraw", "Withdrew approval"
+        ENQUEUE = "enqueue", "Added to the queue"
+        ASSIGN = "assign", "Assigned"
+        EXCLUDE = "exclude", "Excluded from datasets"
 
     item = models.ForeignKey(QueueItem, on_delete=models.CASCADE, related_name="audit_events")
     actor = models.ForeignKey(

@@ -23,6 +23,7 @@ from django.utils.dateparse import parse_datetime
 
 from annotations.models import Criterion, Example, Guideline, QueueItem, Review, Rubric
 from chat.models import Turn
+from reviewhub.preferences import preference
 from reviewhub.roles import is_lead
 
 ORDER = ("-priority", "turn_created_at", "id")
@@ -68,6 +69,8 @@ def claimable(
         .filter(Q(holder__isnull=True) | Q(lease_expires_at__lte=now))
         .exclude(author=expert)
         .exclude(Exists(already_reviewed))
+        # An item a lead assigned to someone is theirs alone.
+        .filter(Q(assignee__isnull=True) | Q(assignee=expert))
     )
     if exclude:
         qs = qs.exclude(pk__in=exclude)
@@ -162,8 +165,9 @@ def item_is_open(item: QueueItem | None) -> bool:
 
 
 def reviews_blind_for(user, item: QueueItem | None, reviews: list[Review]) -> bool:
-    """True when this user must see only their own reviews of this item."""
-    if not item_is_open(item):
+    """True when this user must see only their own reviews of this item (never when a
+    lead switched blind review off in the settings)."""
+    if not item_is_open(item) or not preference("blind_review"):
         return False
     taking_part = item.holder_id == user.pk or any(r.reviewer_id == user.pk for r in reviews)
     return taking_part or not is_lead(user)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -28,6 +29,7 @@ from chat.models import Feedback, Turn
 from chat.prompts import turn_production_messages
 from outbox.services import record
 from reviewhub import bulk
+from reviewhub.preferences import preference
 
 REFRESH_BATCH = 1000
 CLAIM_ATTEMPTS = 5
@@ -300,12 +302,15 @@ def queue_claim_next(
     lease_until = now + timedelta(minutes=settings.REVIEW_LEASE_MINUTES)
     qs = selectors.claimable(expert=expert, now=now, filters=filters, exclude=tuple(exclude))
     claim = _claim_pg if connection.vendor == "postgresql" else _claim_portable
-    for _ in range(CLAIM_ATTEMPTS):
-        pk = claim(qs=qs, expert=expert, now=now, lease_until=lease_until)
-        if pk is not None:
-            return QueueItem.objects.select_related("turn").get(pk=pk)
-        if not qs.exists():
-            return None
+    # Items a lead assigned to this expert come first (one cheap partial-index probe).
+    assigned = qs.filter(assignee=expert)
+    for candidates in (assigned, qs) if assigned.exists() else (qs,):
+        for _ in range(CLAIM_ATTEMPTS):
+            pk = claim(qs=candidates, expert=expert, now=now, lease_until=lease_until)
+            if pk is not None:
+                return QueueItem.objects.select_related("turn").get(pk=pk)
+            if not candidates.exists():
+                break
     return None  # every candidate was being claimed by someone else at that instant
 
 
@@ -481,7 +486,7 @@ def review_submit(
 def _resolve(item: QueueItem, *, actor, now: datetime) -> None:
     reviews = list(item.reviews.order_by("created_at"))
     decisive = [r for r in reviews if r.verdict != Review.Verdict.SECOND_OPINION]
-    if len(decisive) < settings.REVIEWS_REQUIRED:
+    if len(decisive) < preference("reviews_required"):
         return
     reasons = selectors.disagreement_reasons(reviews)
     if reasons:
@@ -587,3 +592,156 @@ def example_withdraw(*, example_id, actor) -> Example:
         _audit(item.pk, actor, AuditEvent.Action.WITHDRAW, example=str(example.pk))
     record("example", [example.pk])
     return example
+
+
+# --- bulk -------------------------------------------------------------------------------------
+
+BULK_BATCH = 1000
+
+
+def examples_approve_bulk(*, turn_ids: Iterable[object], actor, reason: str) -> dict[str, int]:
+    """A lead approves many logged answers as training examples at once, without a review:
+    the approval records who (`approved_by`) and why (`approval_reason`, and the audit trail).
+
+    Set-based: per 1,000 turns one read of the turns, one multi-row upsert of the examples,
+    one UPDATE of their queue items and one multi-row INSERT of audit events — no query per
+    turn. Skipped: failed answers, the lead's own turns, turns already approved.
+    Returns {"approved": n, "skipped": m}."""
+    from reviewhub.roles import is_lead
+
+    if not is_lead(actor):
+        raise ReviewError("Only leads can approve examples in bulk.")
+    reason = (reason or "").strip()
+    if not reason:
+        raise ValidationError({"reason": "Say why these answers are approved without a review."})
+    ids = list(dict.fromkeys(turn_ids))
+    approved = 0
+    for start in range(0, len(ids), BULK_BATCH):
+        with transaction.atomic():
+            approved += _approve_batch(ids[start : start + BULK_BATCH], actor, reason)
+    return {"approved": approved, "skipped": len(ids) - approved}
+
+
+def _approve_batch(ids: list[object], actor, reason: str) -> int:
+    fields = ("id", "question", "answer", "system_prompt", "rendered_context", "prompt_messages")
+    turns = list(
+        Turn.objects.filter(id__in=ids, status=Turn.Status.OK)
+        .exclude(user=actor)
+        .exclude(example__status=Example.Status.APPROVED)
+        .values(*fields, "grounded", "model", "topic_id")
+    )
+    if not turns:
+        return 0
+    now = timezone.now()
+    rows = [
+        {
+            "turn_id": t["id"],
+            "status": Example.Status.APPROVED,
+            "messages": turn_production_messages(SimpleNamespace(**t)),
+            "system_prompt": t["system_prompt"],
+            "rendered_context": t["rendered_context"],
+            "question": t["question"],
+            "answer": t["answer"],
+            "original_answer": t["answer"],
+            "corrected": False,
+            "grounded": t["grounded"],
+            "model": t["model"],
+            "topic_id": t["topic_id"],
+            "approved_by_id": actor.pk,
+            "approved_at": now,
+            "approval_reason": reason,
+            "updated_at": now,
+        }
+        for t in turns
+    ]
+    update = tuple(k for k in rows[0] if k != "turn_id")
+    bulk.upsert(Example, rows, unique=("turn_id",), update=update)
+    done = [t["id"] for t in turns]
+    queue_refresh(turn_ids=done)  # a queue item for every turn, so the audit has a home
+    QueueItem.objects.filter(turn_id__in=done).update(
+        state=QueueItem.State.APPROVED, holder=None, lease_expires_at=None, updated_at=now
+    )
+    item_ids = QueueItem.objects.filter(turn_id__in=done).values_list("id", flat=True)
+    details = {"bulk": True, "reason": reason}
+    bulk.insert(
+        AuditEvent,
+        (
+            {"item_id": pk, "actor_id": actor.pk, "action": "approve", "details": details}
+            | {"created_at": now}
+            for pk in item_ids
+        ),
+    )
+    outbox.record("example", Example.objects.filter(turn_id__in=done).values_list("id", flat=True))
+    return len(done)
+
+
+def _audit_many(item_ids: Iterable[object], actor, action: str, details: dict) -> None:
+    now = timezone.now()
+    bulk.insert(
+        AuditEvent,
+        (
+            {"item_id": pk, "actor_id": actor.pk, "action": action, "details": details}
+            | {"created_at": now}
+            for pk in item_ids
+        ),
+    )
+
+
+@transaction.atomic
+def queue_items_prioritise(*, turn_ids: list[object], priority: int, actor) -> int:
+    """Put these turns in the review queue at `priority` (turns never queued get an item;
+    items still waiting get the new priority; decided items are left as they are). A later
+    change of the turn's signals (new feedback) recomputes the priority. Returns how many."""
+    queue_refresh(turn_ids=turn_ids)
+    waiting = QueueItem.objects.filter(turn_id__in=turn_ids, state=QueueItem.State.PENDING)
+    item_ids = list(waiting.values_list("id", flat=True))
+    QueueItem.objects.filter(id__in=item_ids).update(priority=priority, updated_at=timezone.now())
+    _audit_many(item_ids, actor, AuditEvent.Action.ENQUEUE, {"priority": priority, "bulk": True})
+    return len(item_ids)
+
+
+@transaction.atomic
+def queue_items_assign(*, turn_ids: list[object], reviewer, actor) -> int:
+    """Route these turns' waiting items to one reviewer (never their own turns): only they
+    claim them, first, and they appear in their inbox. Returns how many were assigned."""
+    from reviewhub.roles import is_expert
+
+    if not is_expert(reviewer):
+        raise ValidationError({"reviewer": f"{reviewer.username} is not a reviewer."})
+    queue_refresh(turn_ids=turn_ids)
+    waiting = QueueItem.objects.filter(turn_id__in=turn_ids, state=QueueItem.State.PENDING).exclude(
+        author=reviewer
+    )
+    item_ids = list(waiting.values_list("id", flat=True))
+    QueueItem.objects.filter(id__in=item_ids).update(assignee=reviewer, updated_at=timezone.now())
+    details = {"assignee": reviewer.username, "bulk": True}
+    _audit_many(item_ids, actor, AuditEvent.Action.ASSIGN, details)
+    return len(item_ids)
+
+
+@transaction.atomic
+def turns_exclude_from_datasets(*, turn_ids: list[object], actor) -> int:
+    """Keep these turns out of every future release: their items leave the queue (state
+    "excluded") and approved examples are withdrawn — except examples an approved release
+    already contains, which stay (a release is reproducible). Returns how many."""
+    locked = set(
+        Example.objects.filter(
+            turn_id__in=turn_ids, release_items__release__state__in=("approved", "published")
+        ).values_list("turn_id", flat=True)
+    )
+    ids = [pk for pk in turn_ids if pk not in locked]
+    queue_refresh(turn_ids=ids)
+    now = timezone.now()
+    examples = Example.objects.filter(turn_id__in=ids, status=Example.Status.APPROVED)
+    example_ids = list(examples.values_list("id", flat=True))
+    Example.objects.filter(id__in=example_ids).update(
+        status=Example.Status.WITHDRAWN, updated_at=now
+    )
+    items = QueueItem.objects.filter(turn_id__in=ids).exclude(state=QueueItem.State.EXCLUDED)
+    item_ids = list(items.values_list("id", flat=True))
+    QueueItem.objects.filter(id__in=item_ids).update(
+        state=QueueItem.State.EXCLUDED, holder=None, lease_expires_at=None, updated_at=now
+    )
+    _audit_many(item_ids, actor, AuditEvent.Action.EXCLUDE, {"bulk": True})
+    outbox.record("example", example_ids)
+    return len(item_ids)

@@ -18,7 +18,6 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 
-from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
@@ -40,6 +39,7 @@ from chat.signals import turns_changed
 from knowledge.retrieval import DEFAULT_K, retrieve
 from outbox.services import record
 from reviewhub import bulk, jobs
+from reviewhub.preferences import preference
 
 log = logging.getLogger(__name__)
 MAX_QUESTION_CHARS = 4000
@@ -117,7 +117,7 @@ def questions_asked_today(user) -> int:
 
 
 def check_daily_limit(user) -> None:
-    limit = settings.CHAT_DAILY_QUESTION_LIMIT
+    limit = preference("daily_question_limit")
     if limit and questions_asked_today(user) >= limit:
         raise DailyLimitReached(
             f"You have asked {limit} questions today, which is the daily limit. "

@@ -6,7 +6,6 @@ import json
 from collections.abc import Iterator
 from uuid import UUID
 
-from django.conf import settings
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -17,6 +16,7 @@ from django.views.decorators.http import require_GET, require_POST
 from chat import llm, prompts, selectors, services
 from chat.forms import AskForm, ModelEndpointForm, RenameForm, ReplayForm, TokenForm
 from chat.models import ApiToken, Conversation, ModelEndpoint, ReplayJob, Turn
+from reviewhub.preferences import preference
 from reviewhub.roles import require_perm
 
 chat_required = require_perm("use_chat")
@@ -39,7 +39,7 @@ def _chat_context(request: HttpRequest, conversation: Conversation | None) -> di
 
 
 def _questions_left(user) -> int | None:
-    limit = settings.CHAT_DAILY_QUESTION_LIMIT
+    limit = preference("daily_question_limit")
     return max(0, limit - services.questions_asked_today(user)) if limit else None
 
 

@@ -28,6 +28,7 @@ from datasets.dedup import Deduper
 from datasets.models import Format, License, Release, ReleaseItem
 from outbox.services import record
 from reviewhub import jobs
+from reviewhub.preferences import preference
 
 logger = logging.getLogger(__name__)
 EDITABLE = (Release.State.DRAFT, Release.State.FAILED)
@@ -514,7 +515,7 @@ def release_approve(*, release: Release, user) -> Release:
 
     if not is_lead(user):
         raise ReleaseError("Only a lead can approve a release.")
-    if settings.RELEASE_FOUR_EYES and release.built_by_id == user.id:
+    if preference("release_four_eyes") and release.built_by_id == user.id:
         raise ReleaseError("Four eyes: a release is approved by a lead other than its builder.")
     return _transition(
         release,

@@ -63,6 +63,7 @@ INSTALLED_APPS = [
     "graph",
     "datasets",
     "experiments",
+    "workspace",
     "reviewhub",
 ]
 
@@ -114,6 +115,7 @@ TEMPLATES = [
                 "django.contrib.auth.context_processors.auth",
                 "django.contrib.messages.context_processors.messages",
                 "reviewhub.roles.roles_context",
+                "workspace.context.inbox",
             ],
         },
     }
@@ -306,6 +308,9 @@ CELERY_BEAT_SCHEDULE["evaluation-online"] = {
 REVIEW_LEASE_MINUTES = env_int("REVIEW_LEASE_MINUTES", 15, minimum=1)
 REVIEWS_REQUIRED = env_int("REVIEWS_REQUIRED", 1, minimum=1)
 RELEASE_FOUR_EYES = env_bool("RELEASE_FOUR_EYES", default=True)
+# Reviewers see each other's reviews of an item only after submitting their own.
+REVIEW_BLIND = env_bool("REVIEW_BLIND", default=True)
+# Leads change these four in the app (/settings/); these are the defaults: reviewhub/preferences.py
 # Review queue priority: higher first. Weights are points per signal (issue #3).
 REVIEW_PRIORITY_WEIGHTS = {
     "negative_feedback": env_int("REVIEW_WEIGHT_NEGATIVE_FEEDBACK", 100, minimum=0),

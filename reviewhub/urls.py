@@ -28,6 +28,9 @@ urlpatterns = [
     path("releases/", include("datasets.urls")),
     path("evaluators/", include("evaluation.urls")),
     path("experiments/", include("experiments.urls")),
+    # The explorer, inbox, settings, and GET /api/v1/interactions (search): before chat's
+    # API include, which serves the other methods of that URL.
+    path("", include("workspace.urls")),
     path("api/v1/", include("chat.api_urls")),
     path("api/v1/", include("evaluation.api_urls")),
     # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub

@@ -1,0 +1,146 @@
+"""The explorer's search and filters: one contract on SQLite (FTS5) and PostgreSQL
+(full-text search). CI runs this file on both databases."""
+
+from __future__ import annotations
+
+from datetime import date, timedelta
+
+import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
+from django.utils import timezone
+
+from annotations.models import QueueItem
+from chat.models import Conversation, Feedback, Topic
+from chat.services import feedback_set
+from tests.annotations.factories import make_turn
+from workspace.selectors import ExplorerFilters, explorer_page, explorer_turns
+
+pytestmark = pytest.mark.django_db
+
+
+def found(viewer, **filters) -> set[str]:
+    turns = explorer_turns(viewer=viewer, filters=ExplorerFilters(**filters))
+    return {t.question for t in turns}
+
+
+@pytest.fixture
+def corpus(end_user, other_user):
+    make_turn(end_user, question="How do I get a refund?", answer="Refunds take five days.")
+    make_turn(end_user, question="Reset my password", answer="Use the reset link on the login page.")
+    make_turn(
+        other_user,
+        question="Invoice for March",
+        answer="Invoices are emailed monthly.",
+        feedback="down",
+    )  # its comment reads "not helpful"
+    make_turn(other_user, question="Refund and invoice together?", answer="Yes, both at once.")
+
+
+def test_words_are_found_in_questions_answers_and_feedback_comments(corpus, expert):
+    assert found(expert, q="password") == {"Reset my password"}
+    assert found(expert, q="login") == {"Reset my password"}  # in the answer only
+    assert found(expert, q="helpful") == {"Invoice for March"}  # in a feedback comment only
+
+
+def test_search_is_stemmed_and_case_insensitive(corpus, expert):
+    assert found(expert, q="REFUNDED") == {"How do I get a refund?", "Refund and invoice together?"}
+    assert found(expert, q="invoices") == {"Invoice for March", "Refund and invoice together?"}
+
+
+def test_every_word_must_match_and_a_minus_excludes(corpus, expert):
+    assert found(expert, q="refund invoice") == {"Refund and invoice together?"}
+    assert found(expert, q="refund -invoice") == {"How do I get a refund?"}
+    assert found(expert, q="password or monthly") == {"Reset my password", "Invoice for March"}
+    assert found(expert, q='"reset link"') == {"Reset my password"}
+    assert found(expert, q='"link reset"') == set()
+
+
+def test_stop_words_alone_do_not_filter_and_symbols_are_not_syntax(corpus, expert):
+    assert len(found(expert, q="the of")) == 4
+    assert found(expert, q='refund" OR "*') == found(expert, q="refund")
+    assert found(expert, q="NEAR(refund) AND") == found(expert, q="refund near")
+
+
+def test_comments_and_edits_made_later_are_searchable_and_deleted_turns_are_gone(
+    end_user, expert
+):
+    turn = make_turn(end_user, question="Where is the manual?", answer="Online.")
+    assert found(expert, q="outdated") == set()
+    feedback_set(turn=turn, user=end_user, rating="down", comment="The link is outdated")
+    assert found(expert, q="outdated") == {"Where is the manual?"}
+    Feedback.objects.filter(turn=turn).update(comment="fine now")
+    Feedback.objects.filter(turn=turn).first().save()  # an ORM save fires the same path
+    assert found(expert, q="outdated") == set()
+    turn.delete()
+    assert found(expert, q="manual") == set()
+
+
+def test_end_users_search_only_their_own_turns(corpus, end_user, other_user):
+    assert found(end_user, q="refund") == {"How do I get a refund?"}
+    assert found(other_user, q="refund") == {"Refund and invoice together?"}
+    assert found(end_user, q="invoice") == set()
+
+
+def test_each_filter_narrows_the_list(end_user, other_user, expert):
+    topic = Topic.objects.create(name="billing")
+    make_turn(end_user, question="old", age_minutes=60 * 24 * 10, model="m-old")
+    make_turn(end_user, question="grounded one", grounded=True, topic=topic)
+    make_turn(other_user, question="ungrounded one", grounded=False, feedback="up")
+    api = make_turn(other_user, question="from the api", grounded=False)
+    Conversation.objects.filter(pk=api.conversation_id).update(source="api")
+    api.source = "api"
+    api.save(update_fields=["source"])
+    make_turn(end_user, question="never queued", refresh=False)
+    QueueItem.objects.filter(turn__question="grounded one").update(state="approved")
+
+    today = timezone.localdate()
+    assert found(expert, date_to=today - timedelta(days=5)) == {"old"}
+    assert "old" not in found(expert, date_from=today - timedelta(days=1))
+    assert found(expert, model="m-old") == {"old"}
+    assert found(expert, source="api") == {"from the api"}
+    assert found(expert, grounded=False) == {"ungrounded one", "from the api"}
+    assert found(expert, topic_id=topic.pk) == {"grounded one"}
+    assert found(expert, rating="up") == {"ungrounded one"}
+    assert "ungrounded one" not in found(expert, rating="none")
+    assert found(expert, review="approved") == {"grounded one"}
+    assert found(expert, review="none") == {"never queued"}
+    assert found(expert, username=other_user.username) == {"ungrounded one", "from the api"}
+    assert found(expert, q="one", grounded=False) == {"ungrounded one"}
+
+
+def test_keyset_pages_cover_every_match_once_without_offset(end_user, expert):
+    for i in range(23):
+        make_turn(end_user, question=f"refund question {i}", age_minutes=i % 3)  # ties in time
+    make_turn(end_user, question="something else")
+    expert.has_perm("accounts.review")  # the role lookup is cached per user, not per page
+    seen, cursor = [], ""
+    with CaptureQueriesContext(connection) as queries:
+        while True:
+            page = explorer_page(
+                viewer=expert, filters=ExplorerFilters(q="refund"), cursor=cursor, size=5
+            )
+            seen += [t.question for t in page.rows]
+            assert page.count == 23 and page.count_exact
+            cursor = page.next_cursor
+            if not cursor:
+                break
+    assert len(seen) == 23 and len(set(seen)) == 23
+    assert not any("OFFSET" in q["sql"].upper() for q in queries.captured_queries)
+    assert len(queries.captured_queries) == 2 * 5  # rows + count per page, however deep
+
+
+def test_the_count_stops_being_exact_past_the_cap(end_user, expert, monkeypatch):
+    from workspace import selectors
+
+    monkeypatch.setattr(selectors, "COUNT_EXACT_UP_TO", 3)
+    for _ in range(5):
+        make_turn(end_user)
+    page = explorer_page(viewer=expert, filters=ExplorerFilters())
+    assert (page.count, page.count_exact) == (3, False)
+
+
+def test_a_date_range_includes_both_end_days(end_user, expert):
+    make_turn(end_user, question="today")
+    today = date.today()
+    assert found(expert, date_from=today, date_to=today) == {"today"}
