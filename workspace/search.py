@@ -23,12 +23,12 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.postgres.search import SearchQuery, SearchVector
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 from django.db import connection
 from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
-from chat.models import Feedback, Turn
+from chat.models import Feedback
 
 CONFIG = "english"
 TURN_DOCUMENT = ("question", "answer")
@@ -61,25 +61,40 @@ def comment_document() -> SearchVector:
 
 def search_q(text: str) -> Q | None:
     """A filter on Turn for the query text; None when the text has no searchable word."""
+    branches = search_branches(text)
+    if branches is None:
+        return None
+    combined = Q()
+    for branch in branches:
+        combined |= branch
+    return combined
+
+
+def search_branches(text: str) -> list[Q] | None:
+    """The same filter as disjoint parts whose union is the match, each of which the
+    database can answer from one index (the explorer pages through each and merges):
+    PostgreSQL — the turn's own text as a condition on the turn itself (so the planner may
+    walk the turns in page order and test each, or start from the GIN index, whichever is
+    cheaper for this word), then turns matched only by a feedback comment; SQLite — one
+    FTS5 lookup that covers all three."""
     if not any(w.lower() not in STOP_WORDS for w in _WORD.findall(text or "")):
         return None
     if connection.vendor == "postgresql":
-        return _postgres_q(text)
-    return _sqlite_q(text)
+        return _postgres_branches(text)
+    return [_sqlite_q(text)]
 
 
-def _postgres_q(text: str) -> Q:
+def _postgres_branches(text: str) -> list[Q]:
     query = SearchQuery(text, search_type="websearch", config=CONFIG)
-    in_turn = Turn.objects.annotate(document=turn_document()).filter(document=query)
+    in_text = Q(SearchVectorExact(turn_document(), query))
     in_comment = (
         Feedback.objects.exclude(comment="")
-        .annotate(document=comment_document())
+        .alias(document=comment_document())
         .filter(document=query)
+        .order_by()
+        .values("turn_id")
     )
-    # A UNION in one IN (…): the planner can start from the (small) set of matches or walk
-    # the turns in page order, whichever is cheaper; an OR of two subqueries could only
-    # walk every turn.
-    return Q(id__in=in_turn.values("id").union(in_comment.values("turn_id")))
+    return [in_text, Q(id__in=in_comment) & ~in_text]
 
 
 def fts5_expression(text: str) -> tuple[str, str]:

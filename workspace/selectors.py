@@ -35,7 +35,7 @@ from chat.selectors import turns_visible_to
 from datasets.models import Release
 from reviewhub.preferences import preference
 from reviewhub.roles import is_lead
-from workspace.search import search_q
+from workspace.search import search_branches, search_q
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
@@ -80,11 +80,12 @@ def score_q(expression: str) -> Q:
         raise ValidationError(str(exc)) from None
 
 
-def explorer_turns(*, viewer, filters: ExplorerFilters) -> QuerySet[Turn]:
-    """Turns the viewer may see (end users: their own) that pass the filters. Unordered."""
+def explorer_turns(*, viewer, filters: ExplorerFilters, search: bool = True) -> QuerySet[Turn]:
+    """Turns the viewer may see (end users: their own) that pass the filters. Unordered.
+    search=False leaves out the text search (explorer_page applies it per branch)."""
     qs = turns_visible_to(viewer)
     tz = timezone.get_current_timezone()
-    if filters.q and (match := search_q(filters.q)) is not None:
+    if search and filters.q and (match := search_q(filters.q)) is not None:
         qs = qs.filter(match)
     if filters.date_from:
         qs = qs.filter(created_at__gte=datetime.combine(filters.date_from, time.min, tz))
@@ -181,26 +182,34 @@ class Page:
 def explorer_page(
     *, viewer, filters: ExplorerFilters, cursor: str = "", size: int = PAGE_SIZE
 ) -> Page:
-    """One page, newest first, after `cursor`. Two queries whatever the page size and
-    however deep the page: the rows (with who asked, topic, review state and ratings
-    joined in) and a count that is exact up to COUNT_EXACT_UP_TO ("10,000+" beyond it:
-    counting a million matches on every page would cost more than the page)."""
+    """One page, newest first, after `cursor`. A fixed number of queries whatever the page
+    size and however deep the page: per search branch (see search.search_branches; one
+    without a search) the rows (who asked, topic, review state and ratings joined in) and a
+    count that is exact up to COUNT_EXACT_UP_TO ("10,000+" beyond it: counting a million
+    matches on every page would cost more than the page); branches are disjoint, so their
+    rows merge and their counts add."""
     size = max(1, min(size, MAX_PAGE_SIZE))
-    base = explorer_turns(viewer=viewer, filters=filters)
-    qs = base
-    if cursor:
-        qs = _before(qs, *decode_cursor(cursor))
-    rows = list(
-        qs.select_related("user", "topic", "queue_item")
-        .only(*ROW_FIELDS)
-        .annotate(
-            rated_up=Exists(Feedback.objects.filter(turn=OuterRef("pk"), rating="up")),
-            rated_down=Exists(Feedback.objects.filter(turn=OuterRef("pk"), rating="down")),
+    after = decode_cursor(cursor) if cursor else None
+    base = explorer_turns(viewer=viewer, filters=filters, search=False)
+    branches = (search_branches(filters.q) if filters.q else None) or [Q()]
+    rows: list[Turn] = []
+    count = 0
+    for branch in branches:
+        qs = base.filter(branch)
+        page_qs = _before(qs, *after) if after else qs
+        rows += (
+            page_qs.select_related("user", "topic", "queue_item")
+            .only(*ROW_FIELDS)
+            .annotate(
+                rated_up=Exists(Feedback.objects.filter(turn=OuterRef("pk"), rating="up")),
+                rated_down=Exists(Feedback.objects.filter(turn=OuterRef("pk"), rating="down")),
+            )
+            .order_by(*ORDER)[: size + 1]
         )
-        .order_by(*ORDER)[: size + 1]
-    )
+        count += qs.order_by()[: COUNT_EXACT_UP_TO + 1].count()
+    rows.sort(key=lambda t: (t.created_at, t.id), reverse=True)
+    rows = rows[: size + 1]
     next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else ""
-    count = base.order_by()[: COUNT_EXACT_UP_TO + 1].count()
     return Page(rows[:size], next_cursor, min(count, COUNT_EXACT_UP_TO), count <= COUNT_EXACT_UP_TO)
 
 
