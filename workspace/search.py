@@ -1,8 +1,9 @@
 """Full-text search over logged turns: their question, their answer and the comments people
 left on them. One contract, two engines:
 
-- PostgreSQL: full-text search (`SearchQuery`, English stemming and stop words) over GIN
-  indexes on the same tsvector expressions (this app's migration 0002);
+- PostgreSQL: full-text search (`SearchVector`/`SearchQuery`, English stemming and stop
+  words) over GIN indexes on the same `to_tsvector` expressions (created by this app's
+  migration 0002 with Django's own index SQL, so query and index cannot drift apart);
 - SQLite: an FTS5 table (porter stemming) kept in sync with chat_turn and chat_feedback by
   triggers (same migration, SQLite only).
 
@@ -22,19 +23,15 @@ from __future__ import annotations
 
 import re
 
-from django.contrib.postgres.search import (
-    SearchQuery,
-    SearchVector,
-    SearchVectorExact,
-    SearchVectorField,
-)
+from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
 from django.db import connection
-from django.db.models import F, Func, Q
+from django.db.models import Q
 from django.db.models.expressions import RawSQL
 
 from chat.models import Feedback
 
 CONFIG = "english"
+TURN_DOCUMENT = ("question", "answer")
 FTS_TABLE = "workspace_search"
 FTS_ROWS = "workspace_search_row"
 
@@ -53,15 +50,9 @@ _TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def turn_document() -> Func:
-    """The indexed expression over a turn: to_tsvector('english', question || ' ' ||
-    answer), through the function migration 0002 defines and indexes (see there why)."""
-    return Func(
-        F("question"),
-        F("answer"),
-        function="workspace_turn_document",
-        output_field=SearchVectorField(),
-    )
+def turn_document() -> SearchVector:
+    """The indexed expression over a turn (migration 0002 builds its GIN index from this)."""
+    return SearchVector(*TURN_DOCUMENT, config=CONFIG)
 
 
 def comment_document() -> SearchVector:

@@ -1,13 +1,7 @@
 """Full-text search indexes (see workspace/search.py).
 
-PostgreSQL: GIN indexes over the same tsvector expressions the search uses: over a turn,
-`workspace_turn_document(question, answer)` — to_tsvector('english', question || ' ' ||
-answer) in a PL/pgSQL wrapper whose only purpose is its COST: PostgreSQL prices
-to_tsvector at 100 operator costs while it takes ~100 µs a turn here, so with the bare
-expression the planner walks the turns in page order testing each even for rare words
-(120 ms for 50 rows at 50k turns); priced right, it walks only for common words and
-starts from the index otherwise. Over a feedback comment: Django's own index SQL from
-`search.comment_document()`.
+PostgreSQL: GIN indexes over the same to_tsvector expressions the search uses, built with
+Django's own index SQL from `search.turn_document()` / `comment_document()`.
 SQLite: an FTS5 table (one row per turn: question, answer, its feedback comments), a map
 from turn id to FTS rowid (turn ids are UUIDs, FTS5 rows need integers), and triggers that
 keep both in step with chat_turn and chat_feedback; existing turns are indexed here.
@@ -66,33 +60,20 @@ SQLITE_REVERSE = [
 ]
 
 
-POSTGRES = [
-    """CREATE OR REPLACE FUNCTION workspace_turn_document(question text, answer text)
-       RETURNS tsvector LANGUAGE plpgsql IMMUTABLE PARALLEL SAFE COST 5000 AS $$
-       BEGIN
-         RETURN to_tsvector('english'::regconfig,
-                            coalesce(question, '') || ' ' || coalesce(answer, ''));
-       END $$""",
-    f"CREATE INDEX {TURN_INDEX} ON chat_turn USING gin (workspace_turn_document(question, answer))",
-]
-POSTGRES_REVERSE = [
-    f"DROP INDEX IF EXISTS {TURN_INDEX}",
-    "DROP FUNCTION IF EXISTS workspace_turn_document(text, text)",
-]
+def _indexes():
+    from workspace.search import comment_document, turn_document
 
-
-def _comment_index():
-    from workspace.search import comment_document
-
-    return GinIndex(comment_document(), name=COMMENT_INDEX)
+    return (
+        ("Turn", GinIndex(turn_document(), name=TURN_INDEX)),
+        ("Feedback", GinIndex(comment_document(), name=COMMENT_INDEX)),
+    )
 
 
 def create(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        for statement in POSTGRES:
-            schema_editor.execute(statement)
-        schema_editor.add_index(apps.get_model("chat", "Feedback"), _comment_index())
+        for model_name, index in _indexes():
+            schema_editor.add_index(apps.get_model("chat", model_name), index)
     elif vendor == "sqlite":
         for statement in SQLITE:
             schema_editor.execute(statement)
@@ -101,9 +82,8 @@ def create(apps, schema_editor):
 def drop(apps, schema_editor):
     vendor = schema_editor.connection.vendor
     if vendor == "postgresql":
-        schema_editor.remove_index(apps.get_model("chat", "Feedback"), _comment_index())
-        for statement in POSTGRES_REVERSE:
-            schema_editor.execute(statement)
+        for model_name, index in _indexes():
+            schema_editor.remove_index(apps.get_model("chat", model_name), index)
     elif vendor == "sqlite":
         for statement in SQLITE_REVERSE:
             schema_editor.execute(statement)
