@@ -30,7 +30,9 @@ def test_an_end_users_token_lists_only_their_own_turns(client, end_user, other_u
     assert get(client, token, user="mallory").status_code == 400
 
 
-def test_an_experts_token_pages_through_everyone_with_a_cursor(client, end_user, other_user, expert):
+def test_an_experts_token_pages_through_everyone_with_a_cursor(
+    client, end_user, other_user, expert
+):
     for i in range(5):
         make_turn(end_user if i % 2 else other_user, question=f"refund {i}", age_minutes=i)
     make_turn(end_user, question="unrelated")
