@@ -10,6 +10,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, time, timedelta
 
 from django.apps import apps
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.exceptions import ValidationError
 from django.db import connection
@@ -33,7 +34,8 @@ from annotations.models import AuditEvent, QueueItem, Review
 from chat.models import Feedback, Turn
 from chat.selectors import turns_visible_to
 from datasets.models import Release
-from reviewhub.preferences import preference
+from reviewhub.models import SiteSettings
+from reviewhub.preferences import DEFAULTS, preference
 from reviewhub.roles import is_lead
 from workspace.search import search_branches, search_q
 
@@ -262,15 +264,28 @@ def _releases_waiting(user) -> QuerySet[Release]:
 
 
 def inbox_count(user) -> int:
-    """The number in the navigation, in one query (the counts as subqueries)."""
+    """The number in the navigation, in one query (the counts, and the four-eyes setting
+    that decides whether a lead's own releases count, as subqueries)."""
     if not (user and user.is_authenticated):
         return 0
     counts = {"a": _count_of(QueueItem.objects.filter(assignee=user, state="pending"))}
     if is_lead(user):
-        disputes = QueueItem.objects.filter(state=QueueItem.State.DISPUTED).exclude(author=user)
-        counts |= {"d": _count_of(disputes), "r": _count_of(_releases_waiting(user))}
-    row = User.objects.filter(pk=user.pk).annotate(**counts).values(*counts).first()
-    return sum(row.values()) if row else 0
+        built = Release.objects.filter(state=Release.State.BUILT)
+        counts |= {
+            "d": _count_of(QueueItem.objects.filter(state="disputed").exclude(author=user)),
+            "r": _count_of(built),
+            "own": _count_of(built.filter(built_by=user)),
+            "four_eyes": Subquery(
+                SiteSettings.objects.filter(pk=1).values("release_four_eyes")[:1],
+                output_field=BooleanField(),
+            ),
+        }
+    row = User.objects.filter(pk=user.pk).annotate(**counts).values(*counts).first() or {}
+    four_eyes = row.pop("four_eyes", None)
+    if four_eyes is None:
+        four_eyes = getattr(settings, DEFAULTS["release_four_eyes"])
+    own = row.pop("own", 0)
+    return sum(row.values()) - (own if four_eyes else 0)
 
 
 def _count_of(qs: QuerySet) -> Subquery:
