@@ -18,6 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 
+from django.conf import settings
 from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
