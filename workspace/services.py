@@ -58,7 +58,8 @@ def bulk_job_start(*, job: BulkJob) -> BulkJob:
         return bulk_job_run(job_id=job.pk)
     from workspace.tasks import bulk_job_run as task
 
-    task.delay_on_commit(str(job.pk))
+    # After commit, so the worker finds the row (the app's Task has no delay_on_commit).
+    transaction.on_commit(lambda: task.delay(str(job.pk)))
     return job
 
 
