@@ -671,7 +671,7 @@ def _approve_batch(ids: list[object], actor, reason: str) -> int:
             for pk in item_ids
         ),
     )
-    outbox.record("example", Example.objects.filter(turn_id__in=done).values_list("id", flat=True))
+    record("example", Example.objects.filter(turn_id__in=done).values_list("id", flat=True))
     return len(done)
 
 
@@ -743,5 +743,5 @@ def turns_exclude_from_datasets(*, turn_ids: list[object], actor) -> int:
         state=QueueItem.State.EXCLUDED, holder=None, lease_expires_at=None, updated_at=now
     )
     _audit_many(item_ids, actor, AuditEvent.Action.EXCLUDE, {"bulk": True})
-    outbox.record("example", example_ids)
+    record("example", example_ids)
     return len(item_ids)

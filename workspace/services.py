@@ -19,6 +19,7 @@ from annotations import services as review_services
 from annotations.models import Example
 from chat.models import Conversation, Turn
 from datasets.models import ReleaseItem
+from outbox.services import record
 from reviewhub.roles import is_expert, is_lead
 from workspace import selectors
 from workspace.models import BulkJob
@@ -126,8 +127,6 @@ def ingested_turns_delete(*, turn_ids: list, actor) -> int:
     (approved releases are immutable; a built one would no longer match its files).
     Examples of deleted turns go with them; the graph is told through the outbox.
     Returns how many turns were deleted."""
-    from graph import outbox
-
     if not is_lead(actor):
         raise BulkError("Only leads can delete ingested turns.")
     in_release = ReleaseItem.objects.filter(example__turn_id__in=turn_ids).values(
@@ -141,7 +140,7 @@ def ingested_turns_delete(*, turn_ids: list, actor) -> int:
     if not doomed:
         return 0
     Example.objects.filter(turn_id__in=doomed).delete()
-    outbox.record("turn", doomed)
+    record("turn", doomed)
     Turn.objects.filter(id__in=doomed).delete()
     return len(doomed)
 

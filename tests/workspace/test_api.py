@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from chat.services import api_token_create
-from tests.annotations.factories import make_turn
+from tests.factories import make_turn
 
 pytestmark = pytest.mark.django_db
 URL = "/api/v1/interactions"

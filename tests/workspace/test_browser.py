@@ -9,8 +9,8 @@ import pytest
 from playwright.sync_api import expect
 
 from annotations.models import Example, QueueItem
-from tests.annotations.factories import make_turn
 from tests.conftest import wait_until
+from tests.factories import make_turn
 from workspace.models import BulkJob
 
 

@@ -13,7 +13,7 @@ from django.utils import timezone
 from annotations.models import QueueItem
 from chat.models import Conversation, Feedback, Topic
 from chat.services import feedback_set
-from tests.annotations.factories import make_turn
+from tests.factories import make_turn
 from workspace.selectors import ExplorerFilters, explorer_page, explorer_turns
 
 pytestmark = pytest.mark.django_db

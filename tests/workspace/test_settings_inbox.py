@@ -8,7 +8,7 @@ from annotations.models import QueueItem
 from annotations.services import queue_claim_next, review_submit
 from chat.services import DailyLimitReached, check_daily_limit
 from reviewhub.preferences import preference
-from tests.annotations.factories import make_rubric, make_turn
+from tests.factories import make_rubric, make_turn
 
 pytestmark = pytest.mark.django_db
 

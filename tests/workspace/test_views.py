@@ -7,7 +7,7 @@ from django.urls import reverse
 
 from annotations.models import AuditEvent, Example, QueueItem
 from chat.models import Conversation
-from tests.annotations.factories import make_rubric, make_turn
+from tests.factories import make_rubric, make_turn
 from workspace.models import BulkJob
 
 pytestmark = pytest.mark.django_db
