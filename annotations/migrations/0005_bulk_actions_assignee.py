@@ -8,7 +8,7 @@ from django.db import migrations, models
 class Migration(migrations.Migration):
 
     dependencies = [
-        ('annotations', '0003_queue_lean_indexes'),
+        ('annotations', '0004_queue_eval_score'),
         ('chat', '0005_model_endpoints'),
         migrations.swappable_dependency(settings.AUTH_USER_MODEL),
     ]
