@@ -90,7 +90,7 @@ def test_every_limit_the_document_states_is_enforced(document, client, end_user)
     assert len(tried) >= 9 and Turn.objects.count() == 0
 
 
-class ScoreIn(apispec.Body):
+class RatingIn(apispec.Body):
     criterion: apispec.NonBlank(100)
     value: apispec.Number
 
@@ -106,10 +106,10 @@ def scores_operation():
         "POST",
         "/interactions/{id}/test-scores",
         summary="Score an interaction (registered by a test, as another app would)",
-        request=ScoreIn,
+        request=RatingIn,
         responses={201: (ScoreOut, "Stored")},
     )
-    def view(request, turn_id, *, user, body: ScoreIn) -> JsonResponse:
+    def view(request, turn_id, *, user, body: RatingIn) -> JsonResponse:
         return apispec.respond(201, ScoreOut(criterion=body.criterion, value=body.value))
 
     yield view
@@ -123,10 +123,10 @@ def test_another_app_adds_an_operation_validated_and_documented_from_its_models(
     document = client.get("/api/v1/openapi.json").json()
     op = document["paths"]["/interactions/{id}/test-scores"]["post"]
     assert op["requestBody"]["content"]["application/json"]["schema"] == {
-        "$ref": "#/components/schemas/ScoreIn"
+        "$ref": "#/components/schemas/RatingIn"
     }
     assert set(op["responses"]) == {"201", "400", "401", "404", "405", "413"}
-    assert document["components"]["schemas"]["ScoreIn"]["required"] == ["criterion", "value"]
+    assert document["components"]["schemas"]["RatingIn"]["required"] == ["criterion", "value"]
 
     token = services.api_token_create(user=end_user, name="app")[1]
 
