@@ -7,7 +7,7 @@ from collections import defaultdict
 from dataclasses import dataclass, field
 from datetime import timedelta
 
-from django.db.models import Avg, Count, Max, Min, Q, QuerySet
+from django.db.models import Avg, Count, Exists, Max, Min, OuterRef, Q, QuerySet
 from django.db.models.functions import TruncDate
 from django.shortcuts import get_object_or_404
 from django.utils import timezone
@@ -56,14 +56,13 @@ def score_counts(version_ids: list) -> dict:
     return {r["evaluator_version_id"]: r for r in rows}
 
 
-def latest_version_ids() -> list:
-    """The current version of every evaluator (the one whose scores count)."""
-    latest: dict = {}
-    for v in EvaluatorVersion.objects.order_by("evaluator_id", "-version").values(
-        "id", "evaluator_id"
-    ):
-        latest.setdefault(v["evaluator_id"], v["id"])
-    return list(latest.values())
+def latest_version_ids() -> QuerySet:
+    """The current version of every evaluator (the one whose scores count), as a subquery
+    for `evaluator_version_id__in=`: no round trip of its own on pages that use it twice."""
+    newer = EvaluatorVersion.objects.filter(
+        evaluator_id=OuterRef("evaluator_id"), version__gt=OuterRef("version")
+    )
+    return EvaluatorVersion.objects.filter(~Exists(newer)).values("id")
 
 
 def turn_scores(turn_ids: list) -> dict[object, list[Score]]:

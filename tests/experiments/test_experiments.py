@@ -76,7 +76,7 @@ def test_a_rerun_answers_nothing_twice(two_models, logged, expert):
         assert replays.values("replay_of").distinct().count() == 3
 
 
-@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+@pytest.mark.django_db(transaction=True)
 def test_a_killed_run_resumes_without_duplicate_answers(
     seeded_db, two_models, logged, expert, settings
 ):
