@@ -161,9 +161,12 @@ def test_unknown_api_paths_and_wrong_methods_are_json(client, post):
         response = client.get(path)
         assert response.status_code == 404 and response["Content-Type"] == "application/json"
         assert "path" in response.json()["errors"]
-    response = client.get("/api/v1/interactions")
-    assert response.status_code == 405 and response["Allow"] == "POST"
+    response = client.put("/api/v1/interactions")
+    assert response.status_code == 405 and "POST" in response["Allow"]
     assert response.json() == {"errors": {"method": ["Use POST."]}}
+    # GET there is the search API (workspace): without a token, a JSON 401
+    response = client.get("/api/v1/interactions")
+    assert response.status_code == 401 and response["Content-Type"] == "application/json"
     response = client.delete(f"/api/v1/interactions/{uuid.uuid4()}")
     assert response.status_code == 405 and response["Allow"] == "GET"
     response = client.put(f"/api/v1/interactions/{uuid.uuid4()}/feedback")

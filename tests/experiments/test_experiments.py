@@ -21,6 +21,7 @@ from experiments import selectors, services
 from experiments.models import Arm, Experiment
 from experiments.services import ArmSpec
 from reviewhub import jobs
+from tests.conftest import wait_until
 
 pytestmark = pytest.mark.django_db
 
@@ -115,7 +116,10 @@ def test_a_killed_run_resumes_without_duplicate_answers(
     assert jobs.job_sweep()["requeued"] == 1
     experiment.refresh_from_db()
     assert "re-queued" in experiment.job_note
-    experiment = services.experiment_run(experiment_id=experiment.pk)
+    # resumed here, or by a worker of the test session that the sweeper's message reached
+    services.experiment_run(experiment_id=experiment.pk)
+    wait_until(lambda: Experiment.objects.get(pk=experiment.pk).finished, timeout=120)
+    experiment.refresh_from_db()
     assert experiment.status == Experiment.Status.DONE and experiment.done == 2 * len(logged)
     for arm in experiment.arms.all():
         answered = Turn.objects.filter(conversation=arm.conversation)
