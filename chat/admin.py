@@ -67,8 +67,11 @@ class ReplayJobAdmin(admin.ModelAdmin):
 @admin.register(Topic)
 class TopicAdmin(RecordsChanges, admin.ModelAdmin):
     outbox_entity = "topic"
-    list_display = ("name", "created_at")
+    list_display = ("name", "method", "pinned", "created_at")
+    list_filter = ("method", "pinned")
     search_fields = ("name",)
+    fields = ("name", "keywords", "pinned", "method", "named_by", "terms")
+    readonly_fields = ("method", "named_by", "terms")
 
 
 @admin.register(Conversation)

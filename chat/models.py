@@ -79,10 +79,28 @@ class ModelEndpoint(models.Model):
 
 
 class Topic(models.Model):
+    """What questions are about: written by hand as keyword rules, or discovered from the
+    questions themselves (topics.discovery). Which questions belong is `TopicMembership`."""
+
+    class Method(models.TextChoices):
+        KEYWORD = "keyword", "Keyword rules"
+        DISCOVERED = "discovered", "Discovered"
+
+    class NamedBy(models.TextChoices):
+        TERMS = "terms", "Distinctive terms"
+        LLM = "llm", "Language model"
+        EXPERT = "expert", "Expert"
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=120, unique=True)
     keywords = models.JSONField(default=list, blank=True)
+    method = models.CharField(max_length=12, choices=Method.choices, default=Method.KEYWORD)
+    named_by = models.CharField(max_length=8, choices=NamedBy.choices, default=NamedBy.EXPERT)
+    # A pinned topic keeps its name and members across discovery runs (new questions may join).
+    pinned = models.BooleanField(default=False)
+    terms = models.JSONField(default=list, blank=True, help_text="Most distinctive terms")
     created_at = models.DateTimeField(auto_now_add=True)
+    updated_at = models.DateTimeField(auto_now=True)
 
     class Meta:
         ordering = ["name"]
@@ -226,6 +244,45 @@ class TurnContext(models.Model):
 
     def __str__(self) -> str:
         return f"[{self.rank}] {self.title or self.source}"
+
+
+class TopicMembership(models.Model):
+    """A question belongs to a topic, by one method, with a score (0–1 where known).
+
+    At most one topic per method per question: its keyword topic, its discovered topic and
+    an expert's choice (manual), which discovery and keyword rules never overwrite.
+    `Turn.topic` is the question's primary topic for filters — manual, else keyword, else
+    discovered — kept in step by `chat.services.turn_topics_refresh`. The graph holds
+    these rows as `(:Message)-[:ABOUT {method, score}]->(:Topic)`.
+    """
+
+    class Method(models.TextChoices):
+        KEYWORD = "keyword", "Keyword rules"
+        DISCOVERED = "discovered", "Discovered"
+        MANUAL = "manual", "Chosen by an expert"
+
+    turn = models.ForeignKey(
+        Turn, on_delete=models.CASCADE, related_name="topic_memberships", db_index=False
+    )
+    topic = models.ForeignKey(Topic, on_delete=models.CASCADE, related_name="memberships")
+    method = models.CharField(max_length=12, choices=Method.choices)
+    score = models.FloatField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [
+            models.UniqueConstraint(fields=["turn", "method"], name="topic_membership_per_method")
+        ]
+
+    def __str__(self) -> str:
+        return f"{self.turn_id} about {self.topic_id} ({self.method})"
+
+
+PRIMARY_TOPIC_ORDER = (
+    TopicMembership.Method.MANUAL,
+    TopicMembership.Method.KEYWORD,
+    TopicMembership.Method.DISCOVERED,
+)
 
 
 class Feedback(models.Model):

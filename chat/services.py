@@ -424,18 +424,6 @@ def feedback_set(*, turn: Turn, user, rating: str, comment: str = "") -> Feedbac
     return feedback
 
 
-@transaction.atomic
-def turn_set_topic(*, turn: Turn, topic: Topic | None) -> None:
-    """An expert's choice of topic for a question (None clears it)."""
-    new_id = topic.pk if topic else None
-    if turn.topic_id == new_id:
-        return
-    turn.topic_id = new_id
-    turn.save(update_fields=["topic"])
-    record("turn", [turn.pk])
-    turns_changed.send(sender=Turn, turn_ids=[turn.pk])  # the queue filters by topic too
-
-
 # --- API tokens -------------------------------------------------------------------------------
 
 TOKEN_PREFIX = "rh_"
@@ -730,3 +718,56 @@ def _uuid(value):
     import uuid
 
     return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
+
+
+# --- topics -----------------------------------------------------------------------------------
+
+
+@transaction.atomic
+def turn_set_topic(*, turn: Turn, topic: Topic | None) -> None:
+    """An expert's choice of topic for a question (None withdraws it): a manual membership,
+    which keyword rules and discovery never overwrite, and the primary topic while it lasts."""
+    from chat.models import TopicMembership
+
+    manual = TopicMembership.Method.MANUAL
+    if topic is None:
+        TopicMembership.objects.filter(turn=turn, method=manual).delete()
+    else:
+        TopicMembership.objects.update_or_create(
+            turn=turn, method=manual, defaults={"topic": topic, "score": None}
+        )
+    turn_topics_refresh(turn_ids=[turn.pk])
+    turn.refresh_from_db(fields=["topic"])
+
+
+def turn_topics_refresh(*, turn_ids: list[int]) -> int:
+    """After memberships of these turns changed: set each one's primary topic (`Turn.topic`:
+    manual, else keyword, else discovered), tell the graph (ABOUT edges follow the
+    memberships) and refresh the review queue where the primary topic moved.
+    Call inside the transaction that changed the memberships. Returns how many moved."""
+    from chat.models import PRIMARY_TOPIC_ORDER, TopicMembership
+
+    rank = {method: i for i, method in enumerate(PRIMARY_TOPIC_ORDER)}
+    moved: dict[object, list] = {}
+    for start in range(0, len(turn_ids), 2000):
+        ids = turn_ids[start : start + 2000]
+        best: dict[object, tuple[int, object]] = {}
+        rows = TopicMembership.objects.filter(turn_id__in=ids).values_list(
+            "turn_id", "topic_id", "method"
+        )
+        for turn_id, topic_id, method in rows:
+            if turn_id not in best or rank[method] < best[turn_id][0]:
+                best[turn_id] = (rank[method], topic_id)
+        current = Turn.objects.filter(id__in=ids).values_list("id", "topic_id")
+        for turn_id, topic_id in current:
+            wanted = best.get(turn_id, (0, None))[1]
+            if wanted != topic_id:
+                moved.setdefault(wanted, []).append(turn_id)
+    for topic_id, ids in moved.items():
+        for start in range(0, len(ids), 2000):
+            Turn.objects.filter(id__in=ids[start : start + 2000]).update(topic_id=topic_id)
+    record("turn", turn_ids)
+    changed = [turn_id for ids in moved.values() for turn_id in ids]
+    if changed:
+        turns_changed.send(sender=Turn, turn_ids=changed)  # the queue filters by topic
+    return len(changed)

@@ -10,9 +10,11 @@ Method (deterministic, explainable, no model download):
 3. The topic with the highest score wins; ties go to the topic whose name sorts first.
    A question with no matching keyword gets no topic.
 
-The result is stored as `Turn.topic` and reaches the graph as `(question)-[:ABOUT]->(Topic)`
-through the outbox. `assign_topics()` only fills turns without a topic unless asked to
-redo all, so an expert's manual choice (`chat.services.turn_set_topic`) is kept.
+The result is stored as a keyword `TopicMembership` (beside discovered and manual ones;
+`Turn.topic` is the primary of them) and reaches the graph as
+`(question)-[:ABOUT {method: 'keyword'}]->(Topic)` through the outbox. `assign_topics()` only
+fills questions without a keyword topic unless asked to redo all; an expert's manual choice
+(`turn_set_topic`) is a membership of its own and is never overwritten.
 """
 
 from __future__ import annotations
@@ -22,9 +24,7 @@ from collections.abc import Iterable
 
 from django.db import transaction
 
-from chat.models import Topic, Turn
-from chat.signals import turns_changed
-from outbox.services import record
+from chat.models import Topic, TopicMembership, Turn
 
 TOKEN = re.compile(r"[a-z0-9]+")
 
@@ -59,33 +59,41 @@ def best_topic(question: str, topics: list) -> object | None:
 
 
 def assign_topics(*, redo: bool = False, batch_size: int = 1000) -> int:
-    """Assign a topic to questions (only those without one unless `redo`).
-    Returns how many turns changed."""
-    topics = list(Topic.objects.all())
-    if not topics:
-        return 0
-    qs = Turn.objects.order_by("created_at", "id")
+    """Give questions their keyword topic, as a keyword membership (only questions without
+    one unless `redo`). An expert's choice is a manual membership, which wins as the primary
+    topic and is never touched here. Returns how many questions changed."""
+    from chat.services import turn_topics_refresh
+
+    keyword = TopicMembership.Method.KEYWORD
+    topics = [t for t in Topic.objects.filter(method=Topic.Method.KEYWORD) if t.keywords]
+    qs = Turn.objects.all()
     if not redo:
-        qs = qs.filter(topic=None)
+        qs = qs.exclude(topic_memberships__method=keyword)
     changed = 0
     last = None
     while True:
         page = qs.filter(id__gt=last) if last else qs
-        batch = list(page.order_by("id").only("id", "question", "topic_id")[:batch_size])
+        batch = list(page.order_by("id").values_list("id", "question")[:batch_size])
         if not batch:
             return changed
-        last = batch[-1].id
-        updates = []
-        for turn in batch:
-            topic = best_topic(turn.question, topics)
-            new_id = topic.id if topic else None
-            if new_id != turn.topic_id and (topic or redo):
-                turn.topic_id = new_id
-                updates.append(turn)
-        if updates:
+        last = batch[-1][0]
+        current = dict(
+            TopicMembership.objects.filter(
+                turn_id__in=[turn_id for turn_id, _ in batch], method=keyword
+            ).values_list("turn_id", "topic_id")
+        )
+        wanted = {}
+        for turn_id, question in batch:
+            topic = best_topic(question, topics)
+            wanted[turn_id] = topic.id if topic else None
+        touched = [t for t, topic_id in wanted.items() if topic_id != current.get(t)]
+        if touched:
             with transaction.atomic():
-                Turn.objects.bulk_update(updates, ["topic"])
-                ids = [t.id for t in updates]
-                record("turn", ids)
-                turns_changed.send(sender=Turn, turn_ids=ids)  # the queue filters by topic
-            changed += len(updates)
+                TopicMembership.objects.filter(turn_id__in=touched, method=keyword).delete()
+                TopicMembership.objects.bulk_create(
+                    TopicMembership(turn_id=t, topic_id=wanted[t], method=keyword)
+                    for t in touched
+                    if wanted[t]
+                )
+                turn_topics_refresh(turn_ids=touched)
+            changed += len(touched)

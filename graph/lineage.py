@@ -14,7 +14,8 @@ LINEAGE = """
 MATCH (a:Message {uid: $uid, role: 'assistant'})
 RETURN properties(a) AS answer,
   [(q:Message {role: 'user'})-[:NEXT]->(a) | properties(q)] AS questions,
-  [(q:Message {role: 'user'})-[:NEXT]->(a) | [(q)-[:ABOUT]->(t:Topic) | properties(t)]] AS topics,
+  [(q:Message {role: 'user'})-[:NEXT]->(a) |
+     [(q)-[r:ABOUT]->(t:Topic) | {topic: properties(t), method: r.method}]] AS topics,
   [(a)-[r:HAS_CONTEXT]->(c:Chunk) | {chunk: properties(c), rank: r.rank, score: r.score,
      documents: [(d:Document)-[:HAS_CHUNK]->(c) | properties(d)]}] AS contexts,
   [(f:Feedback)-[:RATES]->(a) | properties(f)] AS feedback,
@@ -45,8 +46,14 @@ def lineage(turn_id: str) -> dict | None:
         return None
     data = _plain(dict(zip(cols, rows[0], strict=True)))
     data["question"] = data.pop("questions")[0] if data["questions"] else None
-    topics = [t for ts in data.pop("topics") for t in ts]
-    data["topic"] = topics[0] if topics else None
+    # A question may be about several topics (keyword, discovered, manual); the primary
+    # one is shown first, in the order chat.models.PRIMARY_TOPIC_ORDER gives.
+    order = {"manual": 0, "keyword": 1, "discovered": 2}
+    topics = sorted(
+        (t for ts in data.pop("topics") for t in ts), key=lambda t: order.get(t["method"], 3)
+    )
+    data["topics"] = [{**t["topic"], "method": t["method"]} for t in topics]
+    data["topic"] = data["topics"][0] if topics else None
     data["contexts"].sort(key=lambda c: c["rank"] or 0)
     return data
 
@@ -83,8 +90,8 @@ def elements(data: dict) -> list[dict]:
             data["question"].get("text") or "",
         )
         edge(q, a, "NEXT")
-        if data["topic"]:
-            edge(q, node("topic", data["topic"]["uid"], "Topic: " + data["topic"]["name"]), "ABOUT")
+        for topic in data["topics"]:
+            edge(q, node("topic", topic["uid"], "Topic: " + topic["name"]), "ABOUT")
     for ctx in data["contexts"]:
         chunk = ctx["chunk"]
         score = "" if ctx["score"] is None else f" · {ctx['score']:.2f}"

@@ -45,6 +45,11 @@ class ContextRel(StructuredRel):
     score = FloatProperty()
 
 
+class AboutRel(StructuredRel):
+    method = StringProperty()  # keyword | discovered | manual (chat.TopicMembership)
+    score = FloatProperty()
+
+
 class User(StructuredNode):
     uid = StringProperty(unique_index=True, required=True)
     username = StringProperty()
@@ -65,6 +70,9 @@ class Topic(StructuredNode):
     uid = StringProperty(unique_index=True, required=True)
     name = StringProperty()
     keywords = JSONProperty()
+    method = StringProperty()  # keyword | discovered
+    pinned = BooleanProperty(default=False)
+    terms = JSONProperty()
 
 
 class Document(StructuredNode):
@@ -103,7 +111,7 @@ class Message(StructuredNode):
 
     next = RelationshipTo("Message", "NEXT")
     context = RelationshipTo("Chunk", "HAS_CONTEXT", model=ContextRel)
-    about = RelationshipTo("Topic", "ABOUT")
+    about = RelationshipTo("Topic", "ABOUT", model=AboutRel)
     replay_of = RelationshipTo("Message", "REPLAY_OF")
 
 

@@ -74,11 +74,24 @@ def sync_topics(ids: Iterable[object], *, deps: bool = True) -> None:
     from chat.models import Topic
 
     ids = as_strs(ids)
-    found = list(Topic.objects.filter(pk__in=as_uuids(ids)).values("id", "name", "keywords"))
+    found = list(
+        Topic.objects.filter(pk__in=as_uuids(ids)).values(
+            "id", "name", "keywords", "method", "pinned", "terms"
+        )
+    )
     write(
         upsert_query("Topic"),
         [
-            {"uid": str(t["id"]), "p": {"name": t["name"], "keywords": json.dumps(t["keywords"])}}
+            {
+                "uid": str(t["id"]),
+                "p": {
+                    "name": t["name"],
+                    "keywords": json.dumps(t["keywords"]),
+                    "method": t["method"],
+                    "pinned": t["pinned"],
+                    "terms": json.dumps(t["terms"]),
+                },
+            }
             for t in found
         ],
     )
@@ -282,6 +295,7 @@ def _sync_turn_step(
     )
     gone = absent(ids, (t["id"] for t in turns))
     step_convs = {t["conversation_id"] for t in turns}
+    about = _about_rows(t["id"] for t in turns)
     contexts = sql_rows(
         TurnContext.objects.filter(turn_id__in=as_uuids(t["id"] for t in turns)),
         "turn_id",
@@ -308,7 +322,7 @@ def _sync_turn_step(
         _delete_messages([uid for r in rows for uid in r[1:] if uid])
     if deps:  # what the turns point at must exist; its changes come in its own outbox rows
         _ensure("conversation", "Conversation", step_convs)
-        _ensure("topic", "Topic", {t["topic_id"] for t in turns if t["topic_id"]})
+        _ensure("topic", "Topic", {a["t"] for rows in about.values() for a in rows})
         chunks = {c["chunk_id"]: c["chunk__document_id"] for c in contexts if c["chunk_id"]}
         missing = set(chunks) - existing_uids("Chunk", sorted(chunks))
         if missing:
@@ -316,7 +330,9 @@ def _sync_turn_step(
     convs |= step_convs
     links = _context_links(contexts, pipe.write)
     pipe.call(
-        _write_turns, [{**_turn_row(t), "ctx": links.get(t["id"], [])} for t in turns], fresh_ids
+        _write_turns,
+        [{**_turn_row(t), "ctx": links.get(t["id"], []), "about": about[t["id"]]} for t in turns],
+        fresh_ids,
     )
     replays += [{"a": t["id"], "o": t["replay_of_id"]} for t in turns if t["replay_of_id"]]
 
@@ -341,11 +357,7 @@ def _write_turns(rows: list[dict], fresh_ids: set[str]) -> None:
     fresh_ids |= {r["a"] for r in rows}
     # (ABOUT stays a statement of its own: creating it inside CREATE_TURN with FOREACH made
     # the embedded server report conflicts on topics many rows of one batch point at.)
-    write(
-        "UNWIND $rows AS row MATCH (m:Message {uid: row.m}) MATCH (t:Topic {uid: row.t}) "
-        "CREATE (m)-[:ABOUT]->(t)",
-        [{"m": r["q"], "t": r["t"]} for r in rows if r["t"]],
-    )
+    write(CREATE_ABOUT, [{"m": r["q"], **a} for r in rows for a in r["about"]])
     write(
         "UNWIND $rows AS row "
         "MERGE (q:Message {uid: row.q}) SET q += row.qp, q.created_at = datetime(row.qat) "
@@ -354,7 +366,12 @@ def _write_turns(rows: list[dict], fresh_ids: set[str]) -> None:
         known,
     )
     _merge_contexts({r["a"]: r["ctx"] for r in known}, [r["a"] for r in known])
-    _replace_single("ABOUT", "Topic", [{"m": r["q"], "t": r["t"]} for r in known])
+    # A question's topics are several memberships (keyword, discovered, manual): rewrite them.
+    write(
+        "UNWIND $rows AS m MATCH (:Message {uid: m})-[r:ABOUT]->() DELETE r",
+        [r["q"] for r in known],
+    )
+    write(CREATE_ABOUT, [{"m": r["q"], **a} for r in known for a in r["about"]])
     write(
         "UNWIND $rows AS row MATCH (a:Message {uid: row.a})-[r:REPLAY_OF]->(o) "
         "WHERE row.o IS NULL OR o.uid <> row.o DELETE r",
@@ -394,6 +411,26 @@ CREATE_TURN = (
 )
 
 
+CREATE_ABOUT = (
+    "UNWIND $rows AS row MATCH (m:Message {uid: row.m}) MATCH (t:Topic {uid: row.t}) "
+    "CREATE (m)-[:ABOUT {method: row.method, score: row.score}]->(t)"
+)
+
+
+def _about_rows(turn_ids: Iterable[str]) -> dict[str, list[dict]]:
+    """The ABOUT edges of each turn's question: one per topic membership."""
+    from chat.models import TopicMembership
+
+    turn_ids = list(turn_ids)
+    about: dict[str, list[dict]] = {t: [] for t in turn_ids}
+    rows = TopicMembership.objects.filter(turn_id__in=as_uuids(turn_ids)).values_list(
+        *map(UuidText, ("turn_id", "topic_id")), "method", "score"
+    )
+    for turn_id, topic_id, method, score in rows.order_by("turn_id", "method"):
+        about[turn_id].append({"t": topic_id, "method": method, "score": score})
+    return about
+
+
 def _ensure(entity: str, label: str, ids: set[str]) -> None:
     """Sync those of `ids` the graph does not have yet.
 
@@ -414,7 +451,6 @@ def _turn_row(t: dict) -> dict:
     return {
         "q": t["question_uid"],
         "a": t["id"],
-        "t": t["topic_id"],
         "o": t["replay_of_id"],
         "qat": iso(t["created_at"]),
         "aat": iso(t["completed_at"] or t["created_at"]),
@@ -481,20 +517,6 @@ def _merge_contexts(
         "UNWIND $rows AS row MATCH (a:Message {uid: row.a}) MATCH (c:Chunk {uid: row.c}) "
         "MERGE (a)-[r:HAS_CONTEXT {rank: row.rank}]->(c) SET r.score = row.score",
         [{"a": t, **x} for t in turn_ids for x in links.get(t, [])],
-    )
-
-
-def _replace_single(rel: str, label: str, rows: list[dict], write: Callable = write) -> None:
-    """Make `(m)-[rel]->(:label {uid: t})` the only `rel` from each row's message."""
-    write(
-        f"UNWIND $rows AS row MATCH (m:Message {{uid: row.m}})-[r:{rel}]->(t) "
-        "WHERE row.t IS NULL OR t.uid <> row.t DELETE r",
-        rows,
-    )
-    write(
-        f"UNWIND $rows AS row MATCH (m:Message {{uid: row.m}}) "
-        f"MATCH (t:{label} {{uid: row.t}}) MERGE (m)-[:{rel}]->(t)",
-        [r for r in rows if r["t"]],
     )
 
 

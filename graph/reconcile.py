@@ -82,15 +82,13 @@ def _external_contexts() -> list[tuple[str, int, str, str]]:
 def expected(external: list[tuple] | None = None) -> tuple[dict[str, set[str]], dict[str, int]]:
     """What the graph should hold, computed from SQL: node ids per label and
     relationship counts per type. `external`: `_external_contexts()`, if already read."""
-    from chat.models import Conversation, TurnContext
+    from chat.models import Conversation, TopicMembership, TurnContext
     from datasets.models import ReleaseItem
 
     message = LABEL["Message"]
     # The turns are read once, for the messages' ids and for the edges counted below.
     turns = list(
-        message.queryset().values_list(
-            *message.uid_fields, "conversation_id", "topic_id", "replay_of_id"
-        )
+        message.queryset().values_list(*message.uid_fields, "conversation_id", "replay_of_id")
     )
     ids = {"Message": {str(uid) for t in turns for uid in t[:2]}}
     for label in LABELS:
@@ -106,8 +104,8 @@ def expected(external: list[tuple] | None = None) -> tuple[dict[str, set[str]], 
         "NEXT": lambda: 2 * len(turns) - convs_with_turns,
         "HAS_CONTEXT": TurnContext.objects.count,
         "HAS_CHUNK": lambda: len(ids["Chunk"]),
-        "ABOUT": lambda: sum(1 for t in turns if t[3]),
-        "REPLAY_OF": lambda: sum(1 for t in turns if t[4]),
+        "ABOUT": TopicMembership.objects.count,  # one per membership (keyword, discovered, manual)
+        "REPLAY_OF": lambda: sum(1 for t in turns if t[3]),
         "RATES": lambda: len(ids["Feedback"]),
         "REVIEWS": lambda: len(ids["Review"]),
         "CORRECTS_WITH": lambda: len(ids["Correction"]),
@@ -125,7 +123,7 @@ def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]
     """The tuples each compared relationship's `Rel.edges` should return, from SQL.
     `external` as for `expected`."""
     from annotations.models import Example
-    from chat.models import Feedback, Turn, TurnContext
+    from chat.models import Feedback, TopicMembership, TurnContext
 
     contexts = {
         (t, c, rank)
@@ -138,8 +136,8 @@ def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]
     return {
         "HAS_CONTEXT": contexts,
         "ABOUT": set(
-            Turn.objects.exclude(topic=None).values_list(
-                *map(UuidText, ("question_uid", "topic_id"))
+            TopicMembership.objects.values_list(
+                *map(UuidText, ("turn__question_uid", "topic_id")), "method", "score"
             )
         ),
         "RATES": set(Feedback.objects.values_list(*map(UuidText, ("id", "turn_id")), "rating")),

@@ -147,7 +147,7 @@ RELS = (
         "Message",
         "Topic",
         "turn",
-        "MATCH (q:Message)-[:ABOUT]->(t:Topic) RETURN q.uid, t.uid",
+        "MATCH (q:Message)-[r:ABOUT]->(t:Topic) RETURN q.uid, t.uid, r.method, r.score",
     ),
     Rel("REPLAY_OF", "Message", "Message", "turn"),
     Rel(

@@ -60,6 +60,7 @@ INSTALLED_APPS = [
     "chat",
     "annotations",
     "evaluation",
+    "topics",
     "graph",
     "datasets",
     "experiments",
@@ -262,6 +263,11 @@ CELERY_BEAT_SCHEDULE["graph-maintenance"] = {
 CELERY_BEAT_SCHEDULE["chat-assign-topics"] = {
     "task": "chat.tasks.assign_topics",
     "schedule": 600.0,
+}
+# Topic discovery (topics.tasks): a lead can also run it from the topics page.
+CELERY_BEAT_SCHEDULE["topics-discover"] = {
+    "task": "topics.tasks.discover_topics_scheduled",
+    "schedule": env_float("TOPICS_DISCOVER_INTERVAL_S", 86400.0),
 }
 
 # /healthz reports a part that has not answered by then as down (reviewhub/health.py).

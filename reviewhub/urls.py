@@ -25,6 +25,7 @@ urlpatterns = [
     path("knowledge/", include("knowledge.urls")),
     path("review/", include("annotations.urls")),
     path("graph/", include("graph.urls")),
+    path("topics/", include("topics.urls")),
     path("releases/", include("datasets.urls")),
     path("evaluators/", include("evaluation.urls")),
     path("experiments/", include("experiments.urls")),

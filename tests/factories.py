@@ -1,7 +1,8 @@
 """Test data for every app, through the real services wherever a user's action makes it.
 
-Conversations, turns, topics on turns and feedback go through `chat.services` (so each
-turn has its outbox row and its review-queue item exactly as in production). Documents
+Conversations, turns, topics on turns (a keyword membership, as `assign_topics` makes it)
+and feedback go through `chat.services` (so each turn has its outbox row and its
+review-queue item exactly as in production). Documents
 (exact chunk counts), topics (the admin's) and examples (the end of a two-reviewer flow)
 are made directly, with the outbox row their service would record.
 """
@@ -17,7 +18,7 @@ from django.utils import timezone
 
 from annotations.models import Criterion, Example, Guideline, QueueItem, Rubric, Tag
 from chat import llm, services
-from chat.models import Conversation, Feedback, Topic, Turn
+from chat.models import Conversation, Feedback, Topic, TopicMembership, Turn
 from chat.prompts import RenderedPrompt
 from outbox.services import record
 
@@ -127,8 +128,11 @@ def turn(
         created_at=timezone.now() - timedelta(days=days_ago),
     )
     t = services.turn_log(prepared=prepared, answer=answer, latency_ms=5)
-    if topic is not None:
-        services.turn_set_topic(turn=t, topic=topic)
+    if topic is not None:  # as keyword rules would have put it (chat.topics.assign_topics)
+        with transaction.atomic():
+            TopicMembership.objects.create(turn=t, topic=topic, method="keyword")
+            services.turn_topics_refresh(turn_ids=[t.id])
+        t.refresh_from_db(fields=["topic"])
     if feedback:
         services.feedback_set(
             turn=t,
@@ -283,3 +287,62 @@ def make_rubric(*, tags: tuple[str, ...] = ("outdated", "hallucination", "tone")
 
 
 GOOD = {"correctness": 5, "groundedness": 4, "helpfulness": 4}
+
+
+# --- logged questions from the synthetic topic set (bench/topics_data.py) -------------------
+# Through the ORM in bulk. Each synthetic topic gets one knowledge document with its passages
+# as chunks, so a question's context rows point at real chunks, as retrieval would make them.
+
+
+def knowledge_base() -> dict[str, object]:
+    """{'<topic>-<passage>': Chunk}, created once per test database."""
+    from bench.topics_data import PASSAGES_PER_TOPIC, TOPICS
+    from knowledge.models import Chunk, Document
+
+    chunks = {}
+    for t, name in enumerate(TOPICS):
+        text = f"All about {name}"
+        doc, _ = Document.objects.get_or_create(
+            checksum=hashlib.sha256(text.encode()).hexdigest(),
+            defaults={"title": name, "source": f"kb/{name}.md", "text": text},
+        )
+        for p in range(PASSAGES_PER_TOPIC):
+            chunk, _ = Chunk.objects.get_or_create(
+                document=doc, index=p, defaults={"text": f"{name} passage {p}"}
+            )
+            chunks[f"{t}-{p}"] = chunk
+    return chunks
+
+
+@transaction.atomic
+def log_questions(user, *, per_topic: int, seed: int = 14, days_ago: int = 0) -> list[tuple]:
+    """Log the synthetic questions as turns of one conversation; [(turn, known topic)]."""
+    from bench.topics_data import questions
+    from chat.models import TurnContext
+
+    chunks = knowledge_base()
+    conv = Conversation.objects.create(user=user, title=f"synthetic {seed}")
+    at = timezone.now() - timedelta(days=days_ago)
+    made = []
+    contexts = []
+    for position, q in enumerate(questions(per_topic, seed=seed)):
+        turn = Turn(
+            conversation=conv,
+            user=user,
+            position=position,
+            question=q.text,
+            answer="an answer",
+            grounded=bool(q.chunks),
+            max_context_score=0.5 if q.chunks else None,
+            created_at=at,
+            completed_at=at,
+        )
+        made.append((turn, q.topic))
+        for rank, chunk_key in enumerate(q.chunks, start=1):
+            chunk = chunks[chunk_key]
+            contexts.append(
+                TurnContext(turn=turn, chunk=chunk, rank=rank, score=0.5, text=chunk.text)
+            )
+    Turn.objects.bulk_create([t for t, _ in made])
+    TurnContext.objects.bulk_create(contexts)
+    return made

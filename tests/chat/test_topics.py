@@ -25,21 +25,35 @@ def test_best_topic_prefers_the_highest_score_then_the_name(db):
     assert best_topic("hello", [billing, shipping]) is None
 
 
-def test_assign_topics_keeps_experts_choices_unless_redo(end_user):
+def test_assign_topics_never_overwrites_an_experts_choice_even_with_redo(end_user):
+    from chat.models import TopicMembership
+    from chat.services import turn_set_topic
+
     billing = f.topic("Billing", ["refund"])
     other = f.topic("Other", ["zzz"])
     conv = f.conversation(end_user)
     t1 = f.turn(conv, question="refund please")
-    t2 = f.turn(conv, question="refund again", topic=other)  # chosen by an expert
+    t2 = f.turn(conv, question="refund again")
     t3 = f.turn(conv, question="hello")
+    turn_set_topic(turn=t2, topic=other)  # chosen by an expert
     OutboxEntry.objects.all().delete()
     call_command("assign_topics")
     for t in (t1, t2, t3):
         t.refresh_from_db()
     assert (t1.topic_id, t2.topic_id, t3.topic_id) == (billing.id, other.id, None)
-    assert list(OutboxEntry.objects.values_list("entity", "entity_id")) == [("turn", str(t1.id))]
+    # t2 is about billing by the keywords too, beside the expert's choice
+    assert set(TopicMembership.objects.filter(turn=t2).values_list("method", "topic_id")) == {
+        ("manual", other.id),
+        ("keyword", billing.id),
+    }
+    assert set(OutboxEntry.objects.values_list("entity", "entity_id")) == {
+        ("turn", str(t1.id)),
+        ("turn", str(t2.id)),
+    }
     call_command("assign_topics", "--redo")
     t2.refresh_from_db()
+    assert t2.topic_id == other.id
+    turn_set_topic(turn=t2, topic=None)  # the expert withdraws the choice: keywords decide
     assert t2.topic_id == billing.id
 
 

@@ -1,0 +1,116 @@
+"""The topics page: who may see and change what, and what they see."""
+
+from __future__ import annotations
+
+import pytest
+from django.urls import reverse
+
+from chat.models import Feedback, Topic
+from tests.conftest import wait_until
+from tests.factories import log_questions
+from topics import services
+from topics.discovery import Params
+from topics.models import DiscoveryRun
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def discovered(end_user):
+    made = log_questions(end_user, per_topic=15)
+    services.topics_discover(params=Params(seed=0, min_size=3))
+    return made
+
+
+def test_end_users_and_outsiders_cannot_see_topics(client_for, end_user, outsider):
+    for user in (end_user, outsider):
+        assert client_for(user).get(reverse("topics:list")).status_code == 403
+
+
+def test_an_empty_topics_page_says_what_to_do(client_for, lead):
+    page = client_for(lead).get(reverse("topics:list")).content.decode()
+    assert "No topics yet" in page and "Discover topics now" in page
+
+
+def test_experts_see_the_map_and_the_grounding_gaps_but_cannot_run_discovery(
+    client_for, expert, end_user, discovered
+):
+    turn, _ = discovered[0]
+    Feedback.objects.create(turn=turn, user=end_user, rating="down")
+    client = client_for(expert)
+    page = client.get(reverse("topics:list")).content.decode()
+    assert (
+        page.count("<circle") == Topic.objects.filter(memberships__isnull=False).distinct().count()
+    )
+    assert "hsl(0, 60%, 45%)" in page  # the topic with the thumbs down is red
+    assert "Grounding gaps" in page and "Discover topics now" not in page
+    assert client.post(reverse("topics:discover")).status_code == 403
+    assert not DiscoveryRun.objects.exists()
+
+
+def test_a_topic_page_shows_its_questions_and_passages(client_for, expert, discovered):
+    turn, _ = discovered[0]
+    topic = turn.topic_memberships.get(method="discovered").topic
+    page = client_for(expert).get(reverse("topics:detail", args=[topic.pk])).content.decode()
+    assert turn.question.split(",")[-1].strip()[:20] in page.replace("&#x27;", "'")
+    assert "Documents" in page and topic.terms[0] in page
+
+
+def test_an_expert_renames_pins_and_a_bad_name_is_refused(client_for, expert, discovered):
+    topic = Topic.objects.filter(method="discovered").first()
+    client = client_for(expert)
+    client.post(reverse("topics:rename", args=[topic.pk]), {"name": "Invoices <b>"})
+    client.post(reverse("topics:pin", args=[topic.pk]), {"pinned": "1"})
+    topic.refresh_from_db()
+    assert (topic.name, topic.named_by, topic.pinned) == ("Invoices <b>", "expert", True)
+    page = client.get(reverse("topics:detail", args=[topic.pk])).content.decode()
+    assert "Invoices &lt;b&gt;" in page
+    client.post(reverse("topics:rename", args=[topic.pk]), {"name": ""})
+    topic.refresh_from_db()
+    assert topic.name == "Invoices <b>"
+
+
+def test_edits_need_an_expert(client_for, end_user, discovered):
+    topic = Topic.objects.filter(method="discovered").first()
+    client = client_for(end_user)
+    for name in ("rename", "pin", "merge", "split"):
+        assert client.post(reverse(f"topics:{name}", args=[topic.pk]), {}).status_code == 403
+    assert client.get(reverse("topics:detail", args=[topic.pk])).status_code == 403
+
+
+def test_an_expert_merges_and_splits_from_the_page(client_for, expert, discovered):
+    a, b = list(Topic.objects.filter(method="discovered")[:2])
+    client = client_for(expert)
+    response = client.post(reverse("topics:merge", args=[a.pk]), {"into": str(b.pk)})
+    assert response["Location"] == reverse("topics:detail", args=[b.pk])
+    assert not Topic.objects.filter(pk=a.pk).exists()
+    moving = [str(t) for t in b.memberships.values_list("turn_id", flat=True)[:2]]
+    response = client.post(
+        reverse("topics:split", args=[b.pk]), {"name": "Split off", "turns": moving}
+    )
+    new = Topic.objects.get(name="Split off")
+    assert response["Location"] == reverse("topics:detail", args=[new.pk])
+    assert {str(t) for t in new.memberships.values_list("turn_id", flat=True)} == set(moving)
+
+
+@pytest.mark.django_db(transaction=True, serialized_rollback=True)
+def test_a_lead_runs_discovery_on_the_worker_with_a_progress_bar(
+    seeded_db, client_for, lead, end_user, celery_worker
+):
+    log_questions(end_user, per_topic=15)
+    client = client_for(lead)
+    assert client.post(reverse("topics:discover")).status_code == 302
+    run = DiscoveryRun.objects.get()
+    assert run.created_by == lead
+    page = client.get(reverse("topics:list")).content.decode()
+    assert 'role="progressbar"' in page or "Done" in page
+    wait_until(
+        lambda: DiscoveryRun.objects.get().status in ("done", "failed"),
+        timeout=120,
+        message="discovery did not finish on the worker",
+    )
+    run.refresh_from_db()
+    assert (run.status, run.percent, run.questions) == ("done", 100, 360), run.error
+    part = client.get(reverse("topics:list") + "?part=run", HTTP_HX_REQUEST="true")
+    assert "Done" in part.content.decode() and "<h1>" not in part.content.decode()
+    assert Topic.objects.filter(method="discovered").count() == run.topics_found >= 18
