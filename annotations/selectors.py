@@ -24,7 +24,7 @@ from django.utils.dateparse import parse_datetime
 from annotations.models import Criterion, Example, Guideline, QueueItem, Review, Rubric
 from chat.models import Turn
 from reviewhub.preferences import preference
-from reviewhub.roles import is_lead
+from reviewhub.roles import is_expert, is_lead
 
 ORDER = ("-priority", "turn_created_at", "id")
 
@@ -194,6 +194,21 @@ def review_ids_visible_to(user, turn_id) -> set[str] | None:
         return None
     reviews = list(Review.objects.filter(item=item).only("id", "reviewer_id"))
     return {str(r.id) for r in reviews_visible_to(user, item, reviews)}
+
+
+def scores_hidden_for(user, turn_id) -> bool:
+    """Evaluator scores are for experts and leads, never end users; while blind review
+    applies to this user on the turn's open item, they stay hidden until the user has
+    submitted a review of it (as on the review screen)."""
+    if not is_expert(user):
+        return True
+    item = QueueItem.objects.filter(turn_id=turn_id).only("id", "state", "holder_id").first()
+    if item is None:
+        return False
+    reviews = list(Review.objects.filter(item=item).only("id", "reviewer_id"))
+    if not reviews_blind_for(user, item, reviews):
+        return False
+    return not any(r.reviewer_id == user.pk for r in reviews)
 
 
 def example_of(item: QueueItem) -> Example | None:

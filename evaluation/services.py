@@ -35,6 +35,7 @@ from evaluation.models import (
     ScoreRequest,
 )
 from evaluation.selectors import latest_version_ids
+from outbox.services import record
 from reviewhub import bulk
 
 OFFLINE_CRITERION_SCALE = {"scale_min": 0, "scale_max": 1}
@@ -281,9 +282,24 @@ def scores_store(rows: list[dict]) -> int:
     for row in rows:
         row.setdefault("created_at", now)
         row["updated_at"] = now
-    return bulk.upsert(
-        Score, rows, unique=("turn_id", "evaluator_version_id", "criterion"), update=SCORE_UPDATE
-    )
+    with transaction.atomic():
+        stored = bulk.upsert(
+            Score,
+            rows,
+            unique=("turn_id", "evaluator_version_id", "criterion"),
+            update=SCORE_UPDATE,
+        )
+        # The graph shows scores on the answer's lineage. The upsert does not say which ids
+        # it wrote; the rows of these turns × versions are those ids (plus, rarely, other
+        # criteria of the same pair: re-syncing them is harmless).
+        turn_ids = sorted({row["turn_id"] for row in rows}, key=str)
+        versions = {row["evaluator_version_id"] for row in rows}
+        for start in range(0, len(turn_ids), 500):
+            scored = Score.objects.filter(
+                turn_id__in=turn_ids[start : start + 500], evaluator_version_id__in=versions
+            )
+            record("score", scored.values_list("id", flat=True))
+    return stored
 
 
 # Criteria that say nothing about the answer's quality: a refusal is not wrong, and

@@ -1,7 +1,7 @@
 """The lineage of one answer, read from the graph in one Cypher query:
 
-question → context chunks → documents → answer → feedback → reviews → corrections
-→ example → releases (plus the topic and replay links).
+question → context chunks → documents → answer → feedback → evaluator scores → reviews
+→ corrections → example → releases (plus the topic and replay links).
 """
 
 from __future__ import annotations
@@ -19,6 +19,7 @@ RETURN properties(a) AS answer,
   [(a)-[r:HAS_CONTEXT]->(c:Chunk) | {chunk: properties(c), rank: r.rank, score: r.score,
      documents: [(d:Document)-[:HAS_CHUNK]->(c) | properties(d)]}] AS contexts,
   [(f:Feedback)-[:RATES]->(a) | properties(f)] AS feedback,
+  [(s:Score)-[:SCORES]->(a) | properties(s)] AS scores,
   [(rv:Review)-[:REVIEWS]->(a) | {review: properties(rv),
      corrections: [(rv)-[:CORRECTS_WITH]->(co:Correction) | properties(co)]}] AS reviews,
   [(e:Example)-[:FROM]->(a) | {example: properties(e),
@@ -55,6 +56,7 @@ def lineage(turn_id: str) -> dict | None:
     data["topics"] = [{**t["topic"], "method": t["method"]} for t in topics]
     data["topic"] = data["topics"][0] if topics else None
     data["contexts"].sort(key=lambda c: c["rank"] or 0)
+    data["scores"].sort(key=lambda s: (s.get("evaluator") or "", s.get("criterion") or ""))
     return data
 
 
@@ -113,6 +115,19 @@ def elements(data: dict) -> list[dict]:
             node("feedback", fb["uid"], f"Feedback: {fb.get('rating')}", fb.get("comment") or ""),
             a,
             "RATES",
+        )
+    for sc in data.get("scores", []):
+        value = "error" if sc.get("value") is None else f"{sc['value']:g}"
+        by = f"{sc.get('evaluator')} v{sc.get('version')}"
+        edge(
+            node(
+                "score",
+                sc["uid"],
+                f"Score: {sc.get('criterion')} {value} ({by})",
+                sc.get("reason") or sc.get("error") or "",
+            ),
+            a,
+            "SCORES",
         )
     for item in data["reviews"]:
         rv = item["review"]

@@ -124,6 +124,24 @@ class Feedback(StructuredNode):
     rates = RelationshipTo("Message", "RATES")
 
 
+class Score(StructuredNode):
+    """An evaluator's score of an answer on one criterion (evaluation.Score)."""
+
+    uid = StringProperty(unique_index=True, required=True)
+    evaluator = StringProperty()
+    version = IntegerProperty()
+    kind = StringProperty()
+    criterion = StringProperty(index=True)
+    value = FloatProperty()
+    normalized = FloatProperty()
+    reason = StringProperty()
+    error = StringProperty()
+    source = StringProperty()
+    updated_at = DateTimeNeo4jFormatProperty()
+
+    scores = RelationshipTo("Message", "SCORES")
+
+
 class Correction(StructuredNode):
     uid = StringProperty(unique_index=True, required=True)
     text = StringProperty()

@@ -221,7 +221,7 @@ def _delete_messages(uids: list[str]) -> None:
         match + "-[:HAS_CONTEXT]->(c:Chunk {external: true}) RETURN DISTINCT c.uid", {"rows": ids}
     )
     write(match + "<-[:REVIEWS]-(:Review)-[:CORRECTS_WITH]->(c:Correction) DETACH DELETE c", ids)
-    write(match + "<-[:REVIEWS|RATES]-(x) DETACH DELETE x", ids)
+    write(match + "<-[:REVIEWS|RATES|SCORES]-(x) DETACH DELETE x", ids)
     write(match + " DETACH DELETE m", ids)
     write(
         "UNWIND $rows AS id MATCH (c:Chunk {uid: id}) "
@@ -608,6 +608,56 @@ def sync_feedback(ids: Iterable[object], *, deps: bool = True) -> None:
     delete_nodes("Feedback", absent(ids, (str(f["id"]) for f in found)))
 
 
+def sync_scores(ids: Iterable[object], *, deps: bool = True) -> None:
+    """(:Score {evaluator, version, criterion, value, normalized, reason})-[:SCORES]->(answer):
+    each evaluator score of an answer, on its lineage."""
+    from evaluation.models import Score
+
+    ids = as_strs(ids)
+    found = list(
+        Score.objects.filter(pk__in=[int(i) for i in ids if i.isdigit()]).values(
+            "id",
+            "turn_id",
+            "criterion",
+            "value",
+            "normalized",
+            "reason",
+            "error",
+            "source",
+            "updated_at",
+            "evaluator_version__version",
+            "evaluator_version__evaluator__name",
+            "evaluator_version__evaluator__kind",
+        )
+    )
+    write(
+        upsert_query("Score", ["updated_at"])
+        + " WITH n, row "
+        + _placeholder_answer("a", "row.turn")
+        + " MERGE (n)-[:SCORES]->(a)",
+        [
+            {
+                "uid": str(s["id"]),
+                "turn": str(s["turn_id"]),
+                "updated_at": iso(s["updated_at"]),
+                "p": {
+                    "evaluator": s["evaluator_version__evaluator__name"],
+                    "version": s["evaluator_version__version"],
+                    "kind": s["evaluator_version__evaluator__kind"],
+                    "criterion": s["criterion"],
+                    "value": s["value"],
+                    "normalized": s["normalized"],
+                    "reason": s["reason"],
+                    "error": s["error"],
+                    "source": s["source"],
+                },
+            }
+            for s in found
+        ],
+    )
+    delete_nodes("Score", absent(ids, (str(s["id"]) for s in found)))
+
+
 def sync_reviews(ids: Iterable[object], *, deps: bool = True) -> None:
     """(:Review)-[:REVIEWS]->(answer); a review with a corrected answer also gets
     (:Review)-[:CORRECTS_WITH]->(:Correction {uid: review uid})."""
@@ -741,6 +791,7 @@ SYNCERS: dict[str, Callable[..., None]] = {
     "conversation": sync_conversations,
     "turn": sync_turns,
     "feedback": sync_feedback,
+    "score": sync_scores,
     "review": sync_reviews,
     "example": sync_examples,
     "release": sync_releases,

@@ -107,6 +107,7 @@ def expected(external: list[tuple] | None = None) -> tuple[dict[str, set[str]], 
         "ABOUT": TopicMembership.objects.count,  # one per membership (keyword, discovered, manual)
         "REPLAY_OF": lambda: sum(1 for t in turns if t[3]),
         "RATES": lambda: len(ids["Feedback"]),
+        "SCORES": lambda: len(ids["Score"]),
         "REVIEWS": lambda: len(ids["Review"]),
         "CORRECTS_WITH": lambda: len(ids["Correction"]),
         "FROM": lambda: len(ids["Example"]),
@@ -124,6 +125,7 @@ def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]
     `external` as for `expected`."""
     from annotations.models import Example
     from chat.models import Feedback, TopicMembership, TurnContext
+    from evaluation.models import Score
 
     contexts = {
         (t, c, rank)
@@ -142,6 +144,12 @@ def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]
         ),
         "RATES": set(Feedback.objects.values_list(*map(UuidText, ("id", "turn_id")), "rating")),
         "FROM": set(Example.objects.values_list(*map(UuidText, ("id", "turn_id")))),
+        "SCORES": {
+            (str(pk), turn, criterion, value)
+            for pk, turn, criterion, value in Score.objects.values_list(
+                "id", UuidText("turn_id"), "criterion", "value"
+            )
+        },
     }
 
 

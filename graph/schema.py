@@ -34,6 +34,7 @@ ENTITIES = (
     "conversation",
     "turn",
     "feedback",
+    "score",
     "review",
     "example",
     "release",
@@ -99,6 +100,8 @@ LABELS = (
         order=("conversation_id", "position", "id"),
     ),
     Label("Feedback", "feedback", "chat.Feedback"),
+    # Evaluator scores: one node per turn × evaluator version × criterion.
+    Label("Score", "score", "evaluation.Score"),
     Label("Review", "review", "annotations.Review"),
     # A review with a corrected answer has a Correction node with the review's uid.
     Label(
@@ -156,6 +159,13 @@ RELS = (
         "Message",
         "feedback",
         "MATCH (f:Feedback)-[:RATES]->(a:Message) RETURN f.uid, a.uid, f.rating",
+    ),
+    Rel(
+        "SCORES",
+        "Score",
+        "Message",
+        "score",
+        "MATCH (s:Score)-[:SCORES]->(a:Message) RETURN s.uid, a.uid, s.criterion, s.value",
     ),
     Rel("REVIEWS", "Review", "Message", "review"),
     Rel("CORRECTS_WITH", "Review", "Correction", "review"),

@@ -8,7 +8,7 @@ from django.http import HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_POST
 
-from annotations.selectors import review_ids_visible_to
+from annotations.selectors import review_ids_visible_to, scores_hidden_for
 from chat.forms import TopicForm
 from chat.models import Turn
 from chat.selectors import turn_visible_to
@@ -43,11 +43,14 @@ def _read_lineage(request: HttpRequest, turn: Turn) -> tuple[dict | None, str]:
 
 
 def _blind(user, turn: Turn, data: dict) -> None:
-    """Blind review (annotations.selectors): drop the reviews this user may not see yet."""
+    """Blind review (annotations.selectors): drop the reviews this user may not see yet,
+    and evaluator scores from end users (and from a reviewer before their own review)."""
     visible = review_ids_visible_to(user, turn.pk) or set()
     shown = [r for r in data["reviews"] if r["review"].get("uid") in visible]
     data["hidden_reviews"] = len(data["reviews"]) - len(shown)
     data["reviews"] = shown
+    if scores_hidden_for(user, turn.pk):
+        data["scores"] = []
 
 
 def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
