@@ -209,7 +209,9 @@ def alignment() -> list[Alignment]:
 # --- analytics --------------------------------------------------------------------------------
 
 
-def _latest_quality_scores():
+def latest_quality_scores() -> QuerySet[Score]:
+    """The 0–1 scores that speak of an answer's quality: current evaluator versions, no
+    refusal flags (a refusal is not wrong)."""
     return Score.objects.filter(
         evaluator_version_id__in=latest_version_ids(), normalized__isnull=False
     ).exclude(criterion="refusal")
@@ -218,7 +220,7 @@ def _latest_quality_scores():
 def scores_by_topic(limit: int = 40) -> dict:
     """Mean 0–1 score per topic and criterion (current versions), worst first."""
     rows = list(
-        _latest_quality_scores()
+        latest_quality_scores()
         .values("turn__topic__name", "criterion")
         .annotate(mean=Avg("normalized"), n=Count("id"))
         .order_by("mean")[:limit]
@@ -240,7 +242,7 @@ def scores_over_time(days: int = 30) -> dict:
     """Mean 0–1 score per day (of the answer) and criterion, over the last `days` days."""
     since = timezone.now() - timedelta(days=days)
     rows = (
-        _latest_quality_scores()
+        latest_quality_scores()
         .filter(turn__created_at__gte=since)
         .annotate(day=TruncDate("turn__created_at"))
         .values("day", "criterion")

@@ -40,6 +40,8 @@ def topic_detail(request: HttpRequest, topic_id: UUID) -> HttpResponse:
             "topic": topic,
             "questions": questions,
             "passages": selectors.topic_passages(topic),
+            "criteria": selectors.topic_criteria(topic),
+            "grounding": selectors.grounding_effect(topic.pk).get(topic.pk),
             "rename_form": RenameForm(initial={"name": topic.name}),
             "merge_form": MergeForm(topic=topic),
             "split_form": SplitForm(questions=questions),

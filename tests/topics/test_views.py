@@ -114,3 +114,34 @@ def test_a_lead_runs_discovery_on_the_worker_with_a_progress_bar(
     part = client.get(reverse("topics:list") + "?part=run", HTTP_HX_REQUEST="true")
     assert "Done" in part.content.decode() and "<h1>" not in part.content.decode()
     assert Topic.objects.filter(method="discovered").count() == run.topics_found >= 18
+
+
+def test_topics_show_evaluator_scores_and_what_grounding_changed(client_for, expert, lead):
+    """Per topic: the mean evaluator score of its answers, and grounded minus ungrounded
+    scores of the same questions re-asked with grounding switched (replays, experiments)."""
+    from evaluation.services import external_score_record
+    from tests import factories as f
+
+    billing, backups = f.topic("Billing", ["invoice"]), f.topic("Backups", ["snapshot"])
+    helped = f.turn(user=expert, question="Where is my invoice?", topic=billing, grounded=False)
+    helped_replay = f.turn(user=expert, question=helped.question, replay_of=helped, grounded=True)
+    hurt = f.turn(user=expert, question="How long is a snapshot kept?", topic=backups)
+    hurt_replay = f.turn(user=expert, question=hurt.question, replay_of=hurt, grounded=False)
+    unpaired = f.turn(user=expert, question="Another invoice?", topic=billing)
+    for turn, value in ((helped, 0.2), (helped_replay, 0.9), (hurt, 0.3), (hurt_replay, 0.8)):
+        external_score_record(turn=turn, user=lead, name="accuracy", value=value)
+    external_score_record(turn=unpaired, user=lead, name="accuracy", value=0.6)
+
+    page = client_for(expert).get(reverse("topics:list")).content.decode()
+    effects = [cell.split("</td>")[0] for cell in page.split('data-testid="grounding-effect">')[1:]]
+    by_topic = dict(zip(["Billing", "Backups"], effects, strict=False))
+    assert "+0.70" in by_topic["Billing"] and "1 pair" in by_topic["Billing"]
+    assert "-0.50" in by_topic["Backups"] and "badge bad" in by_topic["Backups"]
+    assert "0.40 <span" in page  # Billing's mean score: (0.2 + 0.6) / 2 over its members
+
+    detail = client_for(expert).get(reverse("topics:detail", args=[backups.pk])).content.decode()
+    assert "accuracy" in detail and "better with grounding 0, worse 1" in detail
+    untouched = f.topic("Pricing", ["price"])
+    detail = client_for(expert).get(reverse("topics:detail", args=[untouched.pk])).content.decode()
+    assert "No evaluator has scored these answers yet" in detail
+    assert "its effect is unknown here" in detail
