@@ -12,7 +12,8 @@ from datetime import date
 from pathlib import Path
 
 from django.conf import settings
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
+from django.db.models.functions import Coalesce
 
 from annotations.models import Example
 from datasets.exports import MIN_EXAMPLES, PAIR_FORMATS, RECOMMENDED_MIN
@@ -142,6 +143,53 @@ def release_diff(release: Release, previous: Release | None, limit: int = 200) -
         "added": [(pk, current[pk]) for pk in added[:limit]],
         "removed": [(pk, before[pk]) for pk in removed[:limit]],
         "limit": limit,
+    }
+
+
+def topic_balance(release: Release, *, limit: int = 30) -> dict:
+    """The release's topics next to real traffic's: each question's primary topic, the share
+    of the release's examples and the share of every logged question (replays and failed
+    turns left out), largest first. A dataset that trains on what users really ask has
+    shares close to traffic's; `gap` is the release share minus the traffic share."""
+    from chat.models import Turn
+
+    def shares(rows) -> tuple[dict, int]:
+        counts = {name or "(no topic)": n for name, n in rows}
+        return counts, sum(counts.values())
+
+    released, in_release = shares(  # the topic the example was approved under
+        release.items.annotate(name=Coalesce("example__topic__name", "example__turn__topic__name"))
+        .values_list("name")
+        .annotate(n=Count("example_id"))
+        .values_list("name", "n")
+    )
+    traffic, in_traffic = shares(
+        Turn.objects.filter(status=Turn.Status.OK, replay_of__isnull=True)
+        .values_list("topic__name")
+        .annotate(n=Count("id"))
+        .values_list("topic__name", "n")
+    )
+    rows = []
+    for name in sorted(set(released) | set(traffic), key=lambda t: (-released.get(t, 0), t)):
+        r_share = released.get(name, 0) / in_release if in_release else 0.0
+        t_share = traffic.get(name, 0) / in_traffic if in_traffic else 0.0
+        rows.append(
+            {
+                "topic": name,
+                "examples": released.get(name, 0),
+                "share": round(r_share, 4),
+                "traffic": traffic.get(name, 0),
+                "traffic_share": round(t_share, 4),
+                "gap": round(r_share - t_share, 4),
+            }
+        )
+    return {
+        "basis": "primary topic of each question; traffic is every logged question "
+        "(replays and failed turns left out)",
+        "examples": in_release,
+        "traffic": in_traffic,
+        "topics": rows[:limit],
+        "other_topics": max(0, len(rows) - limit),
     }
 
 

@@ -470,6 +470,8 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
         "dedup": snap["dedup"],
         "pii": snap["pii"],
         "files": [f.as_dict() for f in written.files],
+        # as traffic was at build time (the manifest is rebuilt on each transition)
+        "topic_balance": selectors.topic_balance(release),
     }
 
 
@@ -621,6 +623,7 @@ def build_manifest(release: Release) -> dict:
         },
         "counts": report.get("counts", {}),
         "split_ids": _split_ids(release),
+        "topic_balance": report.get("topic_balance", {}),
         "files": report.get("files", []),
         "validation": report.get("validation", {}),
         "dedup": report.get("dedup", {}),

@@ -235,6 +235,7 @@ def make_example(
         grounded=grounded,
         system_prompt=system,
         prompt_messages=messages,
+        topic=topic,
     )
     e = example(
         t,

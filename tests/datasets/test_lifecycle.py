@@ -387,3 +387,29 @@ def test_detail_names_the_reviewers_a_definition_filters_on(client_for, lead, le
     page = client_for(lead2).get(reverse("datasets:detail", args=[release.id])).content.decode()
     assert "<strong>reviewers</strong>: erin" in page
     assert f"[{expert.id}]" not in page
+
+
+@pytest.mark.django_db
+def test_manifest_and_page_show_topic_balance_beside_real_traffic(lead, lead2, client_for):
+    """Each release reports its topic shares next to traffic's, as traffic was at build."""
+    from tests import factories as f
+
+    billing, backups = f.topic("Billing", ["invoice"]), f.topic("Backups", ["snapshot"])
+    make_examples(lead, 9, topic=billing)
+    make_examples(lead, 3, topic=backups)
+    for _ in range(8):  # traffic that never became examples: mostly about backups
+        f.turn(user=lead, question="Is my snapshot kept?", topic=backups)
+    release = built_release(lead, formats=["openai_chat"])
+    balance = release.manifest["topic_balance"]
+    shares = {t["topic"]: (t["examples"], t["share"], t["traffic"]) for t in balance["topics"]}
+    assert shares == {"Billing": (9, 0.75, 9), "Backups": (3, 0.25, 11)}
+    billing_row = balance["topics"][0]
+    assert billing_row["traffic_share"] == 0.45 and billing_row["gap"] == 0.3
+    assert balance["examples"] == 12 and balance["traffic"] == 20
+
+    for _ in range(5):  # later traffic does not rewrite a built release's balance
+        f.turn(user=lead, question="Another invoice?", topic=billing)
+    approved = services.release_approve(release=release, user=lead2)
+    assert approved.manifest["topic_balance"] == balance
+    page = client_for(lead).get(reverse("datasets:detail", args=[release.id])).content.decode()
+    assert 'data-testid="topic-balance"' in page and "+30 pts" in page and "75%" in page
