@@ -5,9 +5,12 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from reviewhub.jobs import JobFields
 
-class DiscoveryRun(models.Model):
-    """One run of topic discovery; progress lives here so the page can show a bar."""
+
+class DiscoveryRun(JobFields):
+    """One run of topic discovery; progress lives here so the page can show a bar. A run
+    whose worker died is re-queued by the job sweeper (reviewhub.jobs) and starts over."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -35,7 +38,7 @@ class DiscoveryRun(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(JobFields.Meta):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:

@@ -31,6 +31,7 @@ from django.utils import timezone
 from chat.models import Topic, TopicMembership, Turn, TurnContext
 from chat.services import turn_topics_refresh
 from outbox.services import record
+from reviewhub import jobs
 from topics.discovery import Discovery, Params, discover, match_communities
 from topics.models import DiscoveryRun
 
@@ -48,40 +49,70 @@ class TopicError(Exception):
 # --- discovery runs ---------------------------------------------------------------------------
 
 
+def _fail_rows(rows, reason: str) -> int:
+    return rows.update(status=DiscoveryRun.Status.FAILED, error=reason, finished_at=timezone.now())
+
+
+def _lease_s() -> float:
+    # progress (the heartbeat) comes between steps; at 100k questions the longest step
+    # (the communities) takes ~20 s on a 2-core machine
+    return max(settings.JOB_LEASE_S, 300.0)
+
+
+DISCOVERY_JOB = jobs.JobKind(
+    model="topics.DiscoveryRun",
+    task="topics.tasks.discover_topics",
+    active=Q(status__in=[DiscoveryRun.Status.QUEUED, DiscoveryRun.Status.RUNNING]),
+    fail=_fail_rows,
+    on_claim={
+        "status": DiscoveryRun.Status.RUNNING,
+        "stage": "reading the questions",
+        "percent": 1,
+    },
+    lease_s=_lease_s,
+    max_attempts=2,
+)
+
+
 @transaction.atomic
 def discovery_run_create(*, user=None, seed: int = 0) -> DiscoveryRun:
     """Queue a discovery run (one at a time: an active run is returned instead)."""
-    from topics.tasks import discover_topics
-
-    active = DiscoveryRun.objects.select_for_update().filter(
-        status__in=[DiscoveryRun.Status.QUEUED, DiscoveryRun.Status.RUNNING]
-    )
+    active = DiscoveryRun.objects.select_for_update().filter(DISCOVERY_JOB.active)
     if run := active.first():
         return run
     run = DiscoveryRun.objects.create(created_by=user, seed=seed)
-    transaction.on_commit(lambda: discover_topics.delay(str(run.pk)))
+    jobs.job_enqueue_on_commit(run)
     return run
 
 
 def discovery_run_execute(*, run_id) -> DiscoveryRun:
-    """Run a queued discovery (claimed with a compare-and-set, so a redelivered task or a
-    second worker does nothing), storing progress as it goes."""
-    claimed = DiscoveryRun.objects.filter(pk=run_id, status=DiscoveryRun.Status.QUEUED).update(
-        status=DiscoveryRun.Status.RUNNING, stage="reading the questions", percent=1
-    )
-    run = DiscoveryRun.objects.get(pk=run_id)
-    if not claimed:
-        return run
+    """Run a queued discovery. The run holds the row's lease (reviewhub.jobs): a redelivered
+    task or a second worker does nothing, and a run whose worker died is re-queued by the
+    sweeper and starts over (the topics are stored in one transaction at the end)."""
+    run = jobs.job_claim(DiscoveryRun, run_id)
+    if run is None:
+        return DiscoveryRun.objects.get(pk=run_id)
     try:
         found, kept = topics_discover(seed=run.seed, progress=_progress(run))
-        run.status, run.percent, run.stage = DiscoveryRun.Status.DONE, 100, "done"
-        run.topics_found, run.topics_kept = found, kept
+    except jobs.LeaseLost:
+        log.warning("discovery %s: another run took over", run.pk)
     except Exception as exc:
         log.exception("topic discovery failed")
-        run.status, run.error = DiscoveryRun.Status.FAILED, f"{type(exc).__name__}: {exc}"
-    run.questions = DiscoveryRun.objects.get(pk=run.pk).questions
-    run.finished_at = timezone.now()
-    run.save()
+        jobs.job_rows(run).update(
+            status=DiscoveryRun.Status.FAILED,
+            error=f"{type(exc).__name__}: {exc}",
+            finished_at=timezone.now(),
+        )
+    else:
+        jobs.job_rows(run).update(
+            status=DiscoveryRun.Status.DONE,
+            percent=100,
+            stage="done",
+            topics_found=found,
+            topics_kept=kept,
+            finished_at=timezone.now(),
+        )
+    run.refresh_from_db()
     return run
 
 
@@ -90,7 +121,7 @@ def _progress(run: DiscoveryRun) -> Callable[[float, str], None]:
         fields = {"percent": max(1, min(99, int(fraction * 100))), "stage": stage[:120]}
         if questions is not None:
             fields["questions"] = questions
-        DiscoveryRun.objects.filter(pk=run.pk).update(**fields)
+        jobs.job_heartbeat(run, **fields)
 
     return report
 

@@ -148,6 +148,37 @@ def test_a_queued_run_is_claimed_once_and_reports_progress(
     assert again.topics_kept == 0 and again.status == "done"
 
 
+def test_a_run_whose_worker_died_is_requeued_by_the_sweeper_and_finishes(
+    end_user, lead, django_capture_on_commit_callbacks
+):
+    """A worker killed mid-discovery leaves the run "running" with a lease nobody renews;
+    it used to block every later run. The job sweeper gives it back and it completes."""
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviewhub import jobs
+    from topics.models import DiscoveryRun
+
+    log_questions(end_user, per_topic=6)
+    with django_capture_on_commit_callbacks(execute=False):
+        run = services.discovery_run_create(user=lead)
+    stale = timezone.now() - timedelta(hours=1)
+    DiscoveryRun.objects.filter(pk=run.pk).update(
+        status="running", lease_owner="dead-worker", heartbeat_at=stale, attempts=1
+    )
+    assert services.discovery_run_execute(run_id=run.pk).status == "running"  # held
+    with django_capture_on_commit_callbacks(execute=False):
+        assert services.discovery_run_create(user=lead).pk == run.pk  # still the one
+    with django_capture_on_commit_callbacks(execute=False):
+        assert jobs.job_sweep()["requeued"] == 1
+    run.refresh_from_db()
+    assert run.lease_owner == "" and "re-queued" in run.job_note
+    done = services.discovery_run_execute(run_id=run.pk)
+    assert (done.status, done.percent, done.attempts) == ("done", 100, 2)
+    assert done.topics_found == Topic.objects.filter(method="discovered").count() > 0
+
+
 def test_with_an_llm_configured_new_topics_get_a_short_name_from_it(end_user, llm_server):
     llm_server.answer = "Invoices and charges."
     log_questions(end_user, per_topic=15)
