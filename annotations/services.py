@@ -14,7 +14,6 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable
 from datetime import datetime, timedelta
-from types import SimpleNamespace
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -26,7 +25,7 @@ from annotations import selectors
 from annotations.locks import example_is_locked
 from annotations.models import AuditEvent, Example, QueueItem, Review, Rubric
 from chat.models import Feedback, Turn
-from chat.prompts import turn_production_messages
+from chat.prompts import turn_production_messages, turn_rows_prompts
 from outbox.services import record
 from reviewhub import bulk
 from reviewhub.preferences import preference
@@ -633,13 +632,14 @@ def _approve_batch(ids: list[object], actor, reason: str) -> int:
     if not turns:
         return 0
     now = timezone.now()
+    prompts = turn_rows_prompts(turns)  # the columns are packed: chat.prompt_storage
     rows = [
         {
             "turn_id": t["id"],
             "status": Example.Status.APPROVED,
-            "messages": turn_production_messages(SimpleNamespace(**t)),
+            "messages": messages,
             "system_prompt": t["system_prompt"],
-            "rendered_context": t["rendered_context"],
+            "rendered_context": rendered,
             "question": t["question"],
             "answer": t["answer"],
             "original_answer": t["answer"],
@@ -652,7 +652,7 @@ def _approve_batch(ids: list[object], actor, reason: str) -> int:
             "approval_reason": reason,
             "updated_at": now,
         }
-        for t in turns
+        for t, (messages, rendered) in zip(turns, prompts, strict=True)
     ]
     update = tuple(k for k in rows[0] if k != "turn_id")
     bulk.upsert(Example, rows, unique=("turn_id",), update=update)
