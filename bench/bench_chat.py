@@ -6,11 +6,21 @@ processes configured through the environment:
 * chat_logging_overhead_p95_ms — the time `chat.services.turn_log` takes for one grounded chat
   turn with the offline provider: the Turn, its context rows, the graph outbox entries and the
   review-queue refresh in one transaction, commit included (the provider call is not timed).
-* ingest_throughput_per_s — interactions stored per second by POST /api/v1/interactions on a
-  real server process (`manage.py serve_web`, what `make run` starts) over HTTP, in batches
-  of 500; one
-  interaction is a ~60-character question, a ~400-character answer, a model name and 3 context
-  passages of ~300 characters, with a client id (the idempotent-retry path).
+* ingest_throughput_per_s — interactions stored per second by POST /api/v1/interactions on the
+  production server (gunicorn with reviewhub.gunicorn_conf, as `make run` starts it) over
+  HTTP, in batches of 500 sent one after another; on SQLite (`…_sqlite`) and, when a
+  PostgreSQL server answers at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432,
+  a temporary database is made there), on PostgreSQL (`…_postgresql`); the headline is the
+  lower of the two. One interaction is a ~60-character question, a ~400-character answer, a
+  model name and 3 context passages of ~300 characters, with a client id (the idempotent-retry
+  path). Server CPU per request is reported too: the machine's 2 cores are shared.
+* storage_bytes_per_interaction — bytes an interaction takes in SQLite, from the database's
+  own page statistics (the dbstat table: pages of chat_turn, chat_turncontext and their
+  indexes, before and after), for 2,000 interactions logged with their exact prompt (the
+  system prompt, the messages sent — system message with the 3 passages, then the question —
+  and the passages as context). `…_all_tables` counts every table that grows (the search
+  index, the review queue, conversations, the graph outbox too); `…_chat_turn` is a grounded
+  chat-page turn (template, rendered context, history) logged by `turn_log`.
 * retrieval_p95_ms_100k — `knowledge.retrieval.retrieve(query, k=5)` over 100,000 chunks (offline
   hashed vectors + BM25), after the in-process index is built.
 
@@ -88,11 +98,27 @@ def run() -> dict:
             f"per turn; whole offline turn p95 {logging_result['turn_p95']:.1f} ms",
             flush=True,
         )
-        ingest = _ingest(env)
+        ingest = {"sqlite": _ingest(env)}
+        postgres = _postgres_env(env)
+        if postgres is not None:
+            try:
+                ingest["postgresql"] = _ingest(postgres[0])
+            finally:
+                postgres[1]()
+        for vendor, figure in ingest.items():
+            print(
+                f"  ingestion ({vendor}, gunicorn): {figure['rate']:,.0f} interactions/s over "
+                f"{figure['n']:,} ({BATCH} per request, p95 request "
+                f"{figure['p95_request_ms']:.0f} ms; server CPU "
+                f"{figure['server_cpu_ms_per_batch']:.0f} ms per request = "
+                f"{figure['cpu_rate']:,.0f} interactions per CPU-second)",
+                flush=True,
+            )
+        storage = _child("storage", env)
         print(
-            f"  ingestion: {ingest['rate']:,.0f} interactions/s over {ingest['n']:,} "
-            f"({BATCH} per request, p95 request {ingest['p95_request_ms']:.0f} ms; server CPU "
-            f"{ingest['server_cpu_ms_per_batch']:.0f} ms per request)",
+            "  storage: "
+            + ", ".join(f"{k} {v:,.0f} B" for k, v in storage.items() if k != "n")
+            + " per interaction",
             flush=True,
         )
         retrieval_result = _child("retrieval", env)
@@ -112,10 +138,38 @@ def run() -> dict:
             "n": logging_result["n"],
         },
         "ingest_throughput_per_s": {
-            "value": round(ingest["rate"], 1),
+            "value": round(min(f["rate"] for f in ingest.values()), 1),
             "unit": "interactions/s",
-            "target": ">= 5000",
-            "n": ingest["n"],
+            "target": ">= 10000 (PostgreSQL and SQLite)",
+            "n": ingest["sqlite"]["n"],
+        },
+        **{
+            f"ingest_throughput_per_s_{vendor}": {
+                "value": round(figure["rate"], 1),
+                "unit": "interactions/s",
+                "target": ">= 10000",
+                "n": figure["n"],
+                "server_cpu_interactions_per_s": round(figure["cpu_rate"], 1),
+            }
+            for vendor, figure in ingest.items()
+        },
+        "storage_bytes_per_interaction": {
+            "value": round(storage["turn_and_contexts"], 1),
+            "unit": "bytes",
+            "target": "<= 2500",
+            "n": storage["n"],
+        },
+        "storage_bytes_per_interaction_all_tables": {
+            "value": round(storage["all_tables"], 1),
+            "unit": "bytes",
+            "target": "",
+            "n": storage["n"],
+        },
+        "storage_bytes_per_chat_turn": {
+            "value": round(storage["chat_turn"], 1),
+            "unit": "bytes",
+            "target": "",
+            "n": storage["chat_n"],
         },
         "retrieval_p95_ms_100k": {
             "value": round(retrieval_result["p95"], 2),
@@ -165,8 +219,18 @@ def _interaction(rng: random.Random, words: list[str]) -> dict:
 def _ingest(env: dict) -> dict:
     token = _child("token", env)["token"]
     port = _free_port()
+    # the command serve_all starts for `make run` (reviewhub/management/commands/serve_all.py)
     server = subprocess.Popen(
-        [PY, "manage.py", "serve_web", f"127.0.0.1:{port}", "--noreload"],
+        [
+            PY,
+            "-m",
+            "gunicorn",
+            "-c",
+            "python:reviewhub.gunicorn_conf",
+            "--bind",
+            f"127.0.0.1:{port}",
+            "reviewhub.wsgi:application",
+        ],
         env=env,
         cwd=ROOT,
         start_new_session=True,
@@ -232,13 +296,52 @@ def _ingest(env: dict) -> dict:
         "n": n,
         "p95_request_ms": p95(timings),
         "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,
+        "cpu_rate": n / server_cpu if server_cpu else 0.0,
     }
 
 
-def _cpu_seconds(pid: int) -> float:
-    """User + system CPU time of a process (Linux), to tell CPU cost from waiting on a busy box."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+def _cpu_seconds(group: int) -> float:
+    """User + system CPU time of a process group (Linux: gunicorn's master and workers), to
+    tell CPU cost from waiting on a busy box."""
+    total = 0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # gone meanwhile
+        if int(fields[2]) == group:  # the process group id
+            total += int(fields[11]) + int(fields[12])
+    return total / os.sysconf("SC_CLK_TCK")
+
+
+def _postgres_env(env: dict) -> tuple[dict, object] | None:
+    """The bench env on a temporary PostgreSQL database, and a function that drops it; None
+    when no PostgreSQL answers."""
+    import psycopg
+
+    base = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
+    name = f"bench_chat_{os.getpid()}"
+    try:
+        with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
+            conn.execute(f'CREATE DATABASE "{name}"')
+    except psycopg.Error as exc:
+        print(f"  (no PostgreSQL at {base}: {exc}; SQLite only)", flush=True)
+        return None
+
+    def drop() -> None:
+        with psycopg.connect(base, autocommit=True) as conn:
+            conn.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+
+    url = base.rsplit("/", 1)[0] + f"/{name}"
+    pg_env = {**env, "DATABASE_URL": url}
+    try:
+        subprocess.run(
+            [PY, "manage.py", "migrate", "--noinput", "-v0"], env=pg_env, cwd=ROOT, check=True
+        )
+    except BaseException:
+        drop()
+        raise
+    return pg_env, drop
 
 
 # --- child phases (run with Django configured for the temporary database) ------------------------
@@ -256,6 +359,89 @@ def _phase_token() -> dict:
 
     user = User.objects.create_user("bench-api")
     return {"token": api_token_create(user=user, name="bench")[1]}
+
+
+def _phase_storage() -> dict:
+    """Bytes per logged interaction from SQLite's dbstat (see the module docstring)."""
+    from django.contrib.auth.models import User
+    from django.db import connection
+
+    from chat import llm, services
+    from chat.api import _clean
+    from chat.openapi import Interaction
+    from knowledge.demo import seed
+
+    own = {"chat_turn", "chat_turncontext"}
+
+    def pages() -> dict[str, tuple[str, int]]:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "SELECT d.name, COALESCE(m.tbl_name, d.name), SUM(d.pgsize) FROM dbstat d "
+                "LEFT JOIN sqlite_master m ON m.name = d.name GROUP BY d.name"
+            )
+            return {name: (table, size) for name, table, size in cursor.fetchall()}
+
+    def grown(before: dict, after: dict, tables: set | None) -> int:
+        return sum(
+            size - before.get(name, (table, 0))[1]
+            for name, (table, size) in after.items()
+            if tables is None or table in tables
+        )
+
+    rng = random.Random(17)
+    words = [w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()]
+    user = User.objects.create_user("bench-storage")
+    n = 2000
+    before = pages()
+    for _ in range(n // BATCH):
+        batch = [_full_prompt(_interaction(rng, words)) for _ in range(BATCH)]
+        items = _clean([Interaction.model_validate_json(json.dumps(i)) for i in batch])
+        services.interactions_ingest(user=user, items=items)
+    after = pages()
+
+    seed(_Quiet())
+    chatter = User.objects.create_user("bench-storage-chat")
+    chat_n = 200
+    chat_before = pages()
+    conversation = None
+    for i in range(chat_n):
+        if i % 4 == 0:
+            conversation = services.conversation_create(user=chatter)
+        prepared = services.turn_prepare(
+            conversation=conversation,
+            user=chatter,
+            question=f"How do I restore {i}?",
+            grounded=True,
+        )
+        completion = llm.complete(
+            prepared.choice,
+            prepared.prompt.messages,
+            contexts=prepared.llm_contexts(),
+            params=prepared.params,
+        ).collect()
+        services.turn_log(prepared=prepared, answer=completion.text, latency_ms=1)
+    chat_after = pages()
+    return {
+        "turn_and_contexts": grown(before, after, own) / n,
+        "all_tables": grown(before, after, None) / n,
+        "chat_turn": grown(chat_before, chat_after, own) / chat_n,
+        "n": n,
+        "chat_n": chat_n,
+    }
+
+
+def _full_prompt(item: dict) -> dict:
+    """An interaction logged with its exact prompt, as an app that has it sends it."""
+    system = "Answer from the context below. Cite passages by number."
+    passages = "\n\n".join(f"[{i}] {c['text']}" for i, c in enumerate(item["context"], start=1))
+    return {
+        **item,
+        "system_prompt": system,
+        "messages": [
+            {"role": "system", "content": f"{system}\n\nContext:\n{passages}"},
+            {"role": "user", "content": item["question"]},
+        ],
+    }
 
 
 def _phase_logging() -> dict:
@@ -423,7 +609,11 @@ if __name__ == "__main__":
 
     django.setup()
     phase = sys.argv[1]
-    result = {"logging": _phase_logging, "retrieval": _phase_retrieval, "token": _phase_token}[
-        phase
-    ]()
+    phases = {
+        "logging": _phase_logging,
+        "retrieval": _phase_retrieval,
+        "token": _phase_token,
+        "storage": _phase_storage,
+    }
+    result = phases[phase]()
     print(json.dumps(result))

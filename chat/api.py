@@ -16,6 +16,7 @@ from django.apps import apps
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, JsonResponse
 from django.utils.module_loading import import_string
+from pydantic import TypeAdapter
 
 from chat import services
 from chat.models import Feedback, Turn
@@ -51,7 +52,7 @@ NOT_FOUND = {"id": ["No such interaction."]}
 )
 def interactions(request: HttpRequest, *, user, body) -> JsonResponse:
     single = isinstance(body, Interaction)
-    items = [_clean(item) for item in ([body] if single else body)]
+    items = _clean([body] if single else body)
     try:
         results = _ingest(user, items)
     except services.IdTaken as exc:
@@ -73,14 +74,19 @@ def interactions(request: HttpRequest, *, user, body) -> JsonResponse:
     )
 
 
-def _clean(item: Interaction) -> dict:
-    """The service's item dict: absent optional fields as the service expects them."""
-    clean = item.model_dump()  # in Rust: much faster than reading the attributes one by one
-    clean["metadata"] = clean["metadata"] or {}
-    for passage in clean["context"] or ():
-        passage["source"] = passage["source"] or ""
-        passage["title"] = passage["title"] or ""
-    clean["context"] = clean["context"] or []
+_DUMP = TypeAdapter(list[Interaction])
+
+
+def _clean(items: list[Interaction]) -> list[dict]:
+    """The service's item dicts: absent optional fields as the service expects them."""
+    clean = _DUMP.dump_python(items)  # one call into pydantic's Rust core for the batch
+    for item in clean:
+        item["metadata"] = item["metadata"] or {}
+        context = item["context"] or []
+        for passage in context:
+            passage["source"] = passage["source"] or ""
+            passage["title"] = passage["title"] or ""
+        item["context"] = context
     return clean
 
 

@@ -4,7 +4,9 @@ import uuid
 
 from django.conf import settings
 from django.db import models
+from django.db.models.query_utils import DeferredAttribute
 
+from chat import prompt_storage
 from reviewhub.jobs import JobFields
 
 
@@ -140,6 +142,56 @@ class Conversation(models.Model):
         return self.title or f"Conversation {self.id}"
 
 
+class _PromptAttribute(DeferredAttribute):
+    """Reads a stored prompt column as sent (chat.prompt_storage rebuilds it from the turn's
+    own texts); the column's raw, packed value stays in the instance's __dict__, so a save
+    writes it back packed."""
+
+    def __get__(self, instance, cls=None):
+        if instance is None:
+            return self
+        super().__get__(instance, cls)  # loads a deferred column
+        return _stored_prompt(instance)[self.field.attname]
+
+    def __set__(self, instance, value):
+        instance.__dict__[self.field.attname] = value
+
+
+def _stored_prompt(turn) -> dict:
+    """The turn's prompt columns as sent, rebuilt from their packed values (the context
+    passages are read only when the prompt refers to them: one query, or none when
+    `contexts` is prefetched). Remembered until a column changes. A module function, not a
+    method, so migrations' historical models read the columns alike."""
+    raw = (turn.__dict__.get("prompt_messages"), turn.__dict__.get("rendered_context"))
+    cached = turn.__dict__.get("_stored_prompt")
+    if cached is not None and cached[0] is raw[0] and cached[1] == raw[1]:
+        return cached[2]
+    messages, rendered = prompt_storage.unpack(
+        prompt_messages=raw[0],
+        system_prompt=turn.system_prompt,
+        rendered_context=raw[1] or "",
+        question=turn.question,
+        passages=lambda: {c.rank: c.text for c in turn.contexts.all()},
+    )
+    value = {"prompt_messages": messages, "rendered_context": rendered}
+    turn.__dict__["_stored_prompt"] = (raw[0], raw[1], value)
+    return value
+
+
+class PromptMessagesField(models.JSONField):
+    descriptor_class = _PromptAttribute
+
+    def pre_save(self, model_instance, add):
+        return model_instance.__dict__.get(self.attname)
+
+
+class RenderedContextField(models.TextField):
+    descriptor_class = _PromptAttribute
+
+    def pre_save(self, model_instance, add):
+        return model_instance.__dict__.get(self.attname)
+
+
 class Turn(models.Model):
     """One logged question and answer, with everything that produced the answer.
 
@@ -175,8 +227,9 @@ class Turn(models.Model):
         PromptTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="turns"
     )
     system_prompt = models.TextField(blank=True, help_text="The system message as sent")
-    rendered_context = models.TextField(blank=True, help_text="The context block as sent")
-    prompt_messages = models.JSONField(
+    # Both read back exactly as sent; stored packed, each text once (chat.prompt_storage).
+    rendered_context = RenderedContextField(blank=True, help_text="The context block as sent")
+    prompt_messages = PromptMessagesField(
         default=list, blank=True, help_text="The exact messages sent to the model"
     )
     grounded = models.BooleanField(default=False)
@@ -212,6 +265,10 @@ class Turn(models.Model):
 
     def __str__(self) -> str:
         return self.question[:80]
+
+    def stored_prompt(self) -> dict:
+        """{"prompt_messages", "rendered_context"} as sent (see `_stored_prompt`)."""
+        return _stored_prompt(self)
 
 
 class TurnContext(models.Model):

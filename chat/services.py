@@ -23,7 +23,7 @@ from django.db import transaction
 from django.db.models import Max, Q
 from django.utils import timezone
 
-from chat import llm, prompts
+from chat import llm, prompt_storage, prompts
 from chat.models import (
     ApiToken,
     Conversation,
@@ -260,9 +260,20 @@ def turns_log(*, logged: list[Logged]) -> list[Turn]:
     """Log several turns in one transaction: one INSERT per table, one outbox entry batch and
     one review-queue refresh for all (experiments log their answers a chunk at a time)."""
     now = timezone.now()
-    rows, contexts, conversations = [], [], {}
+    rows, contexts, conversations, sent = [], [], {}, []
     for item in logged:
         p = item.prepared
+        # each text once: the passages live in the context rows, the prompt refers to them
+        packed = prompt_storage.pack(
+            messages=p.prompt.messages,
+            system_prompt=p.prompt.system_prompt,
+            rendered_context=p.prompt.rendered_context,
+            question=p.question,
+            passages={c["rank"]: c["text"] for c in p.contexts},
+        )
+        sent.append(
+            {"prompt_messages": p.prompt.messages, "rendered_context": p.prompt.rendered_context}
+        )
         # plain multi-row INSERTs (reviewhub.bulk): this runs on every chat request
         row = {
             "id": uuid.uuid4(),
@@ -277,8 +288,8 @@ def turns_log(*, logged: list[Logged]) -> list[Turn]:
             "error": item.error,
             "prompt_template_id": p.template.id if p.template else None,
             "system_prompt": p.prompt.system_prompt,
-            "rendered_context": p.prompt.rendered_context,
-            "prompt_messages": p.prompt.messages,
+            "rendered_context": packed.rendered_context,
+            "prompt_messages": packed.prompt_messages,
             "grounded": p.grounded,
             "max_context_score": max((c["score"] for c in p.contexts), default=None),
             # a registered model is logged by its name, so "<provider>:<model>" is its key
@@ -319,9 +330,11 @@ def turns_log(*, logged: list[Logged]) -> list[Turn]:
     record("turn", ids)
     turns_changed.send(sender=Turn, turn_ids=ids)
     turns = []
-    for item, row in zip(logged, rows, strict=True):
+    for item, row, prompt in zip(logged, rows, sent, strict=True):
         turn = Turn(**row)
         turn._state.adding, turn._state.db = False, "default"
+        # the prompt as sent is at hand: reading it back needs no query
+        turn.__dict__["_stored_prompt"] = (row["prompt_messages"], row["rendered_context"], prompt)
         turn.conversation, turn.user = item.prepared.conversation, item.prepared.user
         turns.append(turn)
     return turns
@@ -541,6 +554,7 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
         position = next_position.get(conv_id, 0)
         next_position[conv_id] = position + 1
         ctx = item.get("context") or []
+        system_prompt = item.get("system_prompt") or ""
         turn_id = client_id or uuid.uuid4()
         batch.add(turn_id)
         turns.append(
@@ -557,12 +571,8 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
                 "status": item.get("status") or Turn.Status.OK,
                 "error": item.get("error") or "",
                 "params": item.get("params") or {},
-                "system_prompt": item.get("system_prompt") or "",
-                "prompt_messages": production_messages(
-                    prompt_messages=item.get("messages"),
-                    system_prompt=item.get("system_prompt") or "",
-                    question=item["question"],
-                ),
+                "system_prompt": system_prompt,
+                "prompt_messages": _packed_messages(item, system_prompt, ctx),
                 "grounded": item["grounded"] if item.get("grounded") is not None else bool(ctx),
                 "max_context_score": max(
                     (c["score"] for c in ctx if c.get("score") is not None), default=None
@@ -604,6 +614,22 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     if turns:
         turns_changed.send(sender=Turn, turn_ids=[t["id"] for t in turns])
     return results
+
+
+def _packed_messages(item: dict, system_prompt: str, ctx: list[dict]) -> list:
+    """The `prompt_messages` column of an ingested item: [] when the client sent no messages
+    (the production rule rebuilds them), else its messages packed (chat.prompt_storage)."""
+    if not item.get("messages"):
+        return []
+    return prompt_storage.pack(
+        messages=production_messages(
+            prompt_messages=item["messages"], system_prompt=system_prompt, question=item["question"]
+        ),
+        system_prompt=system_prompt,
+        rendered_context="",
+        question=item["question"],
+        passages={rank: c["text"] for rank, c in enumerate(ctx, start=1)},
+    ).prompt_messages
 
 
 # --- replay -----------------------------------------------------------------------------------
