@@ -84,9 +84,17 @@ class ConversationAdmin(RecordsChanges, admin.ModelAdmin):
 
 
 class TurnContextInline(admin.TabularInline):
+    """The passages as sent: part of the logged prompt (chat.prompt_storage rebuilds the
+    prompt from them), so shown, never edited."""
+
     model = TurnContext
     fields = ("rank", "score", "title", "text")
+    readonly_fields = fields
     extra = 0
+    can_delete = False
+
+    def has_add_permission(self, request, obj=None) -> bool:
+        return False
 
 
 @admin.register(Turn)
@@ -97,6 +105,8 @@ class TurnAdmin(RecordsChanges, admin.ModelAdmin):
     list_select_related = ("user",)
     raw_id_fields = ("conversation", "user", "replay_of", "prompt_template")
     search_fields = ("question",)
+    # What the model was sent is a record: the production prompt is rebuilt from these.
+    readonly_fields = ("question", "system_prompt", "rendered_context", "prompt_messages")
     inlines = [TurnContextInline]
     show_full_result_count = False
 

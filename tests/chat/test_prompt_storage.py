@@ -178,3 +178,24 @@ def test_a_prompt_that_cannot_be_rebuilt_exactly_is_stored_as_sent():
         passages=lambda: {1: text},
     )
     assert rebuilt == messages
+
+
+def test_the_admin_shows_the_logged_prompt_but_cannot_change_it(client, end_user):
+    """The passages and prompt columns rebuild the production prompt: read-only in the admin."""
+    from django.contrib.auth.models import User
+
+    from chat.models import Turn
+    from tests import factories as f
+
+    t = f.turn(f.conversation(end_user), question="refund?", contexts=[(None, 0.5, "P1", "crm")])
+    sent = Turn.objects.get(pk=t.pk).prompt_messages
+    client.force_login(User.objects.create_superuser("root", password="pw-root"))
+    page = client.get(f"/admin/chat/turn/{t.pk}/change/").content.decode()
+    assert "P1" in page and 'name="contexts-0-text"' not in page and 'name="question"' not in page
+    client.post(
+        f"/admin/chat/turn/{t.pk}/change/",
+        {"question": "changed?", "contexts-TOTAL_FORMS": "0", "contexts-INITIAL_FORMS": "0"},
+    )
+    again = Turn.objects.get(pk=t.pk)
+    assert again.question == "refund?" and again.prompt_messages == sent
+    assert list(again.contexts.values_list("text", flat=True)) == ["P1"]
