@@ -16,7 +16,7 @@ mixes with other benchmarks. BENCH_RELEASE_EXAMPLES sets the size (default 20,00
 BENCH_RELEASE_DATABASE_URL runs the first two figures on another database (PostgreSQL);
 BENCH_RELEASE_DIR keeps the database there and, when it is already filled, reruns only
 the build; BENCH_RELEASE_PROFILE=1 prints a cProfile of the build (top 40 by cumulative
-time).
+time, or by BENCH_RELEASE_PROFILE_SORT).
 """
 
 from __future__ import annotations
@@ -207,7 +207,8 @@ def bench_build(lead, lead2) -> dict:
 
         profiler.disable()
         out = io.StringIO()
-        pstats.Stats(profiler, stream=out).sort_stats(os.environ.get("BENCH_RELEASE_PROFILE_SORT", "cumulative")).print_stats(40)
+        order = os.environ.get("BENCH_RELEASE_PROFILE_SORT", "cumulative")
+        pstats.Stats(profiler, stream=out).sort_stats(order).print_stats(40)
         sys.stderr.write(out.getvalue())
     release.refresh_from_db()
     assert release.state == Release.State.BUILT, release.error

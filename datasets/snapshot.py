@@ -115,7 +115,7 @@ class Snapshot:
         example_id, _, messages, system_prompt, rendered_context, _, answer, original = ex[:8]
         corrected, grounded, model = ex[8:]
         answer = self._scrub(answer)
-        original = self._scrub(original) if corrected else answer
+        original = self._scrub(original) if corrected else ""  # else the answer: stored once
         split = selectors.split_for(
             key, seed=self.release.seed, validation_fraction=self.release.validation_fraction
         )
