@@ -609,10 +609,12 @@ def examples_approve_bulk(*, turn_ids: Iterable[object], actor, reason: str) -> 
     live lease, never twice (an approved example is left as it is). Items are locked while
     they are decided (FOR UPDATE on PostgreSQL; SQLite serialises writers).
 
-    Set-based, per 1,000 turns in one transaction: the queue refresh, one locking read of
-    the eligible items, one UPDATE of them, one read of their turns, one multi-row upsert of
-    the examples, one multi-row INSERT of audit events and one of outbox rows.
-    Returns {"approved": n, "skipped": m}."""
+    Set-based, per 1,000 turns in one transaction: one read of their queue items (a refresh
+    for turns without one), one locking read of the eligible items, one UPDATE of them, one
+    read of their turns, one multi-row upsert of the examples, one multi-row INSERT of
+    audit events and one of outbox rows. Measured (bench_release, 20,000 turns, load ~8 on
+    2 cores): ~2,300/s on SQLite, ~1,000/s on PostgreSQL, where the three executemany
+    INSERTs are two thirds of the time. Returns {"approved": n, "skipped": m}."""
     from reviewhub.roles import is_lead
 
     if not is_lead(actor):
@@ -644,7 +646,10 @@ EXAMPLE_TURN_FIELDS = (
 
 def _approve_batch(ids: list[object], actor, reason: str) -> int:
     now = timezone.now()
-    queue_refresh(turn_ids=ids)  # a queue item for every answered turn: the rules' home
+    # A queue item for every answered turn (the rules' and the audit's home); turns logged
+    # since the queue began have theirs, so only the rest are refreshed.
+    queued = set(QueueItem.objects.filter(turn_id__in=ids).values_list("turn_id", flat=True))
+    queue_refresh(turn_ids=[pk for pk in ids if pk not in queued])
     items = dict(
         selectors.bulk_approvable(turn_ids=ids, actor=actor, now=now)
         .select_for_update(of=("self",))
