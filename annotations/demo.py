@@ -1,5 +1,6 @@
-"""Demo review data: a rubric, guidelines, the queue over the demo turns, and
-demo_expert approving all but three of them (some corrected) through the real services."""
+"""Demo review data: a rubric, guidelines, the queue over the demo turns; demo_expert
+reviews the first few (some corrected) and demo_lead approves the rest but three in bulk,
+with a reason, through the real services."""
 
 from __future__ import annotations
 
@@ -7,7 +8,12 @@ from django.contrib.auth.models import User
 from django.db import transaction
 
 from annotations.models import Criterion, Guideline, QueueItem, Rubric, Tag
-from annotations.services import queue_backfill, queue_claim_next, review_submit
+from annotations.services import (
+    examples_approve_bulk,
+    queue_backfill,
+    queue_claim_next,
+    review_submit,
+)
 from reviewhub.preferences import preference
 
 CRITERIA = [
@@ -38,6 +44,7 @@ GUIDELINES = [
     ),
 ]
 LEAVE_IN_QUEUE = 3
+REVIEWED = 6  # approved through reviews (scores, corrections); the rest in bulk by the lead
 
 
 def seed_rubric() -> Rubric:
@@ -66,6 +73,25 @@ def seed(stdout) -> None:
     queued = queue_backfill()
     total = QueueItem.objects.filter(state=QueueItem.State.PENDING).count()
     target = max(total - LEAVE_IN_QUEUE, 0)
+    reviewed = _review(rubric, min(REVIEWED, target))
+    waiting = QueueItem.objects.filter(state=QueueItem.State.PENDING).order_by(
+        "-priority", "turn_created_at", "id"
+    )
+    rest = list(waiting.values_list("turn_id", flat=True))[: max(target - reviewed, 0)]
+    lead = User.objects.get(username="demo_lead")
+    bulk = examples_approve_bulk(
+        turn_ids=rest, actor=lead, reason="Demo: read and approved by the team lead."
+    )
+    stdout.write(
+        f"review queue: {queued} turns queued, {reviewed + bulk['approved']} approved as "
+        f"examples ({reviewed} reviewed, {bulk['approved']} in bulk), "
+        f"{QueueItem.objects.filter(state='pending').count()} left to review"
+    )
+
+
+def _review(rubric: Rubric, target: int) -> int:
+    """demo_expert (and a colleague when reviews_required asks for two) approve `target`
+    items through the queue, every third with a correction; returns how many."""
     reviewers = list(
         User.objects.filter(
             username__in=["demo_expert", "demo_expert2", "demo_lead", "demo_lead2"]
@@ -108,7 +134,4 @@ def seed(stdout) -> None:
                 break
         if not progressed:
             break
-    stdout.write(
-        f"review queue: {queued} turns queued, {approved} approved as examples, "
-        f"{QueueItem.objects.filter(state='pending').count()} left to review"
-    )
+    return approved

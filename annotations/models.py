@@ -11,7 +11,9 @@ class Example(models.Model):
     """An approved training example: exactly what a fine-tuning file needs.
 
     `messages` are the messages the model saw in production (system prompt with the
-    rendered context, earlier turns, the question), snapshotted at approval.
+    rendered context, earlier turns, the question), snapshotted at approval. Each text is
+    stored once: `system_prompt` and `rendered_context` are empty when `messages` hold them
+    (every example approved since issue #17), `original_answer` when nothing was corrected.
     """
 
     class Status(models.TextChoices):
@@ -28,7 +30,9 @@ class Example(models.Model):
     answer = models.TextField(
         help_text="The final answer: the correction if any, else the original"
     )
-    original_answer = models.TextField()
+    original_answer = models.TextField(
+        blank=True, help_text="The model's answer when corrected (else it is the answer)"
+    )
     corrected = models.BooleanField(default=False)
     grounded = models.BooleanField(default=False)
     model = models.CharField(max_length=120, blank=True)

@@ -447,6 +447,18 @@ def agreement(*, limit_items: int = 5000, items: QuerySet[QueueItem] | None = No
     }
 
 
+def bulk_approvable(*, turn_ids: list[object], actor, now) -> QuerySet[QueueItem]:
+    """The queue items of these turns that `actor` may approve without a review, by
+    `review_blocker`'s rules for a set: waiting for review, not their own turn, not held by
+    someone else under a live lease — and no approved example yet."""
+    return (
+        QueueItem.objects.filter(turn_id__in=turn_ids, state=QueueItem.State.PENDING)
+        .exclude(author=actor)
+        .filter(Q(holder__isnull=True) | Q(holder=actor) | Q(lease_expires_at__lte=now))
+        .exclude(turn__example__status=Example.Status.APPROVED)
+    )
+
+
 def review_blocker(item: QueueItem, user) -> str:
     """Why `user` may not submit a review of `item` now ("" when they may): the one rule
     that the review screen shows and `review_submit` enforces."""

@@ -1,6 +1,6 @@
 """The Conversations explorer at scale: a filtered, searched page at 1M logged turns on
-PostgreSQL (`search_page_p95_ms_1m`), and bulk approval as examples
-(`examples_approve_per_s`).
+PostgreSQL (`search_page_p95_ms_1m`). Bulk approval (`examples_approve_per_s`) is measured
+in bench_release.py, on the issue #17 workload.
 
 Builds its own PostgreSQL database `bench_search` (dropped afterwards): migrates, takes the
 search migration back (no GIN index while loading), loads turns, feedback and queue items
@@ -31,7 +31,6 @@ DB = "bench_search"
 ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TURNS = int(os.environ.get("BENCH_SEARCH_TURNS", "1000000"))
 PAGES = 200
-APPROVE = 5000
 NEXT_CURSOR = re.compile(rb"cursor=([A-Za-z0-9_-]+)")
 
 
@@ -126,10 +125,7 @@ def child() -> None:
             f" analyzed in {time.perf_counter() - t2:.0f}s"
         )
     expert = User.objects.get(username="bench_expert")
-    lead = User.objects.get(username="bench_lead")
-    results = bench_pages(expert)
-    results.update(bench_approve(lead))
-    print(json.dumps(results))
+    print(json.dumps(bench_pages(expert)))
 
 
 def generate() -> None:
@@ -261,34 +257,6 @@ def bench_pages(expert) -> dict:
             log(f"{kind} pages: p50 {statistics.median(values):.1f} ms, p95 {p95(values):.1f} ms")
     name = "search_page_p95_ms_1m" if TURNS >= 1_000_000 else f"search_page_p95_ms_{TURNS}"
     return {name: {"value": round(p95(samples), 1), "unit": "ms", "target": "<= 150", "n": PAGES}}
-
-
-def bench_approve(lead) -> dict:
-    from django.db import transaction
-
-    from annotations.services import examples_approve_bulk
-    from chat.models import Turn
-
-    ids = list(
-        Turn.objects.exclude(user=lead)
-        .order_by("-created_at")
-        .values_list("id", flat=True)[:APPROVE]
-    )
-    t0 = time.perf_counter()
-    with transaction.atomic():
-        result = examples_approve_bulk(turn_ids=ids, actor=lead, reason="bench: curated set")
-    elapsed = time.perf_counter() - t0
-    assert result["approved"] == len(ids), result
-    rate = len(ids) / elapsed
-    log(f"approved {len(ids):,} examples in {elapsed:.2f}s")
-    return {
-        "examples_approve_per_s": {
-            "value": round(rate),
-            "unit": "examples/s",
-            "target": ">= 2000",
-            "n": len(ids),
-        }
-    }
 
 
 if __name__ == "__main__":

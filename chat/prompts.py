@@ -15,7 +15,7 @@ from django.db import transaction
 from django.db.models import Max
 
 from chat import prompt_storage
-from chat.models import PromptTemplate, TurnContext
+from chat.models import PromptTemplate
 
 HISTORY_TURNS = 4
 _FIELD = re.compile(r"\{(rank|title|text|source|score|context)\}")
@@ -88,51 +88,6 @@ def turn_production_messages(turn) -> list[dict]:
         rendered_context=turn.rendered_context,
         question=turn.question,
     )
-
-
-PROMPT_FIELDS = ("id", "question", "system_prompt", "rendered_context", "prompt_messages")
-
-
-def turn_rows_prompts(rows: list[dict]) -> list[tuple[list[dict], str]]:
-    """(production messages, rendered context) of each row of `Turn.objects.values(
-    *PROMPT_FIELDS)` — the raw, packed columns — with one query for the passages of all
-    the rows that refer to them (bulk approval reads turns this way)."""
-    passages: dict = {}
-    wanted = [r["id"] for r in rows if _refers_to_passages(r["prompt_messages"])]
-    for start in range(0, len(wanted), 2000):
-        for turn_id, rank, text in TurnContext.objects.filter(
-            turn_id__in=wanted[start : start + 2000]
-        ).values_list("turn_id", "rank", "text"):
-            passages.setdefault(turn_id, {})[rank] = text
-    out = []
-    for r in rows:
-        messages, rendered = prompt_storage.unpack(
-            prompt_messages=r["prompt_messages"],
-            system_prompt=r["system_prompt"],
-            rendered_context=r["rendered_context"],
-            question=r["question"],
-            passages=lambda r=r: passages.get(r["id"], {}),
-        )
-        out.append(
-            (
-                production_messages(
-                    prompt_messages=messages,
-                    system_prompt=r["system_prompt"],
-                    rendered_context=rendered,
-                    question=r["question"],
-                ),
-                rendered,
-            )
-        )
-    return out
-
-
-def _refers_to_passages(prompt_messages) -> bool:
-    if not prompt_storage.is_packed(prompt_messages):
-        return False
-    parts = [p for m in prompt_messages if isinstance(m["content"], list) for p in m["content"]]
-    parts += [q for p in parts if isinstance(p, list) for q in p]
-    return any(isinstance(p, int) and p >= 1 for p in parts)
 
 
 @transaction.atomic

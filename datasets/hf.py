@@ -281,7 +281,7 @@ def card_facts(release: Release, written: exports.WriteResult) -> dict:
     """What the card says that lives outside the release (topics, rubric, agreement,
     models), read once at build time and kept in the report so a rebuild of the card
     from the report is byte-identical even after those change."""
-    from annotations.models import Criterion, QueueItem, Rubric
+    from annotations.models import Criterion, QueueItem, Review, Rubric
     from annotations.selectors import agreement
     from chat.models import Topic
 
@@ -298,9 +298,16 @@ def card_facts(release: Release, written: exports.WriteResult) -> dict:
             if isinstance(value, int | float):
                 score_sums[key][0] += value
                 score_sums[key][1] += 1
-    items = QueueItem.objects.filter(turn__example__release_items__release=release)
-    rubrics = Rubric.objects.filter(reviews__item__in=items).distinct().order_by("name")
-    criteria = Criterion.objects.filter(rubric__in=rubrics).order_by("rubric__name", "position")
+    # The release's turns as a subquery, and its rubric ids as a list: as joins nested in
+    # each query, SQLite took 1.2 s over these three at 20,000 items (now 0.2 s).
+    turn_ids = release.items.values("example__turn_id")
+    items = QueueItem.objects.filter(turn_id__in=turn_ids)
+    reviews = Review.objects.filter(item__turn_id__in=turn_ids).order_by()
+    rubric_ids = set(reviews.values_list("rubric_id", flat=True).distinct())
+    rubrics = Rubric.objects.filter(id__in=rubric_ids).order_by("name")
+    criteria = Criterion.objects.filter(rubric_id__in=rubric_ids).order_by(
+        "rubric__name", "position"
+    )
     by_rubric: dict[str, list] = defaultdict(list)
     for c in criteria.select_related("rubric"):
         by_rubric[c.rubric.name].append(

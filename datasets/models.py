@@ -161,7 +161,9 @@ class ReleaseItem(models.Model):
     messages = models.JSONField(default=list, help_text="Production messages, scrubbed")
     question = models.TextField()
     answer = models.TextField()
-    original_answer = models.TextField()
+    original_answer = models.TextField(
+        blank=True, help_text="The original answer when corrected (else it is the answer)"
+    )
     corrected = models.BooleanField(default=False)
     grounded = models.BooleanField(default=False)
     model = models.CharField(max_length=120, blank=True)

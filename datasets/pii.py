@@ -16,6 +16,14 @@ detect-secrets scans source files line by line), so they are careful regexes:
 
 Order matters: secrets first (a key can contain digit runs), then emails, cards, IPs,
 phones. Every match is replaced with a `[KIND]` placeholder and counted by kind.
+
+Speed: most text holds no PII, and running the regexes over it cost ~180 µs per 400
+characters (a release of 20,000 examples spent ~5 s here). Each pattern now runs only when
+a character test done by `in`/`str.count` (C loops, ~1 µs) says it could match: an `@` for
+emails, enough digits for cards, IPs and phones, `:`/`=`/`_` or a key's literal prefix for
+secrets. The tests are necessary conditions of the patterns, so the output is the same.
+Digit counts are exact only for ASCII text (a regex digit also matches other scripts' digits), so
+other text takes every pattern as before.
 """
 
 from __future__ import annotations
@@ -109,15 +117,46 @@ def _phones(text: str, counts: Counter) -> str:
     return "".join(pieces) + text[last:] if pieces else text
 
 
+def _could_hold_secret(text: str) -> bool:
+    """False only when no _SECRET alternative can match: the assignments need a ":" or "=",
+    the GitHub/Stripe keys a "_", the PEM, OpenAI, GitLab and Slack keys a "-" and their
+    prefix, the rest their prefix. One-character tests first: they are ~50 times cheaper
+    than a substring search."""
+    if ":" in text or "=" in text or "_" in text:
+        return True
+    if "-" in text and ("-----BEGIN" in text or "sk-" in text or "glpat-" in text or "xox" in text):
+        return True
+    if "J" in text and "eyJ" in text:
+        return True
+    return "A" in text and ("AKIA" in text or "ASIA" in text or "AIza" in text)
+
+
+_ASCII_DIGITS = b"0123456789"
+
+
+def _digits(text: str) -> int:
+    """How many characters `\\d` can match: exact for ASCII text, else the length (`\\d`
+    also matches other scripts' digits, so such text tries every pattern)."""
+    if not text.isascii():
+        return len(text)
+    raw = text.encode()
+    return len(raw) - len(raw.translate(None, _ASCII_DIGITS))
+
+
 def scrub(text: str, counts: Counter) -> str:
     """Return `text` with PII replaced by placeholders; add what was found to `counts`."""
     if not text:
         return text
-    text = _sub(_SECRET, "secret", text, counts, _secret)
+    if _could_hold_secret(text):
+        text = _sub(_SECRET, "secret", text, counts, _secret)
     if "@" in text:
         text = _sub(_EMAIL, "email", text, counts, lambda m: PLACEHOLDER["email"])
-    text = _sub(_CARD, "card", text, counts, _card)
-    text = _sub(_IPV4, "ip", text, counts, lambda m: PLACEHOLDER["ip"])
-    if "::" in text or text.count(":") >= 5:
+    # Placeholders hold no digit: later steps only lower the count, which stays a bound.
+    digits = _digits(text)
+    if digits >= 13:  # a card number has 13–19 digits
+        text = _sub(_CARD, "card", text, counts, _card)
+    if digits >= 4 and "." in text:
+        text = _sub(_IPV4, "ip", text, counts, lambda m: PLACEHOLDER["ip"])
+    if ":" in text and ("::" in text or text.count(":") >= 5):
         text = _sub(_IPV6, "ip", text, counts, _ipv6)
-    return _phones(text, counts)
+    return _phones(text, counts) if digits >= 7 else text

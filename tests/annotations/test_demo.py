@@ -10,7 +10,7 @@ from tests.factories import make_turn
 
 
 @pytest.mark.django_db
-def test_demo_approves_all_but_three_turns_through_the_real_services():
+def test_demo_reviews_some_turns_and_approves_the_rest_but_three_in_bulk():
     accounts_demo.seed(stdout=io.StringIO())
     users = list(User.objects.filter(username__in=["demo_user", "demo_user2"]))
     for i in range(15):
@@ -20,6 +20,9 @@ def test_demo_approves_all_but_three_turns_through_the_real_services():
     assert Rubric.objects.get(name="Default rubric").criteria.count() == 3
     assert Example.objects.filter(status="approved").count() == 12
     assert Example.objects.filter(corrected=True).exists()
-    assert set(Example.objects.values_list("approved_by__username", flat=True)) == {"demo_expert"}
+    reviewed = Example.objects.filter(approved_by__username="demo_expert")
+    assert reviewed.count() == 6 and not reviewed.exclude(approval_reason="").exists()
+    in_bulk = Example.objects.filter(approved_by__username="demo_lead")
+    assert in_bulk.count() == 6 and not in_bulk.filter(approval_reason="").exists()
     assert QueueItem.objects.filter(state="pending").count() == 3
-    assert "12 approved" in out.getvalue()
+    assert "12 approved" in out.getvalue() and "6 in bulk" in out.getvalue()

@@ -1,0 +1,101 @@
+"""The build's single pass: files written while snapshotting are the stored items' files,
+batched dedup decides as one-at-a-time dedup, and PII pre-checks never skip a match."""
+
+from __future__ import annotations
+
+import random
+from collections import Counter
+
+import pytest
+from django.core.management import call_command
+
+from datasets import pii, selectors
+from datasets.dedup import Deduper
+from datasets.models import ReleaseItem
+from tests.datasets.test_build import built_release
+from tests.factories import make_example, make_examples
+
+JSONL = ["openai_chat", "openai_dpo", "vertex_gemini", "trl_preference"]
+
+
+@pytest.mark.django_db
+def test_files_written_during_the_build_are_those_of_the_stored_items(lead, tmp_path):
+    make_examples(lead, 8)
+    make_examples(lead, 6, corrected=True)
+    history = [
+        {"role": "system", "content": "Answer from the context. Mail ops@example.com."},
+        {"role": "user", "content": "Earlier question?"},
+        {"role": "assistant", "content": "Earlier answer, call (415) 555-0132."},
+        {"role": "user", "content": "Which port does Bolt use?"},
+    ]
+    make_example(lead, question="Which port does Bolt use?", messages=history, corrected=True)
+    release = built_release(lead, formats=JSONL, fraction=0.3)
+    assert release.state == "built", release.error
+    out = tmp_path / "export"
+    call_command("export_release", str(release.id), "--out", str(out))
+    folder = selectors.release_folder(release)
+    written = sorted(p.name for p in folder.glob("*.jsonl"))
+    assert written and written == sorted(p.name for p in out.glob("*.jsonl"))
+    for name in written:
+        assert (folder / name).read_bytes() == (out / name).read_bytes(), name
+    raw = b"".join((folder / name).read_bytes() for name in written)
+    assert b"ops@example.com" not in raw and b"555-0132" not in raw
+
+
+@pytest.mark.django_db
+def test_an_uncorrected_item_stores_its_answer_once(lead):
+    make_examples(lead, 10)
+    make_examples(lead, 2, corrected=True)
+    release = built_release(lead, formats=["openai_chat", "openai_dpo"], fraction=0)
+    items = ReleaseItem.objects.filter(release=release)
+    assert set(items.filter(corrected=False).values_list("original_answer", flat=True)) == {""}
+    assert all(i.original_answer.startswith("Old answer") for i in items.filter(corrected=True))
+    assert release.report["counts"]["files"]["openai_dpo"] == {"train": 2}
+
+
+def test_batched_dedup_keeps_what_one_at_a_time_dedup_keeps():
+    rng = random.Random(4)
+    words = "restore snapshot backup instance port bolt import csv plan invoice team".split()
+    base = [" ".join(rng.choice(words) for _ in range(8)) + "?" for _ in range(150)]
+    questions = []
+    for _ in range(600):
+        q = rng.choice(base)
+        if rng.random() < 0.4:  # a near duplicate: one character more, or other case
+            i = rng.randrange(len(q))
+            q = q[:i] + rng.choice("xyzé ") + q[i:]
+        questions.append(q if rng.random() < 0.8 else q.upper())
+    questions += ["", "ab", "Ünïcödé ﬁle?", "ﬁle"]
+    items = [(str(i), q) for i, q in enumerate(questions)]
+    one = Deduper()
+    kept_one = [one.seen(key, q) for key, q in items]
+    batched = Deduper()
+    kept_batched = [k for s in range(0, len(items), 97) for k in batched.keep(items[s : s + 97])]
+    assert kept_one == kept_batched
+    assert one.drops == batched.drops
+    assert {d.kind for d in one.drops} == {"exact", "near"}
+
+
+@pytest.mark.parametrize(
+    "text, kind",
+    [
+        ("Kartennummer für Zahlung: 4111 1111 1111 1111", "card"),  # not ASCII: no pre-check
+        ("api_key=Zm9vYmFyYmF6", "secret"),
+        ("token: abcdefghij", "secret"),
+        ("AKIAIOSFODNN7EXAMPLE in the log", "secret"),
+        ("ghp_" + "a" * 36, "secret"),
+        ("eyJhbGciOiJIUzI1.eyJzdWIiOiIxMjM0.abcdefghijkl", "secret"),
+        ("server 10.0.0.12 is down", "ip"),
+        ("fe80::1ff:fe23:4567:890a", "ip"),
+        ("call +44 20 7946 0958", "phone"),
+    ],
+)
+def test_pii_pre_checks_let_every_kind_through(text, kind):
+    counts = Counter()
+    out = pii.scrub(text, counts)
+    assert counts[kind] == 1 and pii.PLACEHOLDER[kind] in out
+
+
+def test_text_without_pii_comes_back_unchanged_and_uncounted():
+    counts = Counter()
+    text = "Open the Snapshots tab, choose one and press Restore; it takes 3-5 minutes."
+    assert pii.scrub(text, counts) == text and not counts
