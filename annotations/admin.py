@@ -34,7 +34,7 @@ class TagInline(admin.TabularInline):
 
 @admin.register(Rubric)
 class RubricAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active", "created_at")
+    list_display = ("name", "version", "is_active", "created_at")
     list_filter = ("is_active",)
     inlines = [CriterionInline, TagInline]
 
