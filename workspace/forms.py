@@ -7,6 +7,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from annotations.models import QueueItem
+from chat import llm
 from chat.models import Conversation, Topic
 from workspace import selectors
 from workspace.models import BulkJob
@@ -111,10 +112,16 @@ class BulkForm(forms.Form):
         required=False, queryset=selectors.reviewers(), to_field_name="username"
     )
     reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
+    # (not `model`/`name`: the explorer's filters are in the same query string)
+    replay_model = forms.ChoiceField(required=False, choices=(), label="Model to answer again")
+    experiment_name = forms.CharField(required=False, max_length=120, label="Experiment name")
 
     def __init__(self, *args, lead: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reviewer"].queryset = selectors.reviewers()
+        self.fields["replay_model"].choices = [("", "—")] + [
+            (m.key, m.label) for m in llm.available_models()
+        ]
         if not lead:
             self.fields["action"].choices = [
                 c for c in BulkJob.Action.choices if c[0] not in LEAD_ONLY
@@ -129,6 +136,8 @@ class BulkForm(forms.Form):
             self.add_error("reviewer", "Choose who reviews these items.")
         if action == BulkJob.Action.APPROVE and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why these answers are approved without a review.")
+        if action == BulkJob.Action.EXPERIMENT and not data.get("replay_model"):
+            self.add_error("replay_model", "Choose the model that answers the questions again.")
         return data
 
     def params(self) -> dict:
@@ -140,6 +149,8 @@ class BulkForm(forms.Form):
             return {"reviewer": d["reviewer"].username}
         if action == BulkJob.Action.APPROVE:
             return {"reason": d["reason"].strip()}
+        if action == BulkJob.Action.EXPERIMENT:
+            return {"model": d["replay_model"], "name": d["experiment_name"].strip()}
         return {}
 
 

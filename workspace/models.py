@@ -19,6 +19,7 @@ class BulkJob(models.Model):
         APPROVE = "approve", "Approve as training examples"
         EXCLUDE = "exclude", "Exclude from datasets"
         DELETE = "delete", "Delete ingested turns"
+        EXPERIMENT = "experiment", "Replay as an experiment"
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
@@ -30,7 +31,9 @@ class BulkJob(models.Model):
     action = models.CharField(max_length=10, choices=Action.choices)
     filters = models.JSONField(default=dict, help_text="The explorer's query string, as a dict")
     until = models.DateTimeField(help_text="Only turns logged up to the confirmation")
-    params = models.JSONField(default=dict, blank=True, help_text="priority, reviewer, reason")
+    params = models.JSONField(
+        default=dict, blank=True, help_text="priority, reviewer, reason; model, experiment"
+    )
     confirmed_count = models.PositiveIntegerField(default=0)
     total = models.PositiveIntegerField(default=0)
     done = models.PositiveIntegerField(default=0)

@@ -31,12 +31,13 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotations.models import AuditEvent, QueueItem, Review
-from chat.models import Feedback, Turn
+from chat.models import Conversation, Feedback, Turn
 from chat.selectors import turns_visible_to
 from datasets.models import Release
 from reviewhub.models import SiteSettings
 from reviewhub.preferences import DEFAULTS, preference
 from reviewhub.roles import is_lead
+from workspace.models import BulkJob
 from workspace.search import search_q
 
 PAGE_SIZE = 50
@@ -230,14 +231,23 @@ def _worst_rating() -> Subquery:
     return Subquery(ratings.values("rating")[:1])
 
 
-def bulk_turn_ids(*, viewer, filters: ExplorerFilters) -> list:
-    """Every turn a bulk action on these filters touches (filters carry `until`)."""
+def bulk_turns(*, viewer, filters: ExplorerFilters, action: str) -> QuerySet[Turn]:
+    """The turns a bulk action on these filters touches (filters carry `until`). An
+    experiment asks the questions again, so answers that were themselves replays are left
+    out (the experiments app refuses them as questions)."""
     qs = explorer_turns(viewer=viewer, filters=filters)
+    if action == BulkJob.Action.EXPERIMENT:
+        qs = qs.exclude(source=Conversation.Source.REPLAY)
+    return qs
+
+
+def bulk_turn_ids(*, viewer, filters: ExplorerFilters, action: str) -> list:
+    qs = bulk_turns(viewer=viewer, filters=filters, action=action)
     return list(qs.order_by(*ORDER).values_list("id", flat=True))
 
 
-def bulk_count(*, viewer, filters: ExplorerFilters) -> int:
-    return explorer_turns(viewer=viewer, filters=filters).order_by().count()
+def bulk_count(*, viewer, filters: ExplorerFilters, action: str) -> int:
+    return bulk_turns(viewer=viewer, filters=filters, action=action).order_by().count()
 
 
 def reviewers() -> QuerySet[User]:

@@ -75,9 +75,10 @@ def bulk(request: HttpRequest) -> HttpResponse:
         until = _until(data) or timezone.now()
         filters = filters_form.filters()
         counted = selectors.bulk_count(
-            viewer=request.user, filters=selectors.replace_until(filters, until)
+            viewer=request.user, filters=selectors.replace_until(filters, until), action=action
         )
-        if request.method == "POST":
+        refusal = services.bulk_refusal(action=action, count=counted)
+        if request.method == "POST" and not refusal:
             job = services.bulk_job_create(
                 actor=request.user,
                 action=action,
@@ -93,9 +94,11 @@ def bulk(request: HttpRequest) -> HttpResponse:
             "until": until.isoformat(),
             "action_label": dict(BulkJob.Action.choices)[action],
             "params": form.params(),
-            "large": counted > services.BULK_INLINE,
+            "large": counted > services.BULK_INLINE and action != BulkJob.Action.EXPERIMENT,
+            "refusal": refusal,
         }
-    return render(request, "workspace/bulk.html", context)
+    status = 400 if request.method == "POST" else 200  # a POST that gets here did not run
+    return render(request, "workspace/bulk.html", context, status=status)
 
 
 def _until(data) -> datetime | None:

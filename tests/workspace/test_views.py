@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from uuid import UUID
+
 import pytest
 from django.urls import reverse
 
@@ -141,7 +143,7 @@ def test_experts_cannot_approve_delete_or_assign_in_bulk(client_for, end_user, e
     make_turn(end_user)
     for action in ("approve", "delete", "assign"):
         data = {"action": action, "reason": "x", "reviewer": expert.username}
-        assert client_for(expert).post("/explore/bulk/", data).status_code in (200, 403)
+        assert client_for(expert).post("/explore/bulk/", data).status_code in (400, 403)
     assert not Example.objects.exists() and not BulkJob.objects.exists()
 
 
@@ -237,3 +239,65 @@ def test_only_its_author_and_leads_see_a_bulk_job(client_for, end_user, expert, 
     url = reverse("workspace:bulk_job", args=[BulkJob.objects.get().id])
     assert client_for(expert2).get(url).status_code == 404
     assert client_for(lead).get(url).status_code == 200
+
+
+def _offline_model() -> str:
+    from chat import llm
+
+    return llm.available_models()[-1].key  # the offline model, always on offer
+
+
+def test_a_selection_replayed_as_an_experiment_asks_each_matching_question_once(
+    client_for, end_user, expert
+):
+    from experiments.models import Experiment
+
+    asked = {make_turn(end_user, question=f"refund {i}").id for i in range(3)}
+    replayed = make_turn(end_user, question="refund replayed")
+    replayed.source = Conversation.Source.REPLAY
+    replayed.save(update_fields=["source"])
+    make_turn(end_user, question="other")
+    choice = {
+        "q": "refund",
+        "action": "experiment",
+        "replay_model": _offline_model(),
+        "experiment_name": "Refunds",
+    }
+    page = client_for(expert).get("/explore/bulk/", choice).content.decode()
+    assert "This will touch <b>3</b> turns" in page and "asks these questions again" in page
+    assert not Experiment.objects.exists()
+
+    response = client_for(expert).post("/explore/bulk/", choice)
+    job = BulkJob.objects.get()
+    assert response.status_code == 302 and (job.status, job.changed) == ("done", 3)
+    experiment = Experiment.objects.get()
+    assert experiment.pk == UUID(job.params["experiment"])
+    assert (experiment.name, experiment.created_by) == ("Refunds", expert)
+    assert {UUID(q) for q in experiment.question_ids} == asked
+    assert sorted(experiment.arms.values_list("kind", flat=True)) == ["logged", "model"]
+    job_page = client_for(expert).get(response["Location"]).content.decode()
+    assert reverse("experiments:detail", args=[experiment.pk]) in job_page
+
+
+def test_an_experiment_over_the_question_limit_is_refused_with_the_reason(
+    client_for, end_user, expert, settings
+):
+    from experiments.models import Experiment
+
+    settings.EXPERIMENT_MAX_QUESTIONS = 2
+    for i in range(3):
+        make_turn(end_user, question=f"refund {i}")
+    choice = {"q": "refund", "action": "experiment", "replay_model": _offline_model()}
+    page = client_for(expert).get("/explore/bulk/", choice).content.decode()
+    assert "at most 2 questions: narrow the filters" in page
+    assert "bulk-confirm-button" not in page
+    response = client_for(expert).post("/explore/bulk/", choice)
+    assert response.status_code == 400
+    assert not BulkJob.objects.exists() and not Experiment.objects.exists()
+
+
+def test_an_experiment_needs_the_model_that_answers_again(client_for, end_user, expert):
+    make_turn(end_user, question="refund")
+    response = client_for(expert).post("/explore/bulk/", {"q": "refund", "action": "experiment"})
+    assert "Choose the model" in response.content.decode()
+    assert not BulkJob.objects.exists()
