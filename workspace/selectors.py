@@ -241,9 +241,24 @@ def bulk_turns(*, viewer, filters: ExplorerFilters, action: str) -> QuerySet[Tur
     return qs
 
 
-def bulk_turn_ids(*, viewer, filters: ExplorerFilters, action: str) -> list:
+def bulk_turn_positions(
+    *, viewer, filters: ExplorerFilters, action: str, after: tuple | None = None
+) -> list[tuple[uuid.UUID, datetime]]:
+    """(id, created_at) of the turns a bulk action touches, in page order, after a
+    position (a resumed run)."""
     qs = bulk_turns(viewer=viewer, filters=filters, action=action)
-    return list(qs.order_by(*ORDER).values_list("id", flat=True))
+    if after:
+        qs = _before(qs, *after)
+    return list(qs.order_by(*ORDER).values_list("id", "created_at"))
+
+
+def encode_position(pk: uuid.UUID, created_at: datetime) -> str:
+    return f"{created_at.isoformat()}|{pk}"
+
+
+def decode_position(text: str) -> tuple[datetime, uuid.UUID]:
+    created, pk = text.split("|")
+    return parse_datetime(created), uuid.UUID(pk)
 
 
 def bulk_count(*, viewer, filters: ExplorerFilters, action: str) -> int:

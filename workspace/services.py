@@ -3,17 +3,22 @@
 A bulk action is confirmed with the count it will touch, then runs over the same filters
 bounded by the confirmation time (`until`), so turns logged meanwhile are not touched.
 Up to BULK_INLINE turns it runs in the request; larger ones run in a Celery worker, with
-the BulkJob row as the progress bar. Each batch is one transaction of set-based writes
-through the owning app's services, which record the per-item audit trail.
+the BulkJob row as the progress bar and as a `reviewhub.jobs` lease (claim, heartbeat,
+sweeper: a run whose worker died is re-queued and goes on after its last batch). Each
+batch is one transaction of set-based writes through the owning app's services, which
+record the per-item audit trail, committed together with the job's progress.
 """
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 
 from django.conf import settings
 from django.contrib.auth.models import User
+from django.core.exceptions import ValidationError
 from django.db import transaction
+from django.db.models import Q
 from django.utils import timezone
 
 from annotations import services as review_services
@@ -24,9 +29,12 @@ from experiments import services as experiment_services
 from experiments.models import Arm, Experiment
 from experiments.services import ArmSpec
 from outbox.services import record
+from reviewhub import jobs
 from reviewhub.roles import has_perm, is_expert, is_lead
 from workspace import selectors
 from workspace.models import BulkJob
+
+log = logging.getLogger(__name__)
 
 BULK_INLINE = 500
 BATCH = 1000
@@ -73,47 +81,73 @@ def bulk_job_start(*, job: BulkJob) -> BulkJob:
     its own (with its own progress page)."""
     if job.confirmed_count <= BULK_INLINE or job.action == BulkJob.Action.EXPERIMENT:
         return bulk_job_run(job_id=job.pk)
-    from workspace.tasks import bulk_job_run as task
-
-    # After commit, so the worker finds the row (the app's Task has no delay_on_commit).
-    transaction.on_commit(lambda: task.delay(str(job.pk)))
+    jobs.job_enqueue_on_commit(job)
     return job
+
+
+def _bulk_fail(rows, reason: str) -> int:
+    return rows.update(status=BulkJob.Status.FAILED, error=reason, finished_at=timezone.now())
+
+
+BULK_JOB = jobs.JobKind(
+    model="workspace.BulkJob",
+    task="workspace.tasks.bulk_job_run",
+    active=Q(status__in=[BulkJob.Status.QUEUED, BulkJob.Status.RUNNING]),
+    fail=_bulk_fail,
+    on_claim={"status": BulkJob.Status.RUNNING},
+)
 
 
 def bulk_job_run(*, job_id) -> BulkJob:
-    """Do the job's action batch by batch, saving progress after each batch."""
-    from workspace.forms import stored_filters
-
+    """Do the job's action batch by batch; each batch commits with the job's progress and
+    the last turn it did, so a run the sweeper re-queued (its worker died) goes on after
+    that turn: the same filters, bounded by the same `until`, in the same order, give the
+    same turns, less those already done (or deleted)."""
+    if jobs.job_claim(BulkJob, job_id) is None:  # done, failed, or another run holds it
+        return BulkJob.objects.get(pk=job_id)
     job = BulkJob.objects.select_related("created_by").get(pk=job_id)
-    if job.status not in (BulkJob.Status.QUEUED, BulkJob.Status.RUNNING):
-        return job
+    try:
+        _bulk_all(job)
+    except jobs.LeaseLost:
+        log.warning("bulk job %s: another run took over", job.pk)
+    except (BulkError, ValidationError) as exc:  # a reason for the person who asked
+        reason = " ".join(exc.messages) if isinstance(exc, ValidationError) else str(exc)
+        _bulk_fail(jobs.job_rows(job), reason[:2000])
+    except Exception as exc:
+        _bulk_fail(jobs.job_rows(job), str(exc)[:2000])
+        raise
+    job.refresh_from_db()
+    return job
+
+
+def _bulk_all(job: BulkJob) -> None:
+    from workspace.forms import stored_filters  # (forms import this module)
+
     actor = job.created_by
     filters = stored_filters(job.filters, viewer=actor, until=job.until)
-    ids = selectors.bulk_turn_ids(viewer=actor, filters=filters, action=job.action)
-    job.status, job.total = BulkJob.Status.RUNNING, len(ids)
-    job.save(update_fields=["status", "total"])
+    after = selectors.decode_position(job.resume_after) if job.resume_after else None
+    rows = selectors.bulk_turn_positions(
+        viewer=actor, filters=filters, action=job.action, after=after
+    )
+    jobs.job_heartbeat(job, total=job.done + len(rows))
     apply = _ACTIONS[job.action]
     # an experiment is one set of questions, not something done batch by batch
-    batch_size = max(len(ids), 1) if job.action == BulkJob.Action.EXPERIMENT else BATCH
-    try:
-        for start in range(0, len(ids), batch_size):
-            batch = ids[start : start + batch_size]
-            with transaction.atomic():
-                changed = apply(batch, actor, job)
+    size = max(len(rows), 1) if job.action == BulkJob.Action.EXPERIMENT else BATCH
+    for start in range(0, len(rows), size):
+        batch = rows[start : start + size]
+        with transaction.atomic():
+            changed = apply([pk for pk, _ in batch], actor, job)
             job.done += len(batch)
             job.changed += changed
             job.skipped += len(batch) - changed
-            job.save(update_fields=["done", "changed", "skipped"])
-    except Exception as exc:
-        job.status, job.error = BulkJob.Status.FAILED, str(exc)[:2000]
-        job.finished_at = timezone.now()
-        job.save(update_fields=["status", "error", "finished_at"])
-        if isinstance(exc, BulkError):
-            return job  # a reason for the person who asked, shown on the job's page
-        raise
-    job.status, job.finished_at = BulkJob.Status.DONE, timezone.now()
-    job.save(update_fields=["status", "finished_at"])
-    return job
+            jobs.job_heartbeat(
+                job,
+                done=job.done,
+                changed=job.changed,
+                skipped=job.skipped,
+                resume_after=selectors.encode_position(*batch[-1]),
+            )
+    jobs.job_rows(job).update(status=BulkJob.Status.DONE, finished_at=timezone.now())
 
 
 def _queue(ids, actor, job: BulkJob) -> int:
@@ -161,7 +195,7 @@ def _experiment(ids, actor, job: BulkJob) -> int:
     except experiment_services.ExperimentError as exc:
         raise BulkError(str(exc)) from None
     job.params = {**job.params, "experiment": str(experiment.pk)}
-    job.save(update_fields=["params"])
+    jobs.job_heartbeat(job, params=job.params)
     return len(ids)
 
 

@@ -307,3 +307,72 @@ def test_an_experiment_needs_the_model_that_answers_again(client_for, end_user, 
     response = client_for(expert).post("/explore/bulk/", {"q": "refund", "action": "experiment"})
     assert "Choose the model" in response.content.decode()
     assert not BulkJob.objects.exists()
+
+
+class WorkerDied(BaseException):
+    """The process running the job stops here (nothing in the job catches it)."""
+
+
+def test_a_bulk_job_whose_worker_died_is_requeued_and_goes_on_after_the_last_batch(
+    end_user, expert, monkeypatch
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from reviewhub import jobs
+    from workspace import services
+
+    turns = [make_turn(end_user, question=f"refund {i}") for i in range(5)]
+    monkeypatch.setattr(services, "BATCH", 2)
+    queue = services._ACTIONS[BulkJob.Action.QUEUE]
+    calls = []
+
+    def dies_on_the_second_batch(ids, actor, job):
+        calls.append(list(ids))
+        if len(calls) == 2:
+            raise WorkerDied
+        return queue(ids, actor, job)
+
+    monkeypatch.setitem(services._ACTIONS, BulkJob.Action.QUEUE, dies_on_the_second_batch)
+    job = services.bulk_job_create(
+        actor=expert,
+        action="queue",
+        filters={"q": "refund"},
+        params={"priority": 800},
+        until=timezone.now(),
+        confirmed_count=5,
+    )
+    with pytest.raises(WorkerDied):
+        services.bulk_job_run(job_id=job.pk)
+    job.refresh_from_db()
+    assert (job.status, job.done, job.changed) == ("running", 2, 2)  # the first batch held
+
+    BulkJob.objects.filter(pk=job.pk).update(heartbeat_at=timezone.now() - timedelta(hours=1))
+    assert jobs.job_sweep()["requeued"] == 1
+    job = services.bulk_job_run(job_id=job.pk)  # the re-queued run
+
+    assert (job.status, job.done, job.changed, job.attempts) == ("done", 5, 5, 2)
+    assert calls[2:] == [calls[1], [t.id for t in turns[:1]]]  # the rest, none twice
+    assert QueueItem.objects.filter(priority=800).count() == 5
+    assert AuditEvent.objects.filter(action="enqueue").count() == 5
+
+
+def test_a_bulk_job_another_run_holds_is_not_run_twice(end_user, expert):
+    from django.utils import timezone
+
+    from reviewhub import jobs
+    from workspace import services
+
+    make_turn(end_user, question="refund")
+    job = services.bulk_job_create(
+        actor=expert,
+        action="queue",
+        filters={},
+        params={"priority": 300},
+        until=timezone.now(),
+        confirmed_count=1,
+    )
+    assert jobs.job_claim(BulkJob, job.pk) is not None  # a live run has it
+    assert services.bulk_job_run(job_id=job.pk).done == 0
+    assert not QueueItem.objects.filter(priority=300).exists()
