@@ -14,14 +14,14 @@ a phrase; "or" between words means either. Words that carry no meaning ("the", "
 ignored on both engines. Order and pagination are the caller's (the explorer: newest first).
 
 Why a stored document on PostgreSQL (measured at 1M turns, bench/bench_search.py): with a
-GIN index over a to_tsvector expression, a page walked in time order recomputed
-to_tsvector for every row it tested (~40 µs each), and comment matches needed a second
-query per page (a turn matched by a comment is a different row than its text), so a
-filtered page took 1.7 s at 200k turns. Reading a stored tsvector costs a detoast, and one
-document per turn makes the search one condition on the turn: the planner walks the
-(created_at, id) index and stops after a page, or starts from the GIN index for rare
-words, whichever is cheaper. Newest first, not by relevance: ranking every match of a
-common word would read all of them for one page.
+GIN index over a to_tsvector expression, every row a query tested outside the index
+recomputed to_tsvector (~6 µs each: 0.5 s to count a common word's matches in a month),
+and comment matches needed a second query per page (a turn matched by a comment is a
+different row than its text). A stored tsvector is read, not computed, and one document
+per turn makes the search one condition on the turn: the planner walks the
+(created_at, id) index and stops after a page, or starts from the GIN index, whichever is
+cheaper (a page's rows: under 2 ms on a quiet database). Newest first, not by relevance:
+ranking every match of a common word would read all of them for one page.
 """
 
 from __future__ import annotations
