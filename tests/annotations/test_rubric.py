@@ -161,3 +161,19 @@ def test_a_lead_writes_a_guideline_that_reviewers_see(client_for, end_user, expe
     assert bad.status_code == 400
     guideline.refresh_from_db()
     assert guideline.title == "Cite sources"
+
+
+def test_the_admin_cannot_change_a_rubric_version_reviews_were_made_with(
+    admin_client, end_user, expert, client_for
+):
+    rubric = make_rubric()
+    url = f"/admin/annotations/rubric/{rubric.pk}/change/"
+    assert admin_client.get(url).status_code == 200  # editable while unused
+    make_turn(end_user)
+    reviewer = client_for(expert)
+    reviewer.post(reverse("annotations:next"))
+    post_review(reviewer, QueueItem.objects.get())
+    response = admin_client.post(url, {"name": "renamed", "description": ""})
+    assert response.status_code == 403
+    rubric.refresh_from_db()
+    assert rubric.name != "renamed"
