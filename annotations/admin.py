@@ -21,22 +21,45 @@ class ExampleAdmin(admin.ModelAdmin):
     list_select_related = ("approved_by",)
 
 
-class CriterionInline(admin.TabularInline):
+def _in_use(rubric) -> bool:
+    return rubric is not None and rubric.reviews.exists()
+
+
+class _FrozenOnceUsed:
+    """A rubric version reviews were made with is read-only here: its reviews keep the
+    criteria they were scored against (edits go through /review/rubric/, which saves a
+    new version)."""
+
+    def has_change_permission(self, request, obj=None):
+        return not _in_use(obj) and super().has_change_permission(request, obj)
+
+    def has_add_permission(self, request, obj=None):
+        return not _in_use(obj) and super().has_add_permission(request, obj)
+
+    def has_delete_permission(self, request, obj=None):
+        return not _in_use(obj) and super().has_delete_permission(request, obj)
+
+
+class CriterionInline(_FrozenOnceUsed, admin.TabularInline):
     model = Criterion
     extra = 0
     fields = ("position", "key", "label", "scale_min", "scale_max", "required", "help_text")
 
 
-class TagInline(admin.TabularInline):
+class TagInline(_FrozenOnceUsed, admin.TabularInline):
     model = Tag
     extra = 0
 
 
 @admin.register(Rubric)
 class RubricAdmin(admin.ModelAdmin):
-    list_display = ("name", "is_active", "created_at")
+    list_display = ("name", "version", "is_active", "created_at")
     list_filter = ("is_active",)
+    readonly_fields = ("version", "previous", "created_by")
     inlines = [CriterionInline, TagInline]
+
+    def has_change_permission(self, request, obj=None):
+        return not _in_use(obj) and super().has_change_permission(request, obj)
 
 
 @admin.register(Guideline)

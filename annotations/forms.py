@@ -137,3 +137,115 @@ class AdjudicationForm(FormLimits, forms.Form):
         label="Final answer (leave as is to keep the original)",
     )
     notes = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+# --- the rubric (leads) ---------------------------------------------------------------
+
+SCALE_LIMIT, SCALE_POINTS = 100, 11  # a scale shows as radio buttons: keep it short
+
+
+class RubricForm(FormLimits, forms.Form):
+    name = forms.CharField(max_length=120, required=False, help_text="Only for a new rubric.")
+    description = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    tags = forms.CharField(
+        required=False,
+        max_length=2000,
+        help_text="Words reviewers may tick, separated by spaces or commas (letters, digits, - _).",
+    )
+
+    def __init__(self, *args, creating: bool, **kwargs) -> None:
+        super().__init__(*args, **kwargs)
+        self.creating = creating
+        if not creating:
+            del self.fields["name"]
+
+    def clean_name(self) -> str:
+        name = self.cleaned_data["name"].strip()
+        if self.creating and not name:
+            raise forms.ValidationError("Name the rubric.")
+        return name
+
+    def clean_tags(self) -> list[str]:
+        words = [w for w in self.cleaned_data["tags"].replace(",", " ").split() if w]
+        slug = forms.SlugField(max_length=50)
+        bad = [w for w in words if not _valid(slug, w)]
+        if bad:
+            raise forms.ValidationError(
+                "Not a tag (letters, digits, - and _ only): " + ", ".join(bad)
+            )
+        return sorted(set(words))
+
+
+def _valid(field: forms.Field, value) -> bool:
+    try:
+        field.clean(value)
+    except forms.ValidationError:
+        return False
+    return True
+
+
+class CriterionForm(FormLimits, forms.Form):
+    key = forms.SlugField(max_length=50, help_text="Stable name in scores, e.g. correctness")
+    label = forms.CharField(max_length=120)
+    help_text = forms.CharField(required=False, widget=forms.Textarea(attrs={"rows": 1}))
+    scale_min = forms.IntegerField(min_value=-SCALE_LIMIT, max_value=SCALE_LIMIT, initial=1)
+    scale_max = forms.IntegerField(min_value=-SCALE_LIMIT, max_value=SCALE_LIMIT, initial=5)
+    required = forms.BooleanField(required=False, initial=True)
+
+    def clean(self):
+        data = super().clean()
+        low, high = data.get("scale_min"), data.get("scale_max")
+        if low is not None and high is not None:
+            if high <= low:
+                self.add_error("scale_max", "The top of the scale must be above its bottom.")
+            elif high - low + 1 > SCALE_POINTS:
+                self.add_error("scale_max", f"At most {SCALE_POINTS} points on a scale.")
+        return data
+
+
+class BaseCriterionFormSet(forms.BaseFormSet):
+    def clean(self) -> None:
+        if any(self.errors):
+            return
+        kept = [f for f in self.forms if f.cleaned_data and not self._should_delete_form(f)]
+        if not kept:
+            raise forms.ValidationError("A rubric needs at least one criterion.")
+        keys = [f.cleaned_data["key"] for f in kept]
+        repeated = sorted({k for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise forms.ValidationError("Each criterion needs its own key: " + ", ".join(repeated))
+
+    def criteria(self) -> list[dict]:
+        """The kept criteria in the order shown."""
+        return [
+            f.cleaned_data for f in self.forms if f.cleaned_data and not self._should_delete_form(f)
+        ]
+
+
+CriterionFormSet = forms.formset_factory(
+    CriterionForm,
+    formset=BaseCriterionFormSet,
+    extra=1,
+    can_delete=True,
+    max_num=30,
+    validate_max=True,
+)
+
+
+def criterion_initial(rubric: Rubric | None) -> list[dict]:
+    if rubric is None:
+        return []
+    return [
+        {
+            f: getattr(c, f)
+            for f in ("key", "label", "help_text", "scale_min", "scale_max", "required")
+        }
+        for c in rubric.criteria.all()
+    ]
+
+
+class GuidelineForm(FormLimits, forms.Form):
+    title = forms.CharField(max_length=200)
+    body = forms.CharField(widget=forms.Textarea(attrs={"rows": 10}), help_text="Markdown")
+    position = forms.IntegerField(min_value=0, max_value=1000, initial=0)
+    is_active = forms.BooleanField(required=False, initial=True, label="Shown to reviewers")

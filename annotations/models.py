@@ -164,19 +164,33 @@ class QueueItem(models.Model):
 
 
 class Rubric(models.Model):
+    """One version of a rubric: its criteria (with their scales) and tags. A lead's edit to
+    a version that reviews were made with makes the next version (services.rubric_revise),
+    so every review keeps the criteria it was scored against."""
+
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    name = models.CharField(max_length=120, unique=True)
+    name = models.CharField(max_length=120)
+    version = models.PositiveIntegerField(default=1)
+    previous = models.ForeignKey(
+        "self", null=True, blank=True, on_delete=models.PROTECT, related_name="next_versions"
+    )
     description = models.TextField(blank=True)
     is_active = models.BooleanField(
         default=True, help_text="The newest active rubric is the one reviewers use"
+    )
+    created_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
     )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
         ordering = ["-created_at"]
+        constraints = [
+            models.UniqueConstraint(fields=["name", "version"], name="rubric_name_version")
+        ]
 
     def __str__(self) -> str:
-        return self.name
+        return f"{self.name} v{self.version}" if self.version > 1 else self.name
 
 
 class Criterion(models.Model):

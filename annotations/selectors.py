@@ -15,7 +15,7 @@ import krippendorff
 import numpy as np
 from django.conf import settings
 from django.db import connection
-from django.db.models import BooleanField, Exists, OuterRef, Q, QuerySet
+from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
 from django.db.models.expressions import RawSQL
 from django.http import Http404
 from django.utils import timezone
@@ -94,6 +94,15 @@ def active_rubric() -> Rubric | None:
         .order_by("-created_at")
         .first()
     )
+
+
+def rubric_versions() -> QuerySet[Rubric]:
+    """Every rubric version, newest first, with how many reviews were made with it."""
+    return Rubric.objects.annotate(reviews_made=Count("reviews")).order_by("-created_at")
+
+
+def all_guidelines() -> QuerySet[Guideline]:
+    return Guideline.objects.all()
 
 
 def active_guidelines() -> list[Guideline]:

@@ -24,7 +24,16 @@ from django.utils import timezone
 
 from annotations import selectors
 from annotations.locks import example_is_locked
-from annotations.models import AuditEvent, Example, QueueItem, Review, Rubric
+from annotations.models import (
+    AuditEvent,
+    Criterion,
+    Example,
+    Guideline,
+    QueueItem,
+    Review,
+    Rubric,
+    Tag,
+)
 from chat.models import Feedback, Turn
 from chat.prompts import turn_production_messages
 from outbox.services import record
@@ -408,6 +417,67 @@ def rubric_errors(rubric: Rubric, *, scores: dict, tags: Iterable[str]) -> dict[
     return errors
 
 
+# --- the rubric (leads) ---------------------------------------------------------------
+
+CRITERION_FIELDS = ("key", "label", "help_text", "scale_min", "scale_max", "required")
+
+
+@transaction.atomic
+def rubric_save(
+    *,
+    actor,
+    rubric: Rubric | None,
+    name: str,
+    description: str,
+    criteria: list[dict],
+    tags: list[str],
+) -> Rubric:
+    """A lead's edit of the rubric reviewers use (criteria in order, with their scales;
+    tags), or the first rubric when there is none. A version no review was made with is
+    changed in place; one with reviews is left as it is — its reviews keep pointing at the
+    criteria they were scored against — and the edit becomes the next version, which
+    reviewers use from now on. `criteria` are dicts of CRITERION_FIELDS, already valid."""
+    if rubric is None:
+        rubric = Rubric.objects.create(name=name, description=description, created_by=actor)
+    else:
+        # FOR UPDATE waits for reviews being saved with this version (their foreign key
+        # holds a KEY SHARE lock on it), so `in use` below sees them.
+        rubric = Rubric.objects.select_for_update().get(pk=rubric.pk)
+        if not rubric.is_active:
+            raise ValidationError("This version was replaced meanwhile: edit the newest one.")
+        if rubric.reviews.exists():
+            Rubric.objects.filter(pk=rubric.pk).update(is_active=False)
+            rubric = Rubric.objects.create(
+                name=rubric.name,
+                version=rubric.version + 1,
+                previous=rubric,
+                description=description,
+                created_by=actor,
+            )
+        else:
+            rubric.description = description
+            rubric.save(update_fields=["description"])
+            rubric.criteria.all().delete()
+            rubric.tags.all().delete()
+    Criterion.objects.bulk_create(
+        Criterion(rubric=rubric, position=position, **{f: c[f] for f in CRITERION_FIELDS})
+        for position, c in enumerate(criteria)
+    )
+    Tag.objects.bulk_create(Tag(rubric=rubric, name=name) for name in sorted(set(tags)))
+    return rubric
+
+
+@transaction.atomic
+def guideline_save(
+    *, guideline: Guideline | None, title: str, body: str, position: int, is_active: bool
+) -> Guideline:
+    guideline = guideline or Guideline()
+    guideline.title, guideline.body = title, body
+    guideline.position, guideline.is_active = position, is_active
+    guideline.save()
+    return guideline
+
+
 def _normalised_correction(item: QueueItem, corrected_answer: str) -> str:
     text = (corrected_answer or "").strip()
     if not text or " ".join(text.split()) == " ".join(item.turn.answer.split()):
@@ -439,7 +509,7 @@ def review_submit(
         raise ReviewError("You have already reviewed this item.")
     rubric = rubric or selectors.active_rubric()
     if rubric is None:
-        raise ReviewError("No active rubric: a lead must configure one in the admin.")
+        raise ReviewError("No active rubric: a lead must set one up under Review → Rubric.")
     errors = rubric_errors(rubric, scores=scores, tags=tags)
     if verdict not in Review.Verdict.values:
         errors["verdict"] = "Choose approve, reject or second opinion."

@@ -16,4 +16,7 @@ urlpatterns = [
     path("adjudicate/", views.adjudication_list, name="adjudication"),
     path("adjudicate/<uuid:item_id>/", views.adjudicate, name="adjudicate"),
     path("examples/<uuid:example_id>/withdraw/", views.example_withdraw, name="withdraw"),
+    path("rubric/", views.rubric_edit, name="rubric"),
+    path("guidelines/new/", views.guideline_edit, name="guideline_new"),
+    path("guidelines/<int:guideline_id>/", views.guideline_edit, name="guideline"),
 ]

@@ -8,11 +8,19 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.shortcuts import get_object_or_404, redirect, render
 from django.urls import reverse
 from django.utils import timezone
-from django.views.decorators.http import require_POST
+from django.views.decorators.http import require_http_methods, require_POST
 
 from annotations import selectors, services
-from annotations.forms import AdjudicationForm, QueueFilterForm, ReviewForm
-from annotations.models import Example, QueueItem
+from annotations.forms import (
+    AdjudicationForm,
+    CriterionFormSet,
+    GuidelineForm,
+    QueueFilterForm,
+    ReviewForm,
+    RubricForm,
+    criterion_initial,
+)
+from annotations.models import Example, Guideline, QueueItem
 from annotations.rendering import diff_stats, word_diff
 from reviewhub.rendering import render_markdown
 from reviewhub.roles import expert_required, is_lead, lead_required, require_perm
@@ -282,3 +290,76 @@ def example_withdraw(request: HttpRequest, example_id) -> HttpResponse:
     if item is None:
         return redirect("annotations:home")
     return redirect("annotations:item", item_id=item.pk)
+
+
+# --- the rubric and guidelines (leads) ------------------------------------------------
+
+
+@lead_required
+@require_http_methods(["GET", "POST"])
+def rubric_edit(request: HttpRequest) -> HttpResponse:
+    """The rubric reviewers use: edit it (a new version when reviews were made with it)."""
+    current = selectors.active_rubric()
+    data = request.POST if request.method == "POST" else None
+    initial = {}
+    if current:
+        initial = {
+            "description": current.description,
+            "tags": " ".join(t.name for t in current.tags.all()),
+        }
+    form = RubricForm(data, initial=initial, creating=current is None)
+    criteria = CriterionFormSet(data, initial=criterion_initial(current), prefix="criteria")
+    if data is not None and form.is_valid() and criteria.is_valid():
+        try:
+            saved = services.rubric_save(
+                actor=request.user,
+                rubric=current,
+                name=form.cleaned_data.get("name") or (current.name if current else ""),
+                description=form.cleaned_data["description"],
+                criteria=criteria.criteria(),
+                tags=form.cleaned_data["tags"],
+            )
+        except ValidationError as exc:
+            form.add_error(None, exc)
+        else:
+            messages.success(request, _saved_message(current, saved))
+            return redirect("annotations:rubric")
+    context = {
+        "form": form,
+        "criteria": criteria,
+        "current": current,
+        "versions": selectors.rubric_versions().select_related("created_by"),
+        "guidelines": selectors.all_guidelines(),
+    }
+    return render(request, "annotations/rubric.html", context, status=400 if data else 200)
+
+
+def _saved_message(before, after) -> str:
+    if before is None:
+        return f"Rubric “{after.name}” created; reviewers use it from now on."
+    if before.pk == after.pk:
+        return "Rubric saved (no review had been made with this version, so it changed in place)."
+    return (
+        f"Saved as version {after.version}; reviewers use it from now on. Reviews made with "
+        f"version {before.version} keep it."
+    )
+
+
+@lead_required
+@require_http_methods(["GET", "POST"])
+def guideline_edit(request: HttpRequest, guideline_id: int | None = None) -> HttpResponse:
+    guideline = get_object_or_404(Guideline, pk=guideline_id) if guideline_id else None
+    initial = (
+        {f: getattr(guideline, f) for f in ("title", "body", "position", "is_active")}
+        if guideline
+        else {}
+    )
+    form = GuidelineForm(request.POST or None, initial=initial)
+    if request.method == "POST" and form.is_valid():
+        services.guideline_save(guideline=guideline, **form.cleaned_data)
+        messages.success(request, "Guideline saved; reviewers see it beside the review screen.")
+        return redirect("annotations:rubric")
+    status = 400 if request.method == "POST" else 200
+    return render(
+        request, "annotations/guideline.html", {"form": form, "guideline": guideline}, status=status
+    )

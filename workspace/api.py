@@ -19,8 +19,9 @@ Query parameters (all optional):
 - `cursor` — `next_cursor` of the previous page; `limit` — page size, 1–200 (default 50).
 
 Response: `{"results": [...], "next_cursor": "…" | null, "count": n, "count_exact": bool}`,
-newest first. `count` is exact up to 10,000; beyond that it is 10,000 with
-`count_exact: false`. Bad parameters: 400 `{"errors": {"<param>": ["message"]}}`.
+newest first. `count` is exact up to 1,000; beyond that it is 1,000 with
+`count_exact: false`. It is counted on the first page; later pages repeat it.
+Bad parameters: 400 `{"errors": {"<param>": ["message"]}}`.
 Other methods on this URL (POST: ingestion) are served by chat's API.
 """
 
@@ -100,7 +101,6 @@ def _limit(raw: str | None, errors: dict) -> int:
 
 def _record(turn) -> dict:
     item = getattr(turn, "queue_item", None)
-    rating = "down" if turn.rated_down else ("up" if turn.rated_up else None)
     return {
         "id": str(turn.id),
         "user": turn.user.username,
@@ -111,7 +111,7 @@ def _record(turn) -> dict:
         "model": turn.model,
         "grounded": turn.grounded,
         "topic": turn.topic.name if turn.topic else None,
-        "rating": rating,
+        "rating": turn.rating,
         "review_state": item.state if item else None,
         "created_at": turn.created_at.isoformat(),
     }

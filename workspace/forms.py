@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+import uuid
 from dataclasses import replace
 
 from django import forms
@@ -7,6 +8,7 @@ from django.core.exceptions import ValidationError
 from django.http import QueryDict
 
 from annotations.models import QueueItem
+from chat import llm
 from chat.models import Conversation, Topic
 from workspace import selectors
 from workspace.models import BulkJob
@@ -28,9 +30,9 @@ class ExplorerForm(forms.Form):
     source = forms.ChoiceField(required=False, choices=[("", "any"), *Conversation.Source.choices])
     model = forms.CharField(required=False, max_length=120)
     rating = forms.ChoiceField(required=False, choices=RATINGS)
-    topic = forms.ModelChoiceField(
-        required=False, queryset=Topic.objects.order_by("name"), empty_label="any"
-    )
+    # A plain choice list (one query) rather than a ModelChoiceField, whose iterator uses a
+    # server-side cursor on PostgreSQL: three round trips on every explorer page.
+    topic = forms.TypedChoiceField(required=False, coerce=uuid.UUID, empty_value=None)
     grounded = forms.ChoiceField(required=False, choices=YES_NO)
     review = forms.ChoiceField(
         required=False,
@@ -47,6 +49,8 @@ class ExplorerForm(forms.Form):
 
     def __init__(self, *args, viewer=None, **kwargs):
         super().__init__(*args, **kwargs)
+        topics = Topic.objects.order_by("name").values_list("id", "name")
+        self.fields["topic"].choices = [("", "any"), *((str(pk), name) for pk, name in topics)]
         if not selectors.scores_available():
             self.fields["score"].disabled = True
             self.fields["score"].help_text = "Needs the evaluation app"
@@ -75,7 +79,7 @@ class ExplorerForm(forms.Form):
             source=d.get("source") or "",
             model=(d.get("model") or "").strip(),
             rating=d.get("rating") or "",
-            topic_id=d["topic"].pk if d.get("topic") else None,
+            topic_id=d.get("topic"),
             grounded=grounded,
             review=d.get("review") or "",
             username=(d.get("user") or "").strip(),
@@ -111,10 +115,16 @@ class BulkForm(forms.Form):
         required=False, queryset=selectors.reviewers(), to_field_name="username"
     )
     reason = forms.CharField(required=False, max_length=500, widget=forms.TextInput)
+    # (not `model`/`name`: the explorer's filters are in the same query string)
+    replay_model = forms.ChoiceField(required=False, choices=(), label="Model to answer again")
+    experiment_name = forms.CharField(required=False, max_length=120, label="Experiment name")
 
     def __init__(self, *args, lead: bool, **kwargs):
         super().__init__(*args, **kwargs)
         self.fields["reviewer"].queryset = selectors.reviewers()
+        self.fields["replay_model"].choices = [("", "—")] + [
+            (m.key, m.label) for m in llm.available_models()
+        ]
         if not lead:
             self.fields["action"].choices = [
                 c for c in BulkJob.Action.choices if c[0] not in LEAD_ONLY
@@ -129,6 +139,8 @@ class BulkForm(forms.Form):
             self.add_error("reviewer", "Choose who reviews these items.")
         if action == BulkJob.Action.APPROVE and not (data.get("reason") or "").strip():
             self.add_error("reason", "Say why these answers are approved without a review.")
+        if action == BulkJob.Action.EXPERIMENT and not data.get("replay_model"):
+            self.add_error("replay_model", "Choose the model that answers the questions again.")
         return data
 
     def params(self) -> dict:
@@ -140,6 +152,8 @@ class BulkForm(forms.Form):
             return {"reviewer": d["reviewer"].username}
         if action == BulkJob.Action.APPROVE:
             return {"reason": d["reason"].strip()}
+        if action == BulkJob.Action.EXPERIMENT:
+            return {"model": d["replay_model"], "name": d["experiment_name"].strip()}
         return {}
 
 

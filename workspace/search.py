@@ -1,37 +1,42 @@
 """Full-text search over logged turns: their question, their answer and the comments people
 left on them. One contract, two engines:
 
-- PostgreSQL: full-text search (`SearchVector`/`SearchQuery`, English stemming and stop
-  words) over GIN indexes on the same `to_tsvector` expressions (created by this app's
-  migration 0002 with Django's own index SQL, so query and index cannot drift apart);
-- SQLite: an FTS5 table (porter stemming) kept in sync with chat_turn and chat_feedback by
-  triggers (same migration, SQLite only).
+- PostgreSQL: full-text search (`websearch_to_tsquery`, English stemming and stop words)
+  over `chat_turn.search_document`, a stored tsvector of the question, the answer and the
+  feedback comments, GIN-indexed and kept by triggers (this app's migration 0003);
+- SQLite: an FTS5 table (porter stemming) over the same three texts, kept in sync with
+  chat_turn and chat_feedback by triggers (migration 0002, SQLite only).
 
-Contract (`search_q`): a turn matches when its question, its answer or any of its feedback
-comments contains every word of the query (case-insensitive, stemmed: "refunds" finds
-"refund"), except words after a minus ("-invoice"); a "quoted phrase" must appear as a
-phrase; "or" between words means either. Words that carry no meaning ("the", "of") are
+Contract (`search_q`): a turn matches when its question, answer and feedback comments,
+taken together, contain every word of the query (case-insensitive, stemmed: "refunds"
+finds "refund"), except words after a minus ("-invoice"); a "quoted phrase" must appear as
+a phrase; "or" between words means either. Words that carry no meaning ("the", "of") are
 ignored on both engines. Order and pagination are the caller's (the explorer: newest first).
 
-Newest first, not by relevance: the GIN index is over an expression (no stored tsvector
-column to keep in sync on the ingestion path), so ranking every match recomputes its
-tsvector — seconds for a common word at 1M turns — while a page in time order reads only
-the rows it shows.
+Why a stored document on PostgreSQL (measured at 1M turns, bench/bench_search.py): with a
+GIN index over a to_tsvector expression, every row a query tested outside the index
+recomputed to_tsvector (~6 µs each: 0.5 s to count a common word's matches in a month),
+and comment matches needed a second query per page (a turn matched by a comment is a
+different row than its text). A stored tsvector is read, not computed, and one document
+per turn makes the search one condition on the turn: the planner walks the
+(created_at, id) index and stops after a page, or starts from the GIN index, whichever is
+cheaper (a page's rows: under 2 ms on a quiet database). Newest first, not by relevance:
+ranking every match of a common word would read all of them for one page.
 """
 
 from __future__ import annotations
 
 import re
 
-from django.contrib.postgres.search import SearchQuery, SearchVector, SearchVectorExact
+from django.contrib.postgres.search import SearchQuery, SearchVectorExact, SearchVectorField
 from django.db import connection
-from django.db.models import Q
+from django.db.models import Expression, Q
 from django.db.models.expressions import RawSQL
 
-from chat.models import Feedback
+from chat.models import Turn
 
 CONFIG = "english"
-TURN_DOCUMENT = ("question", "answer")
+DOCUMENT_COLUMN = "search_document"
 FTS_TABLE = "workspace_search"
 FTS_ROWS = "workspace_search_row"
 
@@ -50,51 +55,35 @@ _TOKEN = re.compile(r'(-?)"([^"]*)"|(\S+)')
 _WORD = re.compile(r"\w+", re.UNICODE)
 
 
-def turn_document() -> SearchVector:
-    """The indexed expression over a turn (migration 0002 builds its GIN index from this)."""
-    return SearchVector(*TURN_DOCUMENT, config=CONFIG)
+class TurnDocument(Expression):
+    """`chat_turn.search_document` (PostgreSQL only): a column the database keeps, not a
+    Django field, so it is written out against the turn table's alias in this query."""
 
+    output_field = SearchVectorField()
 
-def comment_document() -> SearchVector:
-    return SearchVector("comment", config=CONFIG)
+    def __init__(self, alias: str = Turn._meta.db_table) -> None:
+        super().__init__()
+        self.alias = alias
+
+    def resolve_expression(self, query=None, *args, **kwargs):
+        return TurnDocument(query.get_initial_alias() if query is not None else self.alias)
+
+    def relabeled_clone(self, change_map):
+        return TurnDocument(change_map.get(self.alias, self.alias))
+
+    def as_sql(self, compiler, connection):
+        quote = compiler.quote_name_unless_alias
+        return f"{quote(self.alias)}.{connection.ops.quote_name(DOCUMENT_COLUMN)}", []
 
 
 def search_q(text: str) -> Q | None:
     """A filter on Turn for the query text; None when the text has no searchable word."""
-    branches = search_branches(text)
-    if branches is None:
-        return None
-    combined = Q()
-    for branch in branches:
-        combined |= branch
-    return combined
-
-
-def search_branches(text: str) -> list[Q] | None:
-    """The same filter as disjoint parts whose union is the match, each of which the
-    database can answer from one index (the explorer pages through each and merges):
-    PostgreSQL — the turn's own text as a condition on the turn itself (so the planner may
-    walk the turns in page order and test each, or start from the GIN index, whichever is
-    cheaper for this word), then turns matched only by a feedback comment; SQLite — one
-    FTS5 lookup that covers all three."""
     if not any(w.lower() not in STOP_WORDS for w in _WORD.findall(text or "")):
         return None
     if connection.vendor == "postgresql":
-        return _postgres_branches(text)
-    return [_sqlite_q(text)]
-
-
-def _postgres_branches(text: str) -> list[Q]:
-    query = SearchQuery(text, search_type="websearch", config=CONFIG)
-    in_text = Q(SearchVectorExact(turn_document(), query))
-    in_comment = (
-        Feedback.objects.exclude(comment="")
-        .alias(document=comment_document())
-        .filter(document=query)
-        .order_by()
-        .values("turn_id")
-    )
-    return [in_text, Q(id__in=in_comment) & ~in_text]
+        query = SearchQuery(text, search_type="websearch", config=CONFIG)
+        return Q(SearchVectorExact(TurnDocument(), query))
+    return _sqlite_q(text)
 
 
 def fts5_expression(text: str) -> tuple[str, str]:

@@ -31,17 +31,18 @@ from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
 from annotations.models import AuditEvent, QueueItem, Review
-from chat.models import Feedback, Turn
+from chat.models import Conversation, Feedback, Turn
 from chat.selectors import turns_visible_to
 from datasets.models import Release
 from reviewhub.models import SiteSettings
 from reviewhub.preferences import DEFAULTS, preference
 from reviewhub.roles import is_lead
-from workspace.search import search_branches, search_q
+from workspace.models import BulkJob
+from workspace.search import search_q
 
 PAGE_SIZE = 50
 MAX_PAGE_SIZE = 200
-COUNT_EXACT_UP_TO = 10_000
+COUNT_EXACT_UP_TO = 1_000
 ORDER = ("-created_at", "-id")
 NOT_QUEUED = "none"
 
@@ -82,12 +83,11 @@ def score_q(expression: str) -> Q:
         raise ValidationError(str(exc)) from None
 
 
-def explorer_turns(*, viewer, filters: ExplorerFilters, search: bool = True) -> QuerySet[Turn]:
-    """Turns the viewer may see (end users: their own) that pass the filters. Unordered.
-    search=False leaves out the text search (explorer_page applies it per branch)."""
+def explorer_turns(*, viewer, filters: ExplorerFilters) -> QuerySet[Turn]:
+    """Turns the viewer may see (end users: their own) that pass the filters. Unordered."""
     qs = turns_visible_to(viewer)
     tz = timezone.get_current_timezone()
-    if search and filters.q and (match := search_q(filters.q)) is not None:
+    if filters.q and (match := search_q(filters.q)) is not None:
         qs = qs.filter(match)
     if filters.date_from:
         qs = qs.filter(created_at__gte=datetime.combine(filters.date_from, time.min, tz))
@@ -124,19 +124,30 @@ _DAY = timedelta(days=1)
 # --- keyset pages ----------------------------------------------------------------------
 
 
-def encode_cursor(turn: Turn) -> str:
-    raw = f"{turn.created_at.isoformat()}|{turn.id}"
+@dataclass(frozen=True)
+class Cursor:
+    """Where the next page starts (after this created_at and id), and the count the first
+    page found, so later pages of the same list show it without counting again."""
+
+    created_at: datetime
+    id: uuid.UUID
+    count: int
+    count_exact: bool
+
+
+def encode_cursor(turn: Turn, count: int, count_exact: bool) -> str:
+    raw = f"{turn.created_at.isoformat()}|{turn.id}|{count}|{int(count_exact)}"
     return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
 
 
-def decode_cursor(cursor: str) -> tuple[datetime, uuid.UUID]:
-    """The (created_at, id) a page starts after; ValidationError for a cursor we did not make."""
+def decode_cursor(cursor: str) -> Cursor:
+    """The cursor a page gave out; ValidationError for one we did not make."""
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        created, pk = raw.split("|")
+        created, pk, count, exact = raw.split("|")
         when = parse_datetime(created)
-        if when is not None:
-            return when, uuid.UUID(pk)
+        if when is not None and count.isdigit() and exact in ("0", "1"):
+            return Cursor(when, uuid.UUID(pk), int(count), exact == "1")
     except (ValueError, binascii.Error, UnicodeDecodeError):
         pass
     raise ValidationError("This cursor is not one a page gave out; start from the first page.")
@@ -184,45 +195,74 @@ class Page:
 def explorer_page(
     *, viewer, filters: ExplorerFilters, cursor: str = "", size: int = PAGE_SIZE
 ) -> Page:
-    """One page, newest first, after `cursor`. A fixed number of queries whatever the page
-    size and however deep the page: per search branch (see search.search_branches; one
-    without a search) the rows (who asked, topic, review state and ratings joined in) and a
-    count that is exact up to COUNT_EXACT_UP_TO ("10,000+" beyond it: counting a million
-    matches on every page would cost more than the page); branches are disjoint, so their
-    rows merge and their counts add."""
+    """One page, newest first, after `cursor`, whatever the page size and however deep the
+    page in one query (the rows, with who asked, topic, review state and rating joined in),
+    plus on the first page a count, exact up to COUNT_EXACT_UP_TO ("1,000+" beyond it);
+    later pages carry that count in their cursor.
+
+    Why capped, and counted once (bench/bench_search.py, 1M turns on PostgreSQL): the rows
+    of a page cost a few ms however common the words, but a count reads every match —
+    ~90 ms for 10,000 of them, seconds for all the turns with a common word. The bulk
+    action's confirmation counts exactly (selectors.bulk_count), once, when it matters."""
     size = max(1, min(size, MAX_PAGE_SIZE))
     after = decode_cursor(cursor) if cursor else None
-    base = explorer_turns(viewer=viewer, filters=filters, search=False)
-    branches = (search_branches(filters.q) if filters.q else None) or [Q()]
-    rows: list[Turn] = []
-    count = 0
-    for branch in branches:
-        qs = base.filter(branch)
-        page_qs = _before(qs, *after) if after else qs
-        rows += (
-            page_qs.select_related("user", "topic", "queue_item")
-            .only(*ROW_FIELDS)
-            .annotate(
-                rated_up=Exists(Feedback.objects.filter(turn=OuterRef("pk"), rating="up")),
-                rated_down=Exists(Feedback.objects.filter(turn=OuterRef("pk"), rating="down")),
-            )
-            .order_by(*ORDER)[: size + 1]
-        )
-        count += qs.order_by()[: COUNT_EXACT_UP_TO + 1].count()
-    rows.sort(key=lambda t: (t.created_at, t.id), reverse=True)
-    rows = rows[: size + 1]
-    next_cursor = encode_cursor(rows[size - 1]) if len(rows) > size else ""
-    return Page(rows[:size], next_cursor, min(count, COUNT_EXACT_UP_TO), count <= COUNT_EXACT_UP_TO)
-
-
-def bulk_turn_ids(*, viewer, filters: ExplorerFilters) -> list:
-    """Every turn a bulk action on these filters touches (filters carry `until`)."""
     qs = explorer_turns(viewer=viewer, filters=filters)
-    return list(qs.order_by(*ORDER).values_list("id", flat=True))
+    page_qs = _before(qs, after.created_at, after.id) if after else qs
+    rows = list(
+        page_qs.select_related("user", "topic", "queue_item")
+        .only(*ROW_FIELDS)
+        .annotate(rating=_worst_rating())
+        .order_by(*ORDER)[: size + 1]
+    )
+    if after:
+        count, exact = after.count, after.count_exact
+    else:
+        counted = qs.order_by()[: COUNT_EXACT_UP_TO + 1].count()
+        count, exact = min(counted, COUNT_EXACT_UP_TO), counted <= COUNT_EXACT_UP_TO
+    next_cursor = encode_cursor(rows[size - 1], count, exact) if len(rows) > size else ""
+    return Page(rows[:size], next_cursor, count, exact)
 
 
-def bulk_count(*, viewer, filters: ExplorerFilters) -> int:
-    return explorer_turns(viewer=viewer, filters=filters).order_by().count()
+def _worst_rating() -> Subquery:
+    """The worst rating: "down" if anyone rated the turn down, else "up" if rated, else None. A
+    scalar subquery runs for the page's rows only; the EXISTS pair it replaces was planned
+    as two hashes over every rating before the LIMIT (50–80 ms at 1M turns)."""
+    ratings = Feedback.objects.filter(turn=OuterRef("pk")).order_by("rating")  # down < up
+    return Subquery(ratings.values("rating")[:1])
+
+
+def bulk_turns(*, viewer, filters: ExplorerFilters, action: str) -> QuerySet[Turn]:
+    """The turns a bulk action on these filters touches (filters carry `until`). An
+    experiment asks the questions again, so answers that were themselves replays are left
+    out (the experiments app refuses them as questions)."""
+    qs = explorer_turns(viewer=viewer, filters=filters)
+    if action == BulkJob.Action.EXPERIMENT:
+        qs = qs.exclude(source=Conversation.Source.REPLAY)
+    return qs
+
+
+def bulk_turn_positions(
+    *, viewer, filters: ExplorerFilters, action: str, after: tuple | None = None
+) -> list[tuple[uuid.UUID, datetime]]:
+    """(id, created_at) of the turns a bulk action touches, in page order, after a
+    position (a resumed run)."""
+    qs = bulk_turns(viewer=viewer, filters=filters, action=action)
+    if after:
+        qs = _before(qs, *after)
+    return list(qs.order_by(*ORDER).values_list("id", "created_at"))
+
+
+def encode_position(pk: uuid.UUID, created_at: datetime) -> str:
+    return f"{created_at.isoformat()}|{pk}"
+
+
+def decode_position(text: str) -> tuple[datetime, uuid.UUID]:
+    created, pk = text.split("|")
+    return parse_datetime(created), uuid.UUID(pk)
+
+
+def bulk_count(*, viewer, filters: ExplorerFilters, action: str) -> int:
+    return bulk_turns(viewer=viewer, filters=filters, action=action).order_by().count()
 
 
 def reviewers() -> QuerySet[User]:

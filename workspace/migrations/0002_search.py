@@ -1,13 +1,14 @@
 """Full-text search indexes (see workspace/search.py).
 
 PostgreSQL: GIN indexes over the same to_tsvector expressions the search uses, built with
-Django's own index SQL from `search.turn_document()` / `comment_document()`.
+Django's own index SQL (replaced on PostgreSQL by a stored document in 0003).
 SQLite: an FTS5 table (one row per turn: question, answer, its feedback comments), a map
 from turn id to FTS rowid (turn ids are UUIDs, FTS5 rows need integers), and triggers that
 keep both in step with chat_turn and chat_feedback; existing turns are indexed here.
 """
 
 from django.contrib.postgres.indexes import GinIndex
+from django.contrib.postgres.search import SearchVector
 from django.db import migrations
 
 TURN_INDEX, COMMENT_INDEX = "turn_search", "feedback_comment_search"
@@ -61,11 +62,10 @@ SQLITE_REVERSE = [
 
 
 def _indexes():
-    from workspace.search import comment_document, turn_document
-
+    # The expressions search.py queried until 0003 replaced them with a stored document.
     return (
-        ("Turn", GinIndex(turn_document(), name=TURN_INDEX)),
-        ("Feedback", GinIndex(comment_document(), name=COMMENT_INDEX)),
+        ("Turn", GinIndex(SearchVector("question", "answer", config="english"), name=TURN_INDEX)),
+        ("Feedback", GinIndex(SearchVector("comment", config="english"), name=COMMENT_INDEX)),
     )
 
 
