@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 from django.http import Http404
 
-from chat.models import Turn
+from chat.models import TopicMembership, Turn
 from experiments import stats
 from experiments.models import Arm, Experiment
 
 TIE_MARGIN = 0.05
+NO_TOPIC = "no topic"
 NOT_QUALITY = {"refusal"}
 
 
@@ -37,11 +38,15 @@ def experiment_get(pk) -> Experiment:
 class Answer:
     question_id: str
     question: str
-    topic: str
+    topics: tuple[str, ...]  # every topic the question belongs to, primary first
     arm: int
     turn_id: str | None
     status: str
     scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return ", ".join(self.topics)
 
     @property
     def quality(self) -> float | None:
@@ -54,10 +59,9 @@ def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]
     arms = list(experiment.arms.order_by("position"))
     questions = {
         str(t["id"]): t
-        for t in Turn.objects.filter(pk__in=experiment.question_ids).values(
-            "id", "question", "topic__name"
-        )
+        for t in Turn.objects.filter(pk__in=experiment.question_ids).values("id", "question")
     }
+    topics = question_topics(experiment)
     by_arm: dict[int, dict[str, dict]] = {}
     for arm in arms:
         if arm.kind == Arm.Kind.LOGGED:
@@ -84,7 +88,7 @@ def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]
                 Answer(
                     question_id=qid,
                     question=question["question"],
-                    topic=question["topic__name"] or "no topic",
+                    topics=topics.get(qid) or (NO_TOPIC,),
                     arm=arm.position,
                     turn_id=given["id"] if given else None,
                     status=given["status"] if given else "missing",
@@ -92,6 +96,25 @@ def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]
                 )
             )
     return arms, out, criteria
+
+
+def question_topics(experiment: Experiment) -> dict[str, tuple[str, ...]]:
+    """Each question's topics by membership (keyword, discovered, manual), its primary topic
+    first; only the filter's topics when the question set was chosen by topic, so the
+    per-topic results are the topics the experiment asked about."""
+    memberships = TopicMembership.objects.filter(turn_id__in=experiment.question_ids)
+    chosen = experiment.filters.get("topics") or (
+        [experiment.filters["topic"]] if experiment.filters.get("topic") else []
+    )
+    if chosen:
+        memberships = memberships.filter(topic_id__in=chosen)
+    rows = memberships.values_list("turn_id", "topic_id", "topic__name", "turn__topic_id")
+    found: dict[str, list[tuple[bool, str]]] = defaultdict(list)
+    for turn_id, topic_id, name, primary_id in rows.order_by("topic__name"):
+        entry = (topic_id != primary_id, name)
+        if entry not in found[str(turn_id)]:
+            found[str(turn_id)].append(entry)
+    return {qid: tuple(dict.fromkeys(n for _, n in sorted(e))) for qid, e in found.items()}
 
 
 def _scores(experiment: Experiment, turn_ids: list[str]) -> tuple[dict, list[str]]:
@@ -201,7 +224,8 @@ def _topics(arms: list[Arm], rows: list[Answer], baseline: int) -> list[dict]:
     by_topic: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r.quality is not None:
-            by_topic[r.topic][r.arm].append(r.quality)
+            for topic in r.topics:  # a question in two topics counts in both
+                by_topic[topic][r.arm].append(r.quality)
     out = []
     for topic, per_arm in by_topic.items():
         means = {a.position: _mean(per_arm.get(a.position, [])) for a in arms}

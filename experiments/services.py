@@ -19,13 +19,13 @@ from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from chat import llm, prompts
 from chat import selectors as chat_selectors
 from chat import services as chat_services
-from chat.models import Conversation, PromptTemplate, Turn
+from chat.models import Conversation, PromptTemplate, TopicMembership, Turn
 from experiments.models import Arm, Experiment
 from outbox.services import record as outbox_record
 from reviewhub import jobs
@@ -91,8 +91,11 @@ def questions_from_filter(filters: dict, limit: int) -> list[str]:
     turns = chat_selectors.replayable_turns(
         **{k: filters[k] for k in ("rating", "grounded", "model") if filters.get(k)}
     )
-    if filters.get("topic"):
-        turns = turns.filter(topic_id=filters["topic"])
+    topics = filters.get("topics") or ([filters["topic"]] if filters.get("topic") else [])
+    if topics:  # a member of any of them, by any method (keyword, discovered, manual)
+        turns = turns.filter(
+            Exists(TopicMembership.objects.filter(turn=OuterRef("pk"), topic_id__in=topics))
+        )
     if filters.get("source"):
         turns = turns.filter(source=filters["source"])
     if filters.get("score"):

@@ -101,7 +101,7 @@ def experiment_answers(request: HttpRequest, pk: UUID) -> HttpResponse:
     if arm.isdigit():
         rows = [r for r in rows if r.arm == int(arm)]
     if topic:
-        rows = [r for r in rows if r.topic == topic]
+        rows = [r for r in rows if topic in r.topics]
     context = {
         "e": experiment,
         "arms": {a.position: a for a in arms},
