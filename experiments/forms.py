@@ -162,3 +162,17 @@ class ExperimentForm(forms.Form):
 
 def _topic_label(topic: Topic) -> str:
     return f"{topic.name} ({topic.get_method_display().lower()})"
+
+
+class SendPairsForm(forms.Form):
+    """Which arm's answers go to the experts against the baseline's, and how many."""
+
+    arm = forms.TypedChoiceField(coerce=int, choices=())
+    limit = forms.IntegerField(
+        required=False, min_value=1, max_value=10_000, help_text="Empty: every question"
+    )
+
+    def __init__(self, *args, arms, **kwargs):
+        super().__init__(*args, **kwargs)
+        arms = sorted(arms, key=lambda a: a.position)
+        self.fields["arm"].choices = [(a.position, a.label) for a in arms[1:]]

@@ -167,10 +167,32 @@ def results(experiment: Experiment) -> dict:
 
 
 def results_for_page(experiment: Experiment) -> dict:
-    """Kept results for a finished experiment, computed ones while it runs."""
-    if experiment.finished and experiment.results:
-        return experiment.results
-    return results(experiment)
+    """Kept results for a finished experiment, computed ones while it runs; the experts'
+    blind preferences read fresh either way (they keep coming in after the run)."""
+    found = experiment.results if experiment.finished and experiment.results else None
+    found = dict(found) if found else results(experiment)
+    found["pairwise"] = with_expert_preferences(experiment, found["pairwise"], found["arms"])
+    return found
+
+
+def with_expert_preferences(experiment: Experiment, pairwise: list[dict], arms: list) -> list:
+    """Each comparison with the experts' blind preferences beside the judge's: wins, ties and
+    losses of the arm against the baseline, a sign test, and how many pairs still wait."""
+    from annotations.pairwise import preferences
+
+    judged = preferences(experiment.pk)
+    baseline = str(arms[0]["position"]) if arms else "0"
+    out = []
+    for p in pairwise:
+        cell = judged.get((baseline, str(p["arm"]["position"])))
+        experts = None
+        if cell:
+            n = cell["wins"] + cell["ties"] + cell["losses"]
+            experts = {**cell, "n": n, "p": stats.sign_test(cell["wins"], cell["losses"])}
+            for pct, count in (("win_pct", "wins"), ("tie_pct", "ties"), ("loss_pct", "losses")):
+                experts[pct] = 100 * cell[count] / n if n else 0
+        out.append({**p, "experts": experts})
+    return out
 
 
 def _arm_dict(arm: Arm) -> dict:

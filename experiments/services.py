@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterable
@@ -398,6 +399,42 @@ def _finish(experiment: Experiment, status: str) -> Experiment:
         return experiment_results_keep(experiment=experiment)
     experiment.refresh_from_db()
     return experiment
+
+
+def experiment_send_pairs(
+    *, experiment: Experiment, arm_position: int, limit: int | None = None, seed: int = 0
+) -> int:
+    """Send the baseline's and this arm's answers to experts as blind pairwise items (sides
+    drawn per item), for the questions both answered without error; `limit` takes a fixed
+    random sample of them. Returns how many pairs are new (a pair is never sent twice)."""
+    from annotations.pairwise import Pair, pairwise_send
+
+    arms = {a.position: a for a in experiment.arms.all()}
+    baseline = min(arms) if arms else None
+    if arm_position not in arms or arm_position == baseline:
+        raise ExperimentError("Choose an arm other than the baseline to compare with it.")
+    if not experiment.finished:
+        raise ExperimentError("Send pairs when the experiment has finished.")
+    first, second = _answers_by_question(arms[baseline]), _answers_by_question(arms[arm_position])
+    both = [q for q in experiment.question_ids if q in first and q in second]
+    if limit is not None and limit < len(both):
+        both = sorted(random.Random(seed).sample(both, limit), key=both.index)
+    pairs = [Pair(question_id=q, first_id=first[q], second_id=second[q]) for q in both]
+    if not pairs:
+        raise ExperimentError("No question has an answer from both arms to compare.")
+    return pairwise_send(
+        batch=experiment.pk, first_key=str(baseline), second_key=str(arm_position), pairs=pairs
+    )
+
+
+def _answers_by_question(arm: Arm) -> dict[str, str]:
+    """question id → the arm's answer without error (the question itself for logged answers)."""
+    if arm.kind == Arm.Kind.LOGGED:
+        ids = arm.experiment.question_ids
+        ok = Turn.objects.filter(pk__in=ids, status=Turn.Status.OK).values_list("pk", flat=True)
+        return {str(pk): str(pk) for pk in ok}
+    rows = Turn.objects.filter(conversation_id=arm.conversation_id, status=Turn.Status.OK)
+    return {str(q): str(pk) for pk, q in rows.values_list("pk", "replay_of_id")}
 
 
 def decision_preset(release_id) -> dict:

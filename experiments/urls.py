@@ -10,6 +10,7 @@ urlpatterns = [
     path("<uuid:pk>/", views.experiment_detail, name="detail"),
     path("<uuid:pk>/answers", views.experiment_answers, name="answers"),
     path("<uuid:pk>/cancel", views.experiment_cancel, name="cancel"),
+    path("<uuid:pk>/pairs", views.experiment_send_pairs, name="send_pairs"),
     path("<uuid:pk>/export", views.experiment_export, name="export"),
     path("<uuid:pk>/recompute", views.experiment_recompute, name="recompute"),
 ]

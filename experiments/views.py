@@ -11,7 +11,7 @@ from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
 from experiments import charts, selectors, services
-from experiments.forms import ExperimentForm
+from experiments.forms import ExperimentForm, SendPairsForm
 from experiments.models import Experiment
 from reviewhub.roles import require_perm
 
@@ -88,6 +88,7 @@ def experiment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "r": result,
         "interval_charts": charts_by_criterion,
         "outcomes": charts.stacked_outcomes(result["pairwise"]),
+        "send_form": SendPairsForm(arms=experiment.arms.all()) if experiment.finished else None,
     }
     return render(request, "experiments/detail.html", context)
 
@@ -134,6 +135,27 @@ def experiment_recompute(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @experiments_required
+@require_POST
+def experiment_send_pairs(request: HttpRequest, pk: UUID) -> HttpResponse:
+    experiment = selectors.experiment_get(pk)
+    form = SendPairsForm(request.POST, arms=experiment.arms.all())
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return redirect("experiments:detail", pk=experiment.pk)
+    try:
+        sent = services.experiment_send_pairs(
+            experiment=experiment,
+            arm_position=form.cleaned_data["arm"],
+            limit=form.cleaned_data["limit"],
+        )
+    except services.ExperimentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{sent} pair{'s' if sent != 1 else ''} sent to the experts.")
+    return redirect("experiments:detail", pk=experiment.pk)
+
+
+@experiments_required
 @require_GET
 def experiment_export(request: HttpRequest, pk: UUID) -> HttpResponse:
     experiment = selectors.experiment_get(pk)
@@ -148,7 +170,7 @@ def experiment_export(request: HttpRequest, pk: UUID) -> HttpResponse:
                 {"arm": s["arm"]["label"], "n": s["n"], "errors": s["errors"], **s["cells"]}
                 for s in result["summary"]
             ],
-            "pairwise": [
+            "pairwise": [  # the judge's counts, and the experts' blind preferences if any
                 {k: v for k, v in p.items() if k != "arm"} | {"arm": p["arm"]["label"]}
                 for p in result["pairwise"]
             ],

@@ -307,3 +307,43 @@ def test_an_unknown_topic_in_the_filter_is_a_form_error(logged, expert, client_f
     )
     assert response.status_code == 400 and "topics" in response.context["form"].errors
     assert not Experiment.objects.exists()
+
+
+def test_experts_blind_preferences_show_beside_the_judges(
+    two_models, logged, expert, expert2, lead, client_for
+):
+    from annotations import pairwise
+    from annotations.models import PairwiseItem
+
+    experiment = services.experiment_create(
+        user=expert, name="judged", arms=_arms(), question_ids=logged, enqueue=False
+    )
+    services.experiment_run(experiment_id=experiment.pk)
+    client = client_for(expert)
+    url = reverse("experiments:send_pairs", args=[experiment.pk])
+    assert client.post(url, {"arm": "0"}).status_code == 302  # the baseline: refused
+    assert not PairwiseItem.objects.exists()
+    client.post(url, {"arm": "1"})
+    assert PairwiseItem.objects.filter(batch=experiment.pk).count() == len(logged)
+    client.post(url, {"arm": "1"})  # sent once only
+    assert PairwiseItem.objects.count() == len(logged)
+    # an expert prefers whichever side holds the good model's answer, as shown to them
+    good = {
+        str(t)
+        for t in Turn.objects.filter(
+            conversation=experiment.arms.get(position=0).conversation
+        ).values_list("pk", flat=True)
+    }
+    while (item := pairwise.pairwise_claim_next(expert=expert2)) is not None:
+        a, b = item.shown
+        if a.answer == b.answer:
+            verdict = "tie"
+        else:
+            verdict = "a" if str(a.pk) in good else "b"
+        pairwise.pairwise_judge(item_id=item.pk, expert=expert2, verdict=verdict)
+    experts = selectors.results_for_page(experiment)["pairwise"][0]["experts"]
+    # three pricing questions (price, cost, plan) got the invented price; the rest agree
+    assert experts["losses"] == 3 and experts["wins"] == 0 and experts["ties"] == 5
+    assert experts["p"] == pytest.approx(0.25)  # 3 of 3 one way: 2 × 1/8
+    html = client_for(lead).get(reverse("experiments:detail", args=[experiment.pk])).content
+    assert b"experts" in html and b"0.2500" in html
