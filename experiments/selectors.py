@@ -34,6 +34,27 @@ def experiment_get(pk) -> Experiment:
     return experiment
 
 
+def compare_pairs(experiment: Experiment, arm: Arm) -> list[tuple[Turn, Turn | None]]:
+    """(baseline answer, this arm's answer) per question, in question order, with their
+    passages and every rating, for the side-by-side page (what a replay showed)."""
+    from django.db.models import Prefetch
+
+    from chat.models import Feedback
+
+    details = Prefetch("feedback", queryset=Feedback.objects.select_related("user"))
+    baseline = experiment.arms.order_by("position").first()
+
+    def by_question(a: Arm) -> dict[str, Turn]:
+        if a.kind == Arm.Kind.LOGGED:
+            turns = Turn.objects.filter(pk__in=experiment.question_ids)
+            return {str(t.pk): t for t in turns.prefetch_related("contexts", details)}
+        turns = Turn.objects.filter(conversation_id=a.conversation_id)
+        return {str(t.replay_of_id): t for t in turns.prefetch_related("contexts", details)}
+
+    left, right = by_question(baseline), by_question(arm)
+    return [(left[q], right.get(q)) for q in experiment.question_ids if q in left]
+
+
 @dataclass
 class Answer:
     question_id: str

@@ -173,6 +173,31 @@ def experiment_create(
     return experiment
 
 
+def replay_create(
+    *,
+    user,
+    question_ids: list[str],
+    model_key: str,
+    grounded: bool,
+    template: PromptTemplate | None = None,
+    filters: dict | None = None,
+) -> Experiment:
+    """A replay: the logged answers against one new arm (this model, prompt and grounding)."""
+    n = len(question_ids)
+    label = f"{model_key.split(':', 1)[-1]}{' + grounding' if grounded else ''}"
+    return experiment_create(
+        user=user,
+        name=f"Replay of {n} question{'s' if n != 1 else ''}",
+        arms=[
+            ArmSpec(label="logged answers", kind=Arm.Kind.LOGGED),
+            ArmSpec(label=label, model_key=model_key, template=template, grounded=grounded),
+        ],
+        question_ids=question_ids,
+        source=Experiment.Source.FILTER if filters else Experiment.Source.LIST,
+        filters=filters,
+    )
+
+
 def default_evaluators() -> list[str]:
     from evaluation.models import Evaluator
     from evaluation.services import builtin_evaluators_ensure
