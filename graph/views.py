@@ -107,6 +107,7 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "by_topic": by_topic,
             "by_topic_chart": charts.stacked_bars(by_topic, "topic"),
             "stayed_negative": queries.negative_after_grounded_replay(),
+            "low_score": queries.LOW_SCORE,
             "bad_chunks": queries.chunks_linked_to_bad_answers(),
             "bad_documents": queries.documents_linked_to_bad_answers(),
             "unused_documents": queries.documents_never_used(),
