@@ -15,7 +15,7 @@ import random
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -28,6 +28,7 @@ from chat import selectors as chat_selectors
 from chat import services as chat_services
 from chat.models import Conversation, PromptTemplate, TopicMembership, Turn
 from experiments.models import Arm, Experiment
+from knowledge import retrieval
 from outbox.services import record as outbox_record
 from reviewhub import jobs
 
@@ -311,22 +312,39 @@ def _run_arm(experiment: Experiment, arm: Arm, questions: list[Turn], versions: 
     position = arm.conversation.turns.aggregate(p=Max("position"))["p"]
     position = -1 if position is None else position
     workers = max(1, settings.EXPERIMENT_CONCURRENCY)
+    # A pipeline one chunk deep: each model call starts as soon as its prompt is ready, and
+    # the next chunk's retrieval and prompts are prepared (on this thread, with its database
+    # connection) while the pool still answers the previous chunk. Logging a chunk waits for
+    # its answers only then. Preparing and calling one after the other left the pool idle
+    # during preparation and this thread idle during the calls (profiled: 300 questions × 2
+    # arms spent 7.9 s preparing and 6.9 s waiting, of 18.5 s).
+    in_flight: list[tuple[chat_services.PreparedTurn, Future]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="experiment") as pool:
         for start in range(0, len(todo), CHUNK):
             if Experiment.objects.filter(pk=experiment.pk, cancel_requested=True).exists():
+                _log_chunk(experiment, versions, in_flight)  # the answers in flight finish
                 return False
-            chunk = todo[start : start + CHUNK]
-            prepared = []
-            for question in chunk:
-                position += 1
-                prepared.append(_prepare(experiment, arm, question, choice, template, position))
-            calls = pool.map(lambda p: _call(p, limiter), prepared)
-            logged = chat_services.turns_log(
-                logged=[_logged(p, outcome) for p, outcome in zip(prepared, calls, strict=True)]
-            )
-            _score(versions, [t.id for t in logged])
-            _progress(experiment)
+            submitted = []
+            with retrieval.one_index():  # the knowledge base's version read once a chunk
+                for question in todo[start : start + CHUNK]:
+                    position += 1
+                    prepared = _prepare(experiment, arm, question, choice, template, position)
+                    submitted.append((prepared, pool.submit(_call, prepared, limiter)))
+            _log_chunk(experiment, versions, in_flight)
+            in_flight = submitted
+        _log_chunk(experiment, versions, in_flight)
     return True
+
+
+def _log_chunk(experiment: Experiment, versions: list, chunk: list[tuple]) -> None:
+    """Log a chunk's answers once they are all in, score them, report progress."""
+    if not chunk:
+        return
+    logged = chat_services.turns_log(
+        logged=[_logged(prepared, future.result()) for prepared, future in chunk]
+    )
+    _score(versions, [t.id for t in logged])
+    _progress(experiment)
 
 
 def _prepare(experiment, arm, question, choice, template, position) -> chat_services.PreparedTurn:
@@ -341,8 +359,8 @@ def _prepare(experiment, arm, question, choice, template, position) -> chat_serv
         replay_of=question,
         k=arm.k,
         standalone=True,
+        position=position,
     )
-    prepared.position = position
     return prepared
 
 
