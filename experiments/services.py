@@ -169,6 +169,7 @@ def experiment_create(
             k=spec.k,
             conversation=conversation,
         )
+    outbox_record("experiment", [experiment.id])  # the graph: the experiment and its arms
     if enqueue:
         jobs.job_enqueue_on_commit(experiment)
     return experiment
@@ -435,9 +436,12 @@ def _progress(experiment: Experiment) -> None:
 
 
 def _finish(experiment: Experiment, status: str) -> Experiment:
-    finished = jobs.job_rows(experiment).update(
-        status=status, finished_at=timezone.now(), lease_owner="", **_counts(experiment)
-    )
+    with transaction.atomic():
+        finished = jobs.job_rows(experiment).update(
+            status=status, finished_at=timezone.now(), lease_owner="", **_counts(experiment)
+        )
+        # the graph: its status, and every arm's answers (PRODUCED) now they are all in
+        outbox_record("experiment", [experiment.pk])
     if finished:
         return experiment_results_keep(experiment=experiment)
     experiment.refresh_from_db()

@@ -51,6 +51,10 @@ def _blind(user, turn: Turn, data: dict) -> None:
     data["reviews"] = shown
     if scores_hidden_for(user, turn.pk):
         data["scores"] = []
+        # nor the replays' scores, nor which experiments asked (their set-ups are internal)
+        data["arms"] = []
+        for replay in data["replays"]:
+            replay["scores"], replay["arms"] = [], []
 
 
 def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
