@@ -3,7 +3,7 @@
 A replay's answers already are what an arm's answers are (turns in the replay's own
 conversation, each with `replay_of` = its question), so the arm takes over that
 conversation and nothing is copied. The experiment keeps the replay's id, so an old replay
-URL redirects to it. A replay still queued or running becomes an experiment waiting for a
+URL redirects to it, and an outbox row brings it into the graph. A replay still queued or running becomes an experiment waiting for a
 worker: the job sweeper hands it to one, and the run answers only what is unanswered.
 """
 
@@ -17,6 +17,7 @@ def replays_to_experiments(apps, schema_editor=None) -> int:
     Experiment = apps.get_model("experiments", "Experiment")
     Arm = apps.get_model("experiments", "Arm")
     Evaluator = apps.get_model("evaluation", "Evaluator")
+    OutboxEntry = apps.get_model("outbox", "OutboxEntry")
     # what a new experiment is scored by: the offline checks (no key needed)
     offline = sorted(Evaluator.objects.filter(kind="offline").values_list("name", flat=True))
     moved = 0
@@ -54,6 +55,8 @@ def replays_to_experiments(apps, schema_editor=None) -> int:
             conversation_id=job.conversation_id,
         )
         job.delete()
+        # the graph shows it (experiment, arms, their answers) once the outbox is drained
+        OutboxEntry.objects.create(entity="experiment", entity_id=str(experiment.pk))
         moved += 1
     return moved
 
@@ -69,6 +72,7 @@ class Migration(migrations.Migration):
         ("experiments", "0001_initial"),
         ("chat", "0007_topic_discovery"),
         ("evaluation", "0001_initial"),
+        ("outbox", "0002_quarantine"),
     ]
 
     operations = [migrations.RunPython(replays_to_experiments, migrations.RunPython.noop)]

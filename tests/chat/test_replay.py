@@ -9,6 +9,7 @@ from chat.models import ReplayJob, Turn
 from experiments import selectors
 from experiments import services as experiment_services
 from experiments.models import Experiment
+from outbox.models import OutboxEntry
 from tests.conftest import wait_until
 
 
@@ -156,6 +157,7 @@ def test_an_old_replay_becomes_an_experiment_and_its_address_still_leads_to_it(
     migration = importlib.import_module("experiments.migrations.0002_replays_become_experiments")
     assert migration.replays_to_experiments(django_apps) == 1
     assert not ReplayJob.objects.exists()
+    assert OutboxEntry.objects.filter(entity="experiment", entity_id=str(job.id)).exists()
     experiment = Experiment.objects.get(pk=job.id)  # the same id
     assert experiment.status == "done" and experiment.question_ids == [str(original.id)]
     assert experiment.filters == {"rating": "down"} and experiment.source == "filter"
