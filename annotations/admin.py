@@ -5,6 +5,7 @@ from annotations.models import (
     Criterion,
     Example,
     Guideline,
+    PairwiseItem,
     QueueItem,
     Review,
     Rubric,
@@ -98,3 +99,11 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request, obj=None) -> bool:
         return False
+
+
+@admin.register(PairwiseItem)
+class PairwiseItemAdmin(admin.ModelAdmin):
+    list_display = ("id", "batch", "first_key", "second_key", "flipped", "verdict", "decided_by")
+    list_filter = ("verdict", "preferred")
+    raw_id_fields = ("question", "first", "second", "holder", "decided_by")
+    list_select_related = ("decided_by",)

@@ -311,3 +311,83 @@ class AuditEvent(models.Model):
 
     def __str__(self) -> str:
         return f"{self.actor} {self.action} {self.item_id}"
+
+
+class PairwiseItem(models.Model):
+    """Two answers to one question, for an expert to compare blind: "A better / tie / B better".
+
+    `first` and `second` are in the sender's order (an experiment sends the baseline arm's
+    answer first); which of them is shown as A is drawn at random per item and recorded in
+    `flipped`, so a preference for the left side cannot favour an arm. The expert's choice is
+    kept as they saw it (`verdict`) and in the sender's terms (`preferred`). `batch` and the
+    side keys are the sender's own ids (an experiment and its arm positions): this app knows
+    nothing of experiments, which sit above it.
+    """
+
+    class Verdict(models.TextChoices):
+        A = "a", "A is better"
+        TIE = "tie", "Tie"
+        B = "b", "B is better"
+
+    class Preferred(models.TextChoices):
+        FIRST = "first", "First"
+        TIE = "tie", "Tie"
+        SECOND = "second", "Second"
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    batch = models.UUIDField(help_text="What sent it, e.g. an experiment's id")
+    first_key = models.CharField(max_length=40)
+    second_key = models.CharField(max_length=40)
+    question = models.ForeignKey("chat.Turn", on_delete=models.CASCADE, related_name="+")
+    first = models.ForeignKey(
+        "chat.Turn", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    second = models.ForeignKey(
+        "chat.Turn", on_delete=models.CASCADE, related_name="+", db_index=False
+    )
+    flipped = models.BooleanField(help_text="Shown with the second answer as A")
+    holder = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="+",
+        db_index=False,
+    )
+    lease_expires_at = models.DateTimeField(null=True, blank=True)
+    verdict = models.CharField(max_length=3, choices=Verdict.choices, blank=True)
+    preferred = models.CharField(max_length=6, choices=Preferred.choices, blank=True)
+    decided_by = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="pairwise_judgements",
+    )
+    decided_at = models.DateTimeField(null=True, blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["created_at", "id"]
+        constraints = [
+            models.UniqueConstraint(
+                fields=["batch", "question", "first_key", "second_key"], name="pairwise_once"
+            )
+        ]
+        indexes = [
+            # claim-next walks the undecided items in order
+            models.Index(
+                fields=["created_at", "id"], name="pairwise_open", condition=Q(verdict="")
+            ),
+            models.Index(
+                fields=["holder"], name="pairwise_held", condition=Q(holder__isnull=False)
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"pair {self.id}"
+
+    @property
+    def shown(self) -> tuple:
+        """(answer shown as A, answer shown as B)."""
+        return (self.second, self.first) if self.flipped else (self.first, self.second)

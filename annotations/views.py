@@ -10,7 +10,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.views.decorators.http import require_http_methods, require_POST
 
-from annotations import selectors, services
+from annotations import pairwise, selectors, services
 from annotations.forms import (
     AdjudicationForm,
     CriterionFormSet,
@@ -51,6 +51,8 @@ def queue_home(request: HttpRequest) -> HttpResponse:
             "held": held,
             "depth": selectors.queue_depth(),
             "my_reviews": request.user.reviews.count(),
+            "pairs_waiting": pairwise.pairs_waiting(),
+            "held_pair": pairwise.held_pair(expert=request.user, now=timezone.now()),
         },
     )
 
@@ -363,3 +365,75 @@ def guideline_edit(request: HttpRequest, guideline_id: int | None = None) -> Htt
     return render(
         request, "annotations/guideline.html", {"form": form, "guideline": guideline}, status=status
     )
+
+
+# --- blind pairwise comparisons -----------------------------------------------------------------
+
+PAIRS_SKIPPED_KEY = "pairwise_skipped"
+
+
+def _next_pair(request: HttpRequest, *, done: str = "") -> HttpResponse:
+    item = pairwise.pairwise_claim_next(
+        expert=request.user, exclude=request.session.get(PAIRS_SKIPPED_KEY, [])
+    )
+    if item is None:
+        messages.info(request, f"{done} No pairs left to compare. Well done!".strip())
+        return redirect("annotations:home")
+    if done:
+        messages.success(request, done)
+    return redirect("annotations:pair", item_id=item.pk)
+
+
+@expert_required
+@require_POST
+def pair_next(request: HttpRequest) -> HttpResponse:
+    return _next_pair(request)
+
+
+@expert_required
+def pair_detail(request: HttpRequest, item_id) -> HttpResponse:
+    return _pair_page(request, pairwise.pair_for_user(request.user, item_id))
+
+
+def _pair_page(request: HttpRequest, item, *, error: str = "", status: int = 200) -> HttpResponse:
+    a, b = item.shown  # the sides as drawn for this item; which arm is which is never shown
+    return render(
+        request,
+        "annotations/pair.html",
+        {
+            "item": item,
+            "a_html": render_markdown(a.answer),
+            "b_html": render_markdown(b.answer),
+            "can_judge": not item.verdict and item.holder_id == request.user.pk,
+            "error": error,
+            "now": timezone.now(),
+        },
+        status=status,
+    )
+
+
+@expert_required
+@require_POST
+def pair_submit(request: HttpRequest, item_id) -> HttpResponse:
+    item = pairwise.pair_for_user(request.user, item_id)
+    try:
+        judged = pairwise.pairwise_judge(
+            item_id=item.pk, expert=request.user, verdict=request.POST.get("verdict", "")
+        )
+    except pairwise.PairwiseError as exc:
+        item.refresh_from_db()
+        return _pair_page(request, item, error=str(exc), status=400)
+    return _next_pair(request, done=f"Saved: {judged.get_verdict_display().lower()}.")
+
+
+@expert_required
+@require_POST
+def pair_skip(request: HttpRequest, item_id) -> HttpResponse:
+    # Releases only what this user holds, so no lookup helper is needed (nothing leaks).
+    pairwise.pairwise_release(item_id=item_id, expert=request.user)
+    if request.POST.get("then") == "queue":
+        messages.info(request, "Put down: the pair is back in the queue for anyone.")
+        return redirect("annotations:home")
+    skipped = [str(item_id), *request.session.get(PAIRS_SKIPPED_KEY, [])][:SKIPPED_MAX]
+    request.session[PAIRS_SKIPPED_KEY] = skipped
+    return _next_pair(request)

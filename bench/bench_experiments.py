@@ -40,12 +40,14 @@ def run() -> dict:
         }
         for name in ("OPENAI_API_KEY", "REDIS_URL", "NEO4J_URL"):
             env.pop(name, None)
-        subprocess.run(
-            [sys.executable, "manage.py", "migrate", "--noinput", "-v0"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-        )
+        # the results page renders with DEBUG off, as served: its static files must exist
+        for command in (["migrate"], ["collectstatic"]):
+            subprocess.run(
+                [sys.executable, "manage.py", *command, "--noinput", "-v0"],
+                env=env,
+                cwd=ROOT,
+                check=True,
+            )
         out = subprocess.run(
             [sys.executable, __file__, "--child"],
             env=env,
@@ -108,7 +110,8 @@ def _setup():
     import django
 
     django.setup()
-    logging.getLogger("httpx").setLevel(logging.WARNING)
+    for name in ("httpx", "httpx2"):  # a line per model call is not what is measured
+        logging.getLogger(name).setLevel(logging.WARNING)
     from accounts.services import user_create
     from chat.models import ModelEndpoint
     from knowledge.demo import seed

@@ -59,7 +59,7 @@ def main(lead: str, expert: str, end_user: str, turn_id: str, writes: int = 20) 
     as_expert = Client()
     as_expert.force_login(users.get(username=expert))
     replay_form = {"model": "offline:offline-extractive", "grounded": "on", "limit": "5"}
-    response, ms = _timed(lambda: as_expert.post(reverse("chat:replays"), replay_form))
+    response, ms = _timed(lambda: as_expert.post(reverse("experiments:replay_new"), replay_form))
     out["replay"] = {"status": response.status_code, "ms": ms, "url": response.get("Location")}
 
     as_user = Client()

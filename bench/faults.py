@@ -227,9 +227,10 @@ def child(tmp: Path) -> dict:
     import django
 
     django.setup()
-    from chat.models import Feedback, ReplayJob
+    from chat.models import Feedback
     from datasets import selectors, services
     from datasets.models import Release
+    from experiments.models import Experiment
     from reviewhub.jobs import job_sweep
 
     env = _env(tmp)
@@ -265,7 +266,7 @@ def child(tmp: Path) -> dict:
         down = _writes(env, seed, broker_down=True)
         up = _writes(env, seed, broker_down=False)
         down_release = Release.objects.filter(name__startswith="outage-").order_by("created_at")[0]
-        down_replay = ReplayJob.objects.order_by("created_at")[0]
+        down_replay = Experiment.objects.order_by("created_at")[0]  # a replay is one
         statuses = [down["release"]["status"], down["replay"]["status"]]
         statuses += [w["status"] for w in down["writes"]]
         last_rating = "up" if (WRITES - 1) % 2 else "down"
@@ -288,7 +289,7 @@ def child(tmp: Path) -> dict:
         def states() -> list[bool]:
             return [
                 Release.objects.get(id=down_release.id).state == "built",
-                ReplayJob.objects.get(id=down_replay.id).status == "done",
+                Experiment.objects.get(id=down_replay.id).status == "done",
                 Release.objects.get(id=killed.id).state == "built",
             ]
 

@@ -7,7 +7,7 @@ from datetime import date
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from chat.models import Conversation, Feedback, ModelEndpoint, ReplayJob, Turn
+from chat.models import Conversation, Feedback, ModelEndpoint, Turn
 from reviewhub.roles import is_expert
 
 
@@ -87,29 +87,6 @@ def replayable_turns(
 
 def logged_models() -> list[str]:
     return sorted(set(Turn.objects.exclude(model="").values_list("model", flat=True).distinct()))
-
-
-def replay_job_for(job_id) -> ReplayJob:
-    job = (
-        ReplayJob.objects.select_related("created_by", "prompt_template").filter(pk=job_id).first()
-    )
-    if job is None:
-        raise Http404("No such replay")
-    return job
-
-
-def replay_pairs(job: ReplayJob) -> list[tuple[Turn, Turn | None]]:
-    """(original, replay) per original turn of the job, with sources and all ratings."""
-    details = Prefetch("feedback", queryset=Feedback.objects.select_related("user"))
-    replays = {
-        t.replay_of_id: t
-        for t in Turn.objects.filter(replay_job=job).prefetch_related("contexts", details)
-    }
-    originals = Turn.objects.filter(pk__in=job.turn_ids).prefetch_related("contexts", details)
-    by_id = {str(t.id): t for t in originals}
-    return [
-        (by_id[str(pk)], replays.get(by_id[str(pk)].id)) for pk in job.turn_ids if str(pk) in by_id
-    ]
 
 
 def model_endpoints() -> QuerySet[ModelEndpoint]:

@@ -170,11 +170,14 @@ def turn_prepare(
     k: int = DEFAULT_K,
     standalone: bool = False,
     choice: llm.ModelChoice | None = None,
+    position: int | None = None,
 ) -> PreparedTurn:
     """Validate the question, retrieve context (when grounded) and render the prompt.
 
     `standalone`: the question is asked on its own, without the conversation's history
-    (replays and experiments re-ask logged questions one by one).
+    (replays and experiments re-ask logged questions one by one). `position`: the turn's
+    place in the conversation when the caller keeps count (an experiment preparing a chunk
+    of answers before any is logged); else the next after the conversation's last turn.
     """
     question = question.strip()
     if not question:
@@ -211,7 +214,9 @@ def turn_prepare(
     prompt = prompts.render(
         template=template, question=question, contexts=contexts, history=earlier
     )
-    position = conversation.turns.aggregate(p=Max("position"))["p"]
+    if position is None:
+        last = conversation.turns.aggregate(p=Max("position"))["p"]
+        position = 0 if last is None else last + 1
     return PreparedTurn(
         conversation=conversation,
         user=user,
@@ -222,7 +227,7 @@ def turn_prepare(
         contexts=contexts,
         prompt=prompt,
         params=llm.params_for(choice),
-        position=0 if position is None else position + 1,
+        position=position,
         source=source,
         replay_of=replay_of,
         replay_job=replay_job,

@@ -7,15 +7,21 @@ from collections.abc import Iterator
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.http import (
+    HttpRequest,
+    HttpResponse,
+    HttpResponsePermanentRedirect,
+    HttpResponseRedirect,
+    StreamingHttpResponse,
+)
 from django.shortcuts import redirect, render
 from django.template.loader import render_to_string
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_POST
 
-from chat import llm, prompts, selectors, services
-from chat.forms import AskForm, ModelEndpointForm, RenameForm, ReplayForm, TokenForm
-from chat.models import ApiToken, Conversation, ModelEndpoint, ReplayJob, Turn
+from chat import selectors, services
+from chat.forms import AskForm, ModelEndpointForm, RenameForm, TokenForm
+from chat.models import ApiToken, Conversation, ModelEndpoint, Turn
 from reviewhub.preferences import preference
 from reviewhub.roles import require_perm
 
@@ -215,77 +221,27 @@ def token_revoke(request: HttpRequest, token_id: UUID) -> HttpResponse:
 
 
 # --- replay -------------------------------------------------------------------------------------
+# A replay is an experiment now (the logged answers against one new arm), served by the
+# experiments app above this one; the old addresses send there, and each replay kept its id.
+
 
 replay_required = require_perm("replay")
 
 
 @replay_required
 def replays(request: HttpRequest) -> HttpResponse:
-    form = ReplayForm(request.POST or request.GET or None)
-    matching = None
-    if form.is_bound and form.is_valid():
-        matching = selectors.replayable_turns(**form.filters())
-        if request.method == "POST":
-            try:
-                limit = form.cleaned_data["limit"]
-                job = services.replay_job_create(
-                    user=request.user,
-                    turn_ids=list(matching.values_list("id", flat=True)[:limit]),
-                    grounded=form.cleaned_data["grounded"],
-                    model_key=form.cleaned_data["model"],
-                    template=form.cleaned_data["prompt_template"],
-                    filters=form.filters_json(),
-                )
-            except services.ChatError as exc:
-                messages.error(request, str(exc))
-            else:
-                return redirect("chat:replay", job_id=job.id)
-    jobs = ReplayJob.objects.select_related("created_by", "prompt_template").order_by(
-        "-created_at"
-    )[:20]
-    count = matching.count() if matching is not None else None
-    return render(
-        request,
-        "chat/replays.html",
-        {
-            "form": form,
-            "jobs": jobs,
-            "matching_count": count,
-            # the button says how many will really be replayed: the limit caps the matches
-            "replay_count": min(count, form.cleaned_data["limit"]) if count else 0,
-            "preview": list(matching[:10]) if matching is not None else [],
-        },
-    )
+    """The old replay page: its filters carry over (307 keeps a form's POST a POST)."""
+    target = reverse("experiments:replay_new")
+    if request.META.get("QUERY_STRING"):
+        target += "?" + request.META["QUERY_STRING"]
+    return HttpResponseRedirect(target, status=307 if request.method == "POST" else 302)
 
 
 @require_GET
 @replay_required
 def replay(request: HttpRequest, job_id: UUID) -> HttpResponse:
-    job = selectors.replay_job_for(job_id)
-    context = {
-        "job": job,
-        "template_label": _template_label(job.prompt_template),
-        "model_label": _model_label(job.model_key),
-    }
-    if request.htmx and request.GET.get("progress"):
-        response = render(request, "chat/replay.html#progress", context)
-        if job.status in {ReplayJob.Status.DONE, ReplayJob.Status.FAILED}:
-            response["HX-Refresh"] = "true"  # reload once to show the comparison
-        return response
-    context["pairs"] = selectors.replay_pairs(job) if job.status == ReplayJob.Status.DONE else []
-    return render(request, "chat/replay.html", context)
-
-
-def _template_label(template) -> str:
-    active = template or prompts.active_template()
-    return str(active) if active else "no template"
-
-
-def _model_label(key: str) -> str:
-    try:
-        return llm.resolve_model(key).label
-    except ValueError:
-        return key
+    """An old replay's page: the experiment it became (the same id), side by side."""
+    return HttpResponsePermanentRedirect(reverse("experiments:compare", kwargs={"pk": job_id}))
 
 
 # --- the model registry (leads) ------------------------------------------------------------

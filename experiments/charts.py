@@ -34,17 +34,28 @@ def interval_rows(summary: list[dict], criterion: str) -> dict:
 
 
 def stacked_outcomes(pairwise: list[dict]) -> dict:
-    """Win / tie / loss shares per compared arm as one 100% bar each."""
+    """Win / tie / loss shares per compared arm as one 100% bar each: the judge's, and the
+    experts' blind preferences below it where they have judged some pairs."""
+    entries = []
+    for p in pairwise:
+        experts = p.get("experts")
+        if experts and experts["n"]:
+            entries += [
+                (f"{p['arm']['label']} · judge", p),
+                (f"{p['arm']['label']} · experts", experts),
+            ]
+        else:
+            entries.append((p["arm"]["label"], p))
     scale = WIDTH - LABEL - 10
     bars = []
-    for i, p in enumerate(pairwise):
+    for i, (label, p) in enumerate(entries):
         win = round(scale * p["win_pct"] / 100, 1)
         tie = round(scale * p["tie_pct"] / 100, 1)
         bars.append(
             {
                 "y": i * ROW,
                 "text_y": i * ROW + 17,
-                "label": p["arm"]["label"],
+                "label": label,
                 "win": win,
                 "tie_x": LABEL + win,
                 "tie": tie,

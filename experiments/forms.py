@@ -34,7 +34,11 @@ class ExperimentForm(forms.Form):
         choices=[("", "grounded or not"), ("yes", "grounded"), ("no", "not grounded")],
     )
     model = forms.CharField(required=False, max_length=120, label="Logged with model")
-    topic = forms.ModelChoiceField(queryset=Topic.objects.all(), required=False)
+    topics = forms.ModelMultipleChoiceField(
+        queryset=Topic.objects.order_by("method", "name"),
+        required=False,
+        help_text="Questions in any of these topics: keyword, discovered or chosen by an expert",
+    )
     score = forms.CharField(
         required=False,
         max_length=100,
@@ -62,6 +66,7 @@ class ExperimentForm(forms.Form):
         ).order_by("name", "-version")
         names = Evaluator.objects.order_by("name").values_list("name", flat=True)
         self.fields["evaluators"].choices = [(n, n) for n in names]
+        self.fields["topics"].label_from_instance = _topic_label
         models = _model_choices()
         templates = PromptTemplate.objects.order_by("name", "-version")
         for i in range(ARM_SLOTS):
@@ -149,7 +154,25 @@ class ExperimentForm(forms.Form):
             "rating": d.get("rating") or "",
             "grounded": d.get("was_grounded") or "",
             "model": d.get("model") or "",
-            "topic": str(d["topic"].id) if d.get("topic") else "",
+            "topics": sorted(str(t.id) for t in d.get("topics") or ()),
             "score": d.get("score") or "",
         }
         return {k: v for k, v in out.items() if v}
+
+
+def _topic_label(topic: Topic) -> str:
+    return f"{topic.name} ({topic.get_method_display().lower()})"
+
+
+class SendPairsForm(forms.Form):
+    """Which arm's answers go to the experts against the baseline's, and how many."""
+
+    arm = forms.TypedChoiceField(coerce=int, choices=())
+    limit = forms.IntegerField(
+        required=False, min_value=1, max_value=10_000, help_text="Empty: every question"
+    )
+
+    def __init__(self, *args, arms, **kwargs):
+        super().__init__(*args, **kwargs)
+        arms = sorted(arms, key=lambda a: a.position)
+        self.fields["arm"].choices = [(a.position, a.label) for a in arms[1:]]

@@ -14,11 +14,12 @@ from dataclasses import dataclass, field
 from django.db.models import QuerySet
 from django.http import Http404
 
-from chat.models import Turn
+from chat.models import TopicMembership, Turn
 from experiments import stats
 from experiments.models import Arm, Experiment
 
 TIE_MARGIN = 0.05
+NO_TOPIC = "no topic"
 NOT_QUALITY = {"refusal"}
 
 
@@ -33,15 +34,40 @@ def experiment_get(pk) -> Experiment:
     return experiment
 
 
+def compare_pairs(experiment: Experiment, arm: Arm) -> list[tuple[Turn, Turn | None]]:
+    """(baseline answer, this arm's answer) per question, in question order, with their
+    passages and every rating, for the side-by-side page (what a replay showed)."""
+    from django.db.models import Prefetch
+
+    from chat.models import Feedback
+
+    details = Prefetch("feedback", queryset=Feedback.objects.select_related("user"))
+    baseline = experiment.arms.order_by("position").first()
+
+    def by_question(a: Arm) -> dict[str, Turn]:
+        if a.kind == Arm.Kind.LOGGED:
+            turns = Turn.objects.filter(pk__in=experiment.question_ids)
+            return {str(t.pk): t for t in turns.prefetch_related("contexts", details)}
+        turns = Turn.objects.filter(conversation_id=a.conversation_id)
+        return {str(t.replay_of_id): t for t in turns.prefetch_related("contexts", details)}
+
+    left, right = by_question(baseline), by_question(arm)
+    return [(left[q], right.get(q)) for q in experiment.question_ids if q in left]
+
+
 @dataclass
 class Answer:
     question_id: str
     question: str
-    topic: str
+    topics: tuple[str, ...]  # every topic the question belongs to, primary first
     arm: int
     turn_id: str | None
     status: str
     scores: dict[str, float] = field(default_factory=dict)
+
+    @property
+    def topic(self) -> str:
+        return ", ".join(self.topics)
 
     @property
     def quality(self) -> float | None:
@@ -54,10 +80,9 @@ def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]
     arms = list(experiment.arms.order_by("position"))
     questions = {
         str(t["id"]): t
-        for t in Turn.objects.filter(pk__in=experiment.question_ids).values(
-            "id", "question", "topic__name"
-        )
+        for t in Turn.objects.filter(pk__in=experiment.question_ids).values("id", "question")
     }
+    topics = question_topics(experiment)
     by_arm: dict[int, dict[str, dict]] = {}
     for arm in arms:
         if arm.kind == Arm.Kind.LOGGED:
@@ -84,7 +109,7 @@ def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]
                 Answer(
                     question_id=qid,
                     question=question["question"],
-                    topic=question["topic__name"] or "no topic",
+                    topics=topics.get(qid) or (NO_TOPIC,),
                     arm=arm.position,
                     turn_id=given["id"] if given else None,
                     status=given["status"] if given else "missing",
@@ -92,6 +117,25 @@ def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]
                 )
             )
     return arms, out, criteria
+
+
+def question_topics(experiment: Experiment) -> dict[str, tuple[str, ...]]:
+    """Each question's topics by membership (keyword, discovered, manual), its primary topic
+    first; only the filter's topics when the question set was chosen by topic, so the
+    per-topic results are the topics the experiment asked about."""
+    memberships = TopicMembership.objects.filter(turn_id__in=experiment.question_ids)
+    chosen = experiment.filters.get("topics") or (
+        [experiment.filters["topic"]] if experiment.filters.get("topic") else []
+    )
+    if chosen:
+        memberships = memberships.filter(topic_id__in=chosen)
+    rows = memberships.values_list("turn_id", "topic_id", "topic__name", "turn__topic_id")
+    found: dict[str, list[tuple[bool, str]]] = defaultdict(list)
+    for turn_id, topic_id, name, primary_id in rows.order_by("topic__name"):
+        entry = (topic_id != primary_id, name)
+        if entry not in found[str(turn_id)]:
+            found[str(turn_id)].append(entry)
+    return {qid: tuple(dict.fromkeys(n for _, n in sorted(e))) for qid, e in found.items()}
 
 
 def _scores(experiment: Experiment, turn_ids: list[str]) -> tuple[dict, list[str]]:
@@ -144,10 +188,32 @@ def results(experiment: Experiment) -> dict:
 
 
 def results_for_page(experiment: Experiment) -> dict:
-    """Kept results for a finished experiment, computed ones while it runs."""
-    if experiment.finished and experiment.results:
-        return experiment.results
-    return results(experiment)
+    """Kept results for a finished experiment, computed ones while it runs; the experts'
+    blind preferences read fresh either way (they keep coming in after the run)."""
+    found = experiment.results if experiment.finished and experiment.results else None
+    found = dict(found) if found else results(experiment)
+    found["pairwise"] = with_expert_preferences(experiment, found["pairwise"], found["arms"])
+    return found
+
+
+def with_expert_preferences(experiment: Experiment, pairwise: list[dict], arms: list) -> list:
+    """Each comparison with the experts' blind preferences beside the judge's: wins, ties and
+    losses of the arm against the baseline, a sign test, and how many pairs still wait."""
+    from annotations.pairwise import preferences
+
+    judged = preferences(experiment.pk)
+    baseline = str(arms[0]["position"]) if arms else "0"
+    out = []
+    for p in pairwise:
+        cell = judged.get((baseline, str(p["arm"]["position"])))
+        experts = None
+        if cell:
+            n = cell["wins"] + cell["ties"] + cell["losses"]
+            experts = {**cell, "n": n, "p": stats.sign_test(cell["wins"], cell["losses"])}
+            for pct, count in (("win_pct", "wins"), ("tie_pct", "ties"), ("loss_pct", "losses")):
+                experts[pct] = 100 * cell[count] / n if n else 0
+        out.append({**p, "experts": experts})
+    return out
 
 
 def _arm_dict(arm: Arm) -> dict:
@@ -201,7 +267,8 @@ def _topics(arms: list[Arm], rows: list[Answer], baseline: int) -> list[dict]:
     by_topic: dict[str, dict[int, list[float]]] = defaultdict(lambda: defaultdict(list))
     for r in rows:
         if r.quality is not None:
-            by_topic[r.topic][r.arm].append(r.quality)
+            for topic in r.topics:  # a question in two topics counts in both
+                by_topic[topic][r.arm].append(r.quality)
     out = []
     for topic, per_arm in by_topic.items():
         means = {a.position: _mean(per_arm.get(a.position, [])) for a in arms}

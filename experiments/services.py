@@ -11,22 +11,24 @@ from __future__ import annotations
 
 import hashlib
 import logging
+import random
 import threading
 import time
 from collections.abc import Iterable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Exists, Max, OuterRef, Q
 from django.utils import timezone
 
 from chat import llm, prompts
 from chat import selectors as chat_selectors
 from chat import services as chat_services
-from chat.models import Conversation, PromptTemplate, Turn
+from chat.models import Conversation, PromptTemplate, TopicMembership, Turn
 from experiments.models import Arm, Experiment
+from knowledge import retrieval
 from outbox.services import record as outbox_record
 from reviewhub import jobs
 
@@ -91,8 +93,11 @@ def questions_from_filter(filters: dict, limit: int) -> list[str]:
     turns = chat_selectors.replayable_turns(
         **{k: filters[k] for k in ("rating", "grounded", "model") if filters.get(k)}
     )
-    if filters.get("topic"):
-        turns = turns.filter(topic_id=filters["topic"])
+    topics = filters.get("topics") or ([filters["topic"]] if filters.get("topic") else [])
+    if topics:  # a member of any of them, by any method (keyword, discovered, manual)
+        turns = turns.filter(
+            Exists(TopicMembership.objects.filter(turn=OuterRef("pk"), topic_id__in=topics))
+        )
     if filters.get("source"):
         turns = turns.filter(source=filters["source"])
     if filters.get("score"):
@@ -164,9 +169,35 @@ def experiment_create(
             k=spec.k,
             conversation=conversation,
         )
+    outbox_record("experiment", [experiment.id])  # the graph: the experiment and its arms
     if enqueue:
         jobs.job_enqueue_on_commit(experiment)
     return experiment
+
+
+def replay_create(
+    *,
+    user,
+    question_ids: list[str],
+    model_key: str,
+    grounded: bool,
+    template: PromptTemplate | None = None,
+    filters: dict | None = None,
+) -> Experiment:
+    """A replay: the logged answers against one new arm (this model, prompt and grounding)."""
+    n = len(question_ids)
+    label = f"{model_key.split(':', 1)[-1]}{' + grounding' if grounded else ''}"
+    return experiment_create(
+        user=user,
+        name=f"Replay of {n} question{'s' if n != 1 else ''}",
+        arms=[
+            ArmSpec(label="logged answers", kind=Arm.Kind.LOGGED),
+            ArmSpec(label=label, model_key=model_key, template=template, grounded=grounded),
+        ],
+        question_ids=question_ids,
+        source=Experiment.Source.FILTER if filters else Experiment.Source.LIST,
+        filters=filters,
+    )
 
 
 def default_evaluators() -> list[str]:
@@ -282,22 +313,39 @@ def _run_arm(experiment: Experiment, arm: Arm, questions: list[Turn], versions: 
     position = arm.conversation.turns.aggregate(p=Max("position"))["p"]
     position = -1 if position is None else position
     workers = max(1, settings.EXPERIMENT_CONCURRENCY)
+    # A pipeline one chunk deep: each model call starts as soon as its prompt is ready, and
+    # the next chunk's retrieval and prompts are prepared (on this thread, with its database
+    # connection) while the pool still answers the previous chunk. Logging a chunk waits for
+    # its answers only then. Preparing and calling one after the other left the pool idle
+    # during preparation and this thread idle during the calls (profiled: 300 questions × 2
+    # arms spent 7.9 s preparing and 6.9 s waiting, of 18.5 s).
+    in_flight: list[tuple[chat_services.PreparedTurn, Future]] = []
     with ThreadPoolExecutor(max_workers=workers, thread_name_prefix="experiment") as pool:
         for start in range(0, len(todo), CHUNK):
             if Experiment.objects.filter(pk=experiment.pk, cancel_requested=True).exists():
+                _log_chunk(experiment, versions, in_flight)  # the answers in flight finish
                 return False
-            chunk = todo[start : start + CHUNK]
-            prepared = []
-            for question in chunk:
-                position += 1
-                prepared.append(_prepare(experiment, arm, question, choice, template, position))
-            calls = pool.map(lambda p: _call(p, limiter), prepared)
-            logged = chat_services.turns_log(
-                logged=[_logged(p, outcome) for p, outcome in zip(prepared, calls, strict=True)]
-            )
-            _score(versions, [t.id for t in logged])
-            _progress(experiment)
+            submitted = []
+            with retrieval.one_index():  # the knowledge base's version read once a chunk
+                for question in todo[start : start + CHUNK]:
+                    position += 1
+                    prepared = _prepare(experiment, arm, question, choice, template, position)
+                    submitted.append((prepared, pool.submit(_call, prepared, limiter)))
+            _log_chunk(experiment, versions, in_flight)
+            in_flight = submitted
+        _log_chunk(experiment, versions, in_flight)
     return True
+
+
+def _log_chunk(experiment: Experiment, versions: list, chunk: list[tuple]) -> None:
+    """Log a chunk's answers once they are all in, score them, report progress."""
+    if not chunk:
+        return
+    logged = chat_services.turns_log(
+        logged=[_logged(prepared, future.result()) for prepared, future in chunk]
+    )
+    _score(versions, [t.id for t in logged])
+    _progress(experiment)
 
 
 def _prepare(experiment, arm, question, choice, template, position) -> chat_services.PreparedTurn:
@@ -312,8 +360,8 @@ def _prepare(experiment, arm, question, choice, template, position) -> chat_serv
         replay_of=question,
         k=arm.k,
         standalone=True,
+        position=position,
     )
-    prepared.position = position
     return prepared
 
 
@@ -388,13 +436,52 @@ def _progress(experiment: Experiment) -> None:
 
 
 def _finish(experiment: Experiment, status: str) -> Experiment:
-    finished = jobs.job_rows(experiment).update(
-        status=status, finished_at=timezone.now(), lease_owner="", **_counts(experiment)
-    )
+    with transaction.atomic():
+        finished = jobs.job_rows(experiment).update(
+            status=status, finished_at=timezone.now(), lease_owner="", **_counts(experiment)
+        )
+        # the graph: its status, and every arm's answers (PRODUCED) now they are all in
+        outbox_record("experiment", [experiment.pk])
     if finished:
         return experiment_results_keep(experiment=experiment)
     experiment.refresh_from_db()
     return experiment
+
+
+def experiment_send_pairs(
+    *, experiment: Experiment, arm_position: int, limit: int | None = None, seed: int = 0
+) -> int:
+    """Send the baseline's and this arm's answers to experts as blind pairwise items (sides
+    drawn per item), for the questions both answered without error; `limit` takes a fixed
+    random sample of them. Returns how many pairs are new (a pair is never sent twice)."""
+    from annotations.pairwise import Pair, pairwise_send
+
+    arms = {a.position: a for a in experiment.arms.all()}
+    baseline = min(arms) if arms else None
+    if arm_position not in arms or arm_position == baseline:
+        raise ExperimentError("Choose an arm other than the baseline to compare with it.")
+    if not experiment.finished:
+        raise ExperimentError("Send pairs when the experiment has finished.")
+    first, second = _answers_by_question(arms[baseline]), _answers_by_question(arms[arm_position])
+    both = [q for q in experiment.question_ids if q in first and q in second]
+    if limit is not None and limit < len(both):
+        both = sorted(random.Random(seed).sample(both, limit), key=both.index)
+    pairs = [Pair(question_id=q, first_id=first[q], second_id=second[q]) for q in both]
+    if not pairs:
+        raise ExperimentError("No question has an answer from both arms to compare.")
+    return pairwise_send(
+        batch=experiment.pk, first_key=str(baseline), second_key=str(arm_position), pairs=pairs
+    )
+
+
+def _answers_by_question(arm: Arm) -> dict[str, str]:
+    """question id → the arm's answer without error (the question itself for logged answers)."""
+    if arm.kind == Arm.Kind.LOGGED:
+        ids = arm.experiment.question_ids
+        ok = Turn.objects.filter(pk__in=ids, status=Turn.Status.OK).values_list("pk", flat=True)
+        return {str(pk): str(pk) for pk in ok}
+    rows = Turn.objects.filter(conversation_id=arm.conversation_id, status=Turn.Status.OK)
+    return {str(q): str(pk) for pk, q in rows.values_list("pk", "replay_of_id")}
 
 
 def decision_preset(release_id) -> dict:

@@ -6,12 +6,14 @@ import csv
 from uuid import UUID
 
 from django.contrib import messages
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_POST
 
+from chat import selectors as chat_selectors
+from chat.forms import ReplayForm
 from experiments import charts, selectors, services
-from experiments.forms import ExperimentForm
+from experiments.forms import ExperimentForm, SendPairsForm
 from experiments.models import Experiment
 from reviewhub.roles import require_perm
 
@@ -88,6 +90,7 @@ def experiment_detail(request: HttpRequest, pk: UUID) -> HttpResponse:
         "r": result,
         "interval_charts": charts_by_criterion,
         "outcomes": charts.stacked_outcomes(result["pairwise"]),
+        "send_form": SendPairsForm(arms=experiment.arms.all()) if experiment.finished else None,
     }
     return render(request, "experiments/detail.html", context)
 
@@ -101,7 +104,7 @@ def experiment_answers(request: HttpRequest, pk: UUID) -> HttpResponse:
     if arm.isdigit():
         rows = [r for r in rows if r.arm == int(arm)]
     if topic:
-        rows = [r for r in rows if r.topic == topic]
+        rows = [r for r in rows if topic in r.topics]
     context = {
         "e": experiment,
         "arms": {a.position: a for a in arms},
@@ -134,6 +137,27 @@ def experiment_recompute(request: HttpRequest, pk: UUID) -> HttpResponse:
 
 
 @experiments_required
+@require_POST
+def experiment_send_pairs(request: HttpRequest, pk: UUID) -> HttpResponse:
+    experiment = selectors.experiment_get(pk)
+    form = SendPairsForm(request.POST, arms=experiment.arms.all())
+    if not form.is_valid():
+        messages.error(request, " ".join(e for errs in form.errors.values() for e in errs))
+        return redirect("experiments:detail", pk=experiment.pk)
+    try:
+        sent = services.experiment_send_pairs(
+            experiment=experiment,
+            arm_position=form.cleaned_data["arm"],
+            limit=form.cleaned_data["limit"],
+        )
+    except services.ExperimentError as exc:
+        messages.error(request, str(exc))
+    else:
+        messages.success(request, f"{sent} pair{'s' if sent != 1 else ''} sent to the experts.")
+    return redirect("experiments:detail", pk=experiment.pk)
+
+
+@experiments_required
 @require_GET
 def experiment_export(request: HttpRequest, pk: UUID) -> HttpResponse:
     experiment = selectors.experiment_get(pk)
@@ -148,7 +172,7 @@ def experiment_export(request: HttpRequest, pk: UUID) -> HttpResponse:
                 {"arm": s["arm"]["label"], "n": s["n"], "errors": s["errors"], **s["cells"]}
                 for s in result["summary"]
             ],
-            "pairwise": [
+            "pairwise": [  # the judge's counts, and the experts' blind preferences if any
                 {k: v for k, v in p.items() if k != "arm"} | {"arm": p["arm"]["label"]}
                 for p in result["pairwise"]
             ],
@@ -194,3 +218,68 @@ def _row(r: selectors.Answer, labels: dict, criteria: list[str]) -> dict:
 def _csv_safe(text: str) -> str:
     """Spreadsheets run cells that start with = + - @ as formulas: neutralise them."""
     return "'" + text if text[:1] in ("=", "+", "-", "@") else text
+
+
+# --- replays: an experiment of the logged answers against one new arm -------------------------
+
+
+@experiments_required
+def replay_new(request: HttpRequest) -> HttpResponse:
+    """Pick logged questions by filter, preview them, replay them with other settings."""
+    form = ReplayForm(request.POST or request.GET or None)
+    matching = None
+    if form.is_bound and form.is_valid():
+        matching = chat_selectors.replayable_turns(**form.filters())
+        if request.method == "POST":
+            d = form.cleaned_data
+            try:
+                experiment = services.replay_create(
+                    user=request.user,
+                    question_ids=[
+                        str(pk) for pk in matching.values_list("id", flat=True)[: d["limit"]]
+                    ],
+                    model_key=d["model"],
+                    grounded=d["grounded"],
+                    template=d["prompt_template"],
+                    filters=form.filters_json(),
+                )
+            except services.ExperimentError as exc:
+                messages.error(request, str(exc))
+            else:
+                return redirect("experiments:compare", pk=experiment.pk)
+    count = matching.count() if matching is not None else None
+    context = {
+        "form": form,
+        "recent": selectors.experiments_for_list()[:20],
+        "matching_count": count,
+        # the button says how many will really be replayed: the limit caps the matches
+        "replay_count": min(count, form.cleaned_data["limit"]) if count else 0,
+        "preview": list(matching[:10]) if matching is not None else [],
+    }
+    return render(request, "experiments/replay_new.html", context, status=_status(request, form))
+
+
+def _status(request: HttpRequest, form) -> int:
+    return 400 if request.method == "POST" and form.errors else 200
+
+
+@experiments_required
+@require_GET
+def experiment_compare(request: HttpRequest, pk: UUID) -> HttpResponse:
+    """The answers side by side: the baseline against one arm (a replay's page)."""
+    experiment = selectors.experiment_get(pk)
+    arms = list(experiment.arms.select_related("prompt_template").order_by("position"))
+    position = request.GET.get("arm", "1")
+    arm = next(
+        (a for a in arms[1:] if str(a.position) == position), arms[1] if len(arms) > 1 else None
+    )
+    if arm is None:
+        raise Http404("This experiment has no arm to compare")
+    context = {"e": experiment, "arms": arms, "arm": arm, "baseline": arms[0]}
+    if request.htmx and request.GET.get("progress"):
+        response = render(request, "experiments/compare.html#progress", context)
+        if experiment.finished:
+            response["HX-Refresh"] = "true"  # reload once to show the comparison
+        return response
+    context["pairs"] = selectors.compare_pairs(experiment, arm) if experiment.finished else []
+    return render(request, "experiments/compare.html", context)

@@ -3,6 +3,10 @@
 Definitions used throughout:
 - an answer is *negatively rated* when it has at least one thumbs-down Feedback and no
   thumbs-up; it is *rejected* when a Review of it has verdict 'reject';
+- an answer is *scored low* when its lowest quality score is below `LOW_SCORE`: its Score
+  nodes' normalized (0–1) values, every criterion but 'refusal' (which says what kind of
+  answer it is, not how good — as the experiments' quality does), the lowest as the review
+  queue's priority takes it; *negative* is rated negatively or scored low;
 - a *grounded replay* is an assistant message with `grounded = true` and a REPLAY_OF edge
   to the answer it replays;
 - context *scored low* when the best HAS_CONTEXT score of the answer is below a threshold
@@ -18,6 +22,8 @@ NEGATIVE = (
     "AND NOT EXISTS { MATCH (:Feedback {rating: 'up'})-[:RATES]->(%(m)s) }"
 )
 REJECTED = "EXISTS { MATCH (:Review {verdict: 'reject'})-[:REVIEWS]->(%(m)s) }"
+LOW_SCORE = 0.5
+NOT_QUALITY = "refusal"
 
 
 def _rows(query: str, **params) -> list[dict]:
@@ -48,17 +54,38 @@ def ratings_by_topic() -> list[dict]:
     )
 
 
-def negative_after_grounded_replay() -> list[dict]:
-    """Answers rated negatively whose grounded replay was rated negatively too."""
+def negative_after_grounded_replay(low: float = LOW_SCORE) -> list[dict]:
+    """Negative answers (rated down, or scored low by the evaluators) whose grounded replay
+    was negative too — a replay's or an experiment arm's answer alike. Each row says why:
+    the thumbs (`*_down`) and the lowest quality score (`*_score`, None when unscored)."""
     return _rows(
         "MATCH (r:Message {role: 'assistant'})-[:REPLAY_OF]->(o:Message) "
-        "WHERE r.grounded = true AND "
+        "WHERE r.grounded = true "
+        + _lowest_score("o", "o_score", "r, o")
+        + _lowest_score("r", "r_score", "r, o, o_score")
+        + "WITH r, o, o_score, r_score, "
+        + "CASE WHEN "
         + NEGATIVE % {"m": "o"}
-        + " AND "
+        + " THEN true ELSE false END AS o_down, CASE WHEN "
         + NEGATIVE % {"m": "r"}
-        + " OPTIONAL MATCH (q:Message {role: 'user'})-[:NEXT]->(o) "
-        "RETURN o.uid AS turn, r.uid AS replay, q.text AS question, r.model AS replay_model "
-        "ORDER BY o.created_at DESC, o.uid"
+        + " THEN true ELSE false END AS r_down "
+        "WHERE (o_down OR coalesce(o_score < $low, false)) "
+        "AND (r_down OR coalesce(r_score < $low, false)) "
+        "OPTIONAL MATCH (q:Message {role: 'user'})-[:NEXT]->(o) "
+        "RETURN o.uid AS turn, r.uid AS replay, q.text AS question, r.model AS replay_model, "
+        "o_down, r_down, o_score, r_score "
+        "ORDER BY o.created_at DESC, o.uid, r.uid",
+        low=low,
+    )
+
+
+def _lowest_score(message: str, name: str, keep: str) -> str:
+    """Cypher: the message's lowest normalized quality score as `name` (None if unscored)."""
+    s = f"{message}_s"
+    return (
+        f"OPTIONAL MATCH ({s}:Score)-[:SCORES]->({message}) "
+        f"WHERE {s}.criterion <> '{NOT_QUALITY}' AND {s}.normalized IS NOT NULL "
+        f"WITH {keep}, min({s}.normalized) AS {name} "
     )
 
 

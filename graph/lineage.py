@@ -1,7 +1,8 @@
 """The lineage of one answer, read from the graph in one Cypher query:
 
 question → context chunks → documents → answer → feedback → evaluator scores → reviews
-→ corrections → example → releases (plus the topic and replay links).
+→ corrections → example → releases (plus the topic and replay links, and the experiment
+arms that produced the answer or its replays, with the replays' scores).
 """
 
 from __future__ import annotations
@@ -25,7 +26,12 @@ RETURN properties(a) AS answer,
   [(e:Example)-[:FROM]->(a) | {example: properties(e),
      releases: [(rl:Release)-[:INCLUDES]->(e) | properties(rl)]}] AS examples,
   [(a)-[:REPLAY_OF]->(o:Message) | properties(o)] AS replay_of,
-  [(x:Message)-[:REPLAY_OF]->(a) | properties(x)] AS replays
+  [(e:Experiment)-[:HAS_ARM]->(r:Arm)-[:PRODUCED]->(a) |
+     {arm: properties(r), experiment: properties(e)}] AS arms,
+  [(x:Message)-[:REPLAY_OF]->(a) | {message: properties(x),
+     scores: [(s:Score)-[:SCORES]->(x) | properties(s)],
+     arms: [(e:Experiment)-[:HAS_ARM]->(r:Arm)-[:PRODUCED]->(x) |
+       {arm: properties(r), experiment: properties(e)}]}] AS replays
 """
 
 
@@ -57,7 +63,20 @@ def lineage(turn_id: str) -> dict | None:
     data["topic"] = data["topics"][0] if topics else None
     data["contexts"].sort(key=lambda c: c["rank"] or 0)
     data["scores"].sort(key=lambda s: (s.get("evaluator") or "", s.get("criterion") or ""))
+    # each replay: its message's properties, the arms (of experiments) that produced it,
+    # and its scores, the same keys as the answer's own
+    data["replays"] = sorted(
+        (
+            {**r["message"], "arms": r["arms"], "scores": _by_criterion(r["scores"])}
+            for r in data["replays"]
+        ),
+        key=lambda r: (str(r.get("created_at") or ""), r["uid"]),
+    )
     return data
+
+
+def _by_criterion(scores: list[dict]) -> list[dict]:
+    return sorted(scores, key=lambda s: (s.get("evaluator") or "", s.get("criterion") or ""))
 
 
 def _short(text: str | None, n: int = 60) -> str:
@@ -170,10 +189,23 @@ def elements(data: dict) -> list[dict]:
             node("answer", o["uid"], "Original: " + _short(o.get("text")), o.get("text") or ""),
             "REPLAY_OF",
         )
+    for item in data["arms"]:
+        edge(_arm_node(node, edge, item), a, "PRODUCED")
     for x in data["replays"]:
-        edge(
-            node("answer", x["uid"], "Replay: " + _short(x.get("text")), x.get("text") or ""),
-            a,
-            "REPLAY_OF",
-        )
+        replay = node("answer", x["uid"], "Replay: " + _short(x.get("text")), x.get("text") or "")
+        edge(replay, a, "REPLAY_OF")
+        for item in x["arms"]:
+            edge(_arm_node(node, edge, item), replay, "PRODUCED")
     return list(nodes.values()) + edges
+
+
+def _arm_node(node, edge, item: dict) -> str:
+    """An experiment arm's node, under its experiment's."""
+    arm, experiment = item["arm"], item["experiment"]
+    setup = arm.get("model_key") or "logged answers"
+    arm_key = node("arm", arm["uid"], f"Arm: {arm.get('label')}", setup)
+    experiment_key = node(
+        "experiment", experiment["uid"], "Experiment: " + _short(experiment.get("name"), 40)
+    )
+    edge(experiment_key, arm_key, "HAS_ARM")
+    return arm_key

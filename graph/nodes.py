@@ -8,7 +8,8 @@ The schema (DESIGN.md):
     (:Feedback)-[:RATES]->(:Message)          (:Review)-[:REVIEWS]->(:Message)
     (:Review)-[:CORRECTS_WITH]->(:Correction) (:Example)-[:FROM]->(:Message)
     (:Release)-[:INCLUDES]->(:Example)        (:Message)-[:REPLAY_OF]->(:Message)
-    (:Message {role:'user'})-[:ABOUT]->(:Topic)
+    (:Message {role:'user'})-[:ABOUT]->(:Topic)  (:Score)-[:SCORES]->(:Message)
+    (:Experiment)-[:HAS_ARM]->(:Arm)-[:PRODUCED]->(:Message)
 
 A turn is two messages: the question (uid = Turn.question_uid, role 'user') and the
 answer (uid = Turn.id, role 'assistant'). Both carry `turn_uid` and `conversation_uid`
@@ -140,6 +141,33 @@ class Score(StructuredNode):
     updated_at = DateTimeNeo4jFormatProperty()
 
     scores = RelationshipTo("Message", "SCORES")
+
+
+class Experiment(StructuredNode):
+    """A question set answered by two or more arms (experiments.Experiment)."""
+
+    uid = StringProperty(unique_index=True, required=True)
+    name = StringProperty()
+    status = StringProperty()
+    source = StringProperty()
+    question_hash = StringProperty()
+    created_at = DateTimeNeo4jFormatProperty()
+
+    has_arm = RelationshipTo("Arm", "HAS_ARM")
+
+
+class Arm(StructuredNode):
+    """One set-up of an experiment: model × prompt × grounding, or the logged answers."""
+
+    uid = StringProperty(unique_index=True, required=True)
+    label = StringProperty()
+    kind = StringProperty()
+    position = IntegerProperty()
+    model_key = StringProperty()
+    grounded = BooleanProperty()
+    k = IntegerProperty()
+
+    produced = RelationshipTo("Message", "PRODUCED")
 
 
 class Correction(StructuredNode):

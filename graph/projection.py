@@ -784,6 +784,97 @@ def sync_releases(ids: Iterable[object], *, deps: bool = True) -> None:
     delete_nodes("Release", absent(ids, (str(r["id"]) for r in found)))
 
 
+def sync_experiments(ids: Iterable[object], *, deps: bool = True) -> None:
+    """(:Experiment)-[:HAS_ARM]->(:Arm)-[:PRODUCED]->(answer): an experiment, its arms and
+    each arm's answers (a logged arm's answers are the questions' own turns), so an answer's
+    lineage shows the experiments that replayed it."""
+    from chat.models import Turn
+    from experiments.models import Arm, Experiment
+
+    ids = as_strs(ids)
+    found = list(
+        Experiment.objects.filter(pk__in=as_uuids(ids)).values(
+            "id", "name", "status", "source", "question_hash", "created_at", "question_ids"
+        )
+    )
+    write(
+        upsert_query("Experiment", ["created_at"]),
+        [
+            {
+                "uid": str(e["id"]),
+                "created_at": iso(e["created_at"]),
+                "p": {k: e[k] for k in ("name", "status", "source", "question_hash")},
+            }
+            for e in found
+        ],
+    )
+    arms = list(
+        Arm.objects.filter(experiment_id__in=[e["id"] for e in found]).values(
+            "id",
+            "experiment_id",
+            "label",
+            "kind",
+            "position",
+            "model_key",
+            "grounded",
+            "k",
+            "conversation_id",
+        )
+    )
+    questions = {str(e["id"]): e["question_ids"] for e in found}
+    produced: dict[str, list[str]] = {}
+    for arm in arms:
+        if arm["kind"] == Arm.Kind.LOGGED:
+            wanted = questions[str(arm["experiment_id"])]
+            answers = Turn.objects.filter(pk__in=wanted).values_list(UuidText("id"), flat=True)
+        else:
+            answers = Turn.objects.filter(conversation_id=arm["conversation_id"]).values_list(
+                UuidText("id"), flat=True
+            )
+        produced[str(arm["id"])] = list(answers)
+    # arms no longer there (none are deleted today, but the graph follows SQL)
+    write(
+        "UNWIND $rows AS row MATCH (e:Experiment {uid: row.e})-[:HAS_ARM]->(r:Arm) "
+        "WHERE NOT r.uid IN row.keep DETACH DELETE r",
+        [
+            {
+                "e": str(e["id"]),
+                "keep": [str(a["id"]) for a in arms if a["experiment_id"] == e["id"]],
+            }
+            for e in found
+        ],
+    )
+    write(
+        upsert_query("Arm")
+        + " WITH n, row MATCH (e:Experiment {uid: row.experiment}) MERGE (e)-[:HAS_ARM]->(n)",
+        [
+            {
+                "uid": str(a["id"]),
+                "experiment": str(a["experiment_id"]),
+                "p": {k: a[k] for k in ("label", "kind", "position", "model_key", "grounded", "k")},
+            }
+            for a in arms
+        ],
+    )
+    write(
+        "UNWIND $rows AS row MATCH (r:Arm {uid: row.arm})-[p:PRODUCED]->(a) "
+        "WHERE NOT a.uid IN row.keep DELETE p",
+        [{"arm": arm, "keep": answers} for arm, answers in produced.items()],
+    )
+    write(
+        "UNWIND $rows AS row MATCH (r:Arm {uid: row.arm}) WITH r, row "
+        + _placeholder_answer("a", "row.a")
+        + " MERGE (r)-[:PRODUCED]->(a)",
+        [{"arm": arm, "a": a} for arm, answers in produced.items() for a in answers],
+    )
+    gone = absent(ids, (str(e["id"]) for e in found))
+    write(
+        "UNWIND $rows AS id MATCH (:Experiment {uid: id})-[:HAS_ARM]->(r:Arm) DETACH DELETE r",
+        gone,
+    )
+    delete_nodes("Experiment", gone)
+
+
 SYNCERS: dict[str, Callable[..., None]] = {
     "user": sync_users,
     "topic": sync_topics,
@@ -795,6 +886,7 @@ SYNCERS: dict[str, Callable[..., None]] = {
     "review": sync_reviews,
     "example": sync_examples,
     "release": sync_releases,
+    "experiment": sync_experiments,
 }
 
 

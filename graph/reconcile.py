@@ -112,6 +112,8 @@ def expected(external: list[tuple] | None = None) -> tuple[dict[str, set[str]], 
         "CORRECTS_WITH": lambda: len(ids["Correction"]),
         "FROM": lambda: len(ids["Example"]),
         "INCLUDES": ReleaseItem.objects.count,
+        "HAS_ARM": lambda: len(ids["Arm"]),
+        "PRODUCED": lambda: len(_produced()),
     }
     return ids, {rel.type: counts[rel.type]() for rel in RELS}
 
@@ -144,6 +146,7 @@ def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]
         ),
         "RATES": set(Feedback.objects.values_list(*map(UuidText, ("id", "turn_id")), "rating")),
         "FROM": set(Example.objects.values_list(*map(UuidText, ("id", "turn_id")))),
+        "PRODUCED": _produced(),
         "SCORES": {
             (str(pk), turn, criterion, value)
             for pk, turn, criterion, value in Score.objects.values_list(
@@ -151,6 +154,30 @@ def expected_links(external: list[tuple] | None = None) -> dict[str, set[tuple]]
             )
         },
     }
+
+
+def _produced() -> set[tuple[str, str]]:
+    """(arm uid, answer uid) for every experiment arm's answers, from SQL: a model arm's
+    are the turns of its conversation, a logged arm's the questions' own turns."""
+    from chat.models import Turn
+    from experiments.models import Arm
+
+    arm_of = {
+        str(c): str(a)
+        for a, c in Arm.objects.filter(kind=Arm.Kind.MODEL, conversation__isnull=False).values_list(
+            "id", "conversation_id"
+        )
+    }
+    answers = Turn.objects.filter(conversation_id__in=list(arm_of)).values_list(
+        UuidText("conversation_id"), UuidText("id")
+    )
+    out = {(arm_of[c], t) for c, t in answers}
+    logged = list(
+        Arm.objects.filter(kind=Arm.Kind.LOGGED).values_list("id", "experiment__question_ids")
+    )
+    wanted = {q for _, questions in logged for q in questions}
+    there = set(Turn.objects.filter(pk__in=wanted).values_list(UuidText("id"), flat=True))
+    return out | {(str(a), q) for a, questions in logged for q in questions if q in there}
 
 
 def check() -> Report:

@@ -38,6 +38,7 @@ ENTITIES = (
     "review",
     "example",
     "release",
+    "experiment",
 )
 
 
@@ -112,6 +113,9 @@ LABELS = (
     ),
     Label("Example", "example", "annotations.Example"),
     Label("Release", "release", "datasets.Release"),
+    # An experiment and its arms (the answers are Messages its arms PRODUCED).
+    Label("Experiment", "experiment", "experiments.Experiment"),
+    Label("Arm", "experiment", "experiments.Arm", owner_field="experiment_id"),
 )
 LABEL = {label.name: label for label in LABELS}
 # The label whose nodes are the entity's own rows (its ids are the entity's ids).
@@ -177,6 +181,16 @@ RELS = (
         "MATCH (e:Example)-[:FROM]->(a:Message) RETURN e.uid, a.uid",
     ),
     Rel("INCLUDES", "Release", "Example", "release"),
+    Rel("HAS_ARM", "Experiment", "Arm", "experiment"),
+    # An arm's answers: its own (replays of the questions) or, for "the logged answers",
+    # the original answers themselves.
+    Rel(
+        "PRODUCED",
+        "Arm",
+        "Message",
+        "experiment",
+        "MATCH (r:Arm)-[:PRODUCED]->(a:Message) RETURN r.uid, a.uid",
+    ),
 )
 REL = {rel.type: rel for rel in RELS}
 

@@ -51,6 +51,10 @@ def _blind(user, turn: Turn, data: dict) -> None:
     data["reviews"] = shown
     if scores_hidden_for(user, turn.pk):
         data["scores"] = []
+        # nor the replays' scores, nor which experiments asked (their set-ups are internal)
+        data["arms"] = []
+        for replay in data["replays"]:
+            replay["scores"], replay["arms"] = [], []
 
 
 def lineage_page(request: HttpRequest, turn_id: UUID) -> HttpResponse:
@@ -107,6 +111,7 @@ def analytics(request: HttpRequest) -> HttpResponse:
             "by_topic": by_topic,
             "by_topic_chart": charts.stacked_bars(by_topic, "topic"),
             "stayed_negative": queries.negative_after_grounded_replay(),
+            "low_score": queries.LOW_SCORE,
             "bad_chunks": queries.chunks_linked_to_bad_answers(),
             "bad_documents": queries.documents_linked_to_bad_answers(),
             "unused_documents": queries.documents_never_used(),

@@ -21,6 +21,9 @@ import logging
 import threading
 from array import array
 from collections import Counter
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 from dataclasses import dataclass
 
 import numpy as np
@@ -54,11 +57,25 @@ class _Index:
 
 _lock = threading.Lock()
 _index: _Index | None = None
+# Set by `one_index()`: the index every retrieve() in the block uses, checked once.
+_pinned: ContextVar[_Index | None] = ContextVar("retrieval_pinned_index", default=None)
+
+
+@contextmanager
+def one_index() -> Iterator[None]:
+    """Retrieve against one index for the whole block: the knowledge base's version stamp
+    is read once on entry instead of once per query (a batch of questions, such as an
+    experiment's chunk; a document changed meanwhile is seen by the next block)."""
+    token = _pinned.set(_current_index())
+    try:
+        yield
+    finally:
+        _pinned.reset(token)
 
 
 def retrieve(query: str, k: int = DEFAULT_K, min_score: float = 0.0) -> list[Hit]:
     """The top-k chunks for a query, best first, with scores in 0..1 and ranks from 1."""
-    index = _current_index()
+    index = _pinned.get() or _current_index()
     if not len(index.ids) or not query.strip():
         return []
     scores = np.zeros(len(index.ids), dtype=np.float32)

@@ -24,7 +24,7 @@
     if (el.tagName === "TEXTAREA" || el.tagName === "SELECT" || el.isContentEditable) return true;
     return el.tagName === "INPUT" && !["radio", "checkbox", "button", "submit"].includes(el.type);
   }
-  function click(id) { const b = document.getElementById(id); if (b) b.click(); }
+  function click(id) { const b = document.getElementById(id); if (b) b.click(); return !!b; }
   function submit(id) { const f = document.getElementById(id); if (f) f.requestSubmit(); }
 
   document.addEventListener("keydown", (e) => {
@@ -51,7 +51,10 @@
       "n": () => submit("next-form"),
       "s": () => click("btn-skip"),
       "p": () => click("btn-put-down"),
-      "a": () => click("btn-approve"),
+      "a": () => click("btn-approve") || click("btn-a"),  // approve, or "A is better"
+      "b": () => click("btn-b"),
+      "t": () => click("btn-tie"),
+      "c": () => submit("pair-next-form"),
       "r": () => click("btn-reject"),
       "o": () => click("btn-second"),
       "j": () => focusCriterion(current + 1),

@@ -1,14 +1,22 @@
+import importlib
+
 import pytest
+from django.apps import apps as django_apps
 from django.urls import reverse
 
 from chat import services
 from chat.models import ReplayJob, Turn
+from experiments import selectors
+from experiments import services as experiment_services
+from experiments.models import Experiment
+from outbox.models import OutboxEntry
 from tests.conftest import wait_until
 
 
 @pytest.mark.django_db
 def test_end_users_cannot_replay(client_for, end_user):
     assert client_for(end_user).get(reverse("chat:replays")).status_code == 403
+    assert client_for(end_user).get(reverse("experiments:replay_new")).status_code == 403
 
 
 @pytest.mark.django_db
@@ -19,7 +27,7 @@ def test_replay_page_previews_questions_matching_the_filters(client_for, expert,
     page = (
         client_for(expert)
         .get(
-            reverse("chat:replays"),
+            reverse("chat:replays"),  # the old address, its filters carried over
             {
                 "rating": "down",
                 "was_grounded": "no",
@@ -27,6 +35,7 @@ def test_replay_page_previews_questions_matching_the_filters(client_for, expert,
                 "grounded": "on",
                 "limit": "50",
             },
+            follow=True,
         )
         .content.decode()
     )
@@ -39,7 +48,10 @@ def test_replay_button_counts_what_the_limit_lets_through(client_for, expert, as
         ask(f"Question {i} about snapshots?", grounded=False)
     page = (
         client_for(expert)
-        .get(reverse("chat:replays"), {"model": "offline:offline-extractive", "limit": "2"})
+        .get(
+            reverse("experiments:replay_new"),
+            {"model": "offline:offline-extractive", "limit": "2"},
+        )
         .content.decode()
     )
     assert "3 matching questions" in page
@@ -65,7 +77,7 @@ def test_replay_job_runs_on_the_worker_and_compares_side_by_side(
     services.feedback_set(turn=originals[0], user=end_user, rating="down", comment="useless")
     client = client_for(expert)
     response = client.post(
-        reverse("chat:replays"),
+        reverse("chat:replays"),  # the old form's address: a 307 keeps the POST a POST
         {
             "rating": "",
             "was_grounded": "no",
@@ -75,48 +87,90 @@ def test_replay_job_runs_on_the_worker_and_compares_side_by_side(
             "prompt_template": "",
             "limit": "10",
         },
+        follow=True,
     )
-    job = ReplayJob.objects.get()
-    assert response.status_code == 302 and response["Location"] == reverse(
-        "chat:replay", args=[job.id]
-    )
-    assert job.total == 3
+    experiment = Experiment.objects.get()
+    assert response.redirect_chain[-1][0] == reverse("experiments:compare", args=[experiment.pk])
+    assert [a.kind for a in experiment.arms.all()] == ["logged", "model"]
+    assert experiment.total == 3
     wait_until(
-        lambda: ReplayJob.objects.get(pk=job.pk).status == "done",
+        lambda: Experiment.objects.get(pk=experiment.pk).status == "done",
         timeout=60,
         message="the worker did not finish the replay",
     )
-    job.refresh_from_db()
-    assert job.done == job.total == 3 and job.percent == 100 and job.failed == 0
-    replays = Turn.objects.filter(replay_job=job)
+    experiment.refresh_from_db()
+    assert experiment.done == experiment.total == 3 and experiment.percent == 100
+    assert experiment.failed == 0
+    arm = experiment.arms.get(position=1)
+    replays = Turn.objects.filter(conversation=arm.conversation)
     assert {t.replay_of_id for t in replays} == {t.id for t in originals}
     for replay in replays:
         assert replay.source == "replay" and replay.grounded and replay.user == expert
         assert replay.contexts.exists() and len(replay.prompt_messages) == 2
-    progress = client.get(
-        reverse("chat:replay", args=[job.id]) + "?progress=1", HTTP_HX_REQUEST="true"
-    )
+    url = reverse("experiments:compare", args=[experiment.pk])
+    progress = client.get(url + "?progress=1", HTTP_HX_REQUEST="true")
     assert "3 of 3 replayed" in progress.content.decode() and progress["HX-Refresh"] == "true"
-    page = client.get(reverse("chat:replay", args=[job.id])).content.decode()
+    page = client.get(url).content.decode()
     assert page.count('class="compare"') == 3
     assert "useless" in page and "Sources (" in page and "grounding is off" in page
-    # running the job again (a redelivered task) replays nothing twice
-    services.replay_job_run(job_id=job.id)
-    assert Turn.objects.filter(replay_job=job).count() == 3
+    # a replay is an experiment: scored, with a results page
+    results = client.get(reverse("experiments:detail", args=[experiment.pk])).content.decode()
+    assert "groundedness" in results and "logged answers" in results
+    # running it again (a redelivered task) replays nothing twice
+    experiment_services.experiment_run(experiment_id=experiment.pk)
+    assert Turn.objects.filter(conversation=arm.conversation).count() == 3
 
 
 @pytest.mark.django_db
 def test_replay_progress_partial_polls_until_done(client_for, expert, ask):
     turn = ask("What port does Bolt use?")
-    job = ReplayJob.objects.create(
-        created_by=expert, model_key="offline:offline-extractive", turn_ids=[str(turn.id)], total=1
+    experiment = experiment_services.replay_create(
+        user=expert,
+        question_ids=[str(turn.id)],
+        model_key="offline:offline-extractive",
+        grounded=True,
     )
     response = client_for(expert).get(
-        reverse("chat:replay", args=[job.id]) + "?progress=1", HTTP_HX_REQUEST="true"
+        reverse("experiments:compare", args=[experiment.pk]) + "?progress=1",
+        HTTP_HX_REQUEST="true",
     )
     html = response.content.decode()
     assert 'hx-trigger="every 1s"' in html and "0 of 1 replayed" in html
     assert "HX-Refresh" not in response
+
+
+@pytest.mark.django_db
+def test_an_old_replay_becomes_an_experiment_and_its_address_still_leads_to_it(
+    client_for, expert, ask, kb
+):
+    original = ask("What port does Bolt use?", grounded=False)
+    job = services.replay_job_create(
+        user=expert,
+        turn_ids=[original.id],
+        grounded=True,
+        model_key="offline:offline-extractive",
+        template=None,
+        filters={"rating": "down"},
+    )
+    services.replay_job_run(job_id=job.id)
+    replayed = Turn.objects.get(replay_job=job)
+    migration = importlib.import_module("experiments.migrations.0002_replays_become_experiments")
+    assert migration.replays_to_experiments(django_apps) == 1
+    assert not ReplayJob.objects.exists()
+    assert OutboxEntry.objects.filter(entity="experiment", entity_id=str(job.id)).exists()
+    experiment = Experiment.objects.get(pk=job.id)  # the same id
+    assert experiment.status == "done" and experiment.question_ids == [str(original.id)]
+    assert experiment.filters == {"rating": "down"} and experiment.source == "filter"
+    logged, new = experiment.arms.order_by("position")
+    assert logged.kind == "logged" and new.model_key == "offline:offline-extractive"
+    assert new.conversation_id == replayed.conversation_id and new.grounded
+    client = client_for(expert)
+    old = client.get(reverse("chat:replay", args=[job.id]))
+    assert old.status_code == 301
+    assert old["Location"] == reverse("experiments:compare", args=[job.id])
+    page = client.get(old["Location"]).content.decode()
+    assert page.count('class="compare"') == 1 and "What port does Bolt use?" in page
+    assert selectors.results(experiment)["summary"][1]["n"] == 1
 
 
 @pytest.mark.django_db

@@ -7,8 +7,7 @@ import re
 import pytest
 from django.urls import reverse
 
-from chat import services as chat_services
-from evaluation import services
+from experiments import services as experiment_services
 
 pytestmark = pytest.mark.django_db
 
@@ -20,17 +19,15 @@ def test_the_replay_comparison_shows_both_sides_scores_and_the_difference(
     kb,  # noqa: F811
 ):
     original = ask("How long are daily snapshots kept?", grounded=False)
-    job = chat_services.replay_job_create(
+    replay = experiment_services.replay_create(
         user=expert,
-        turn_ids=[original.id],
+        question_ids=[str(original.id)],
         grounded=True,
         model_key="offline:offline-extractive",
-        template=None,
-        filters={},
     )
-    chat_services.replay_job_run(job_id=job.id)
-    services.online_scan()
-    html = client_for(expert).get(reverse("chat:replay", args=[job.id])).content.decode()
+    experiment_services.experiment_run(experiment_id=replay.pk)  # scores both sides
+    url = reverse("experiments:compare", args=[replay.pk])
+    html = client_for(expert).get(url).content.decode()
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert "Refusal · refusal 1 0 -1" in text, "ungrounded: a refusal; grounded: an answer"
     assert re.search(r"Groundedness · groundedness not scored [\d.]+ —", text)

@@ -55,14 +55,16 @@ def two_models(llm_server, monkeypatch):  # noqa: F811
 
 @pytest.fixture
 def logged(kb, ask):  # noqa: F811
-    """Logged questions on two topics, answered offline, each with its topic."""
-    from chat.models import Topic, Turn
+    """Logged questions on two topics, answered offline, each with its topic (an expert's
+    choice: a manual membership, the question's primary topic)."""
+    from chat.models import Topic
+    from chat.services import turn_set_topic
 
     ids = []
     for name, questions in QUESTIONS.items():
         topic = Topic.objects.create(name=name)
         for q in questions:
             turn = ask(q, model_key="offline:offline-extractive")
-            Turn.objects.filter(pk=turn.pk).update(topic=topic)
+            turn_set_topic(turn=turn, topic=topic)
             ids.append(str(turn.pk))
     return ids

@@ -238,3 +238,112 @@ def test_experts_create_through_the_form_end_users_cannot(
     assert response["Location"] == reverse("experiments:detail", args=[experiment.pk])
     assert experiment.question_ids == logged[:2]
     assert [a.kind for a in experiment.arms.all()] == ["logged", "model"]
+
+
+def _discovered(name: str, turn_ids: list[str]):
+    """A topic found by discovery, its members recorded as discovery would record them."""
+    from chat.models import Topic, TopicMembership
+    from chat.services import turn_topics_refresh
+
+    topic = Topic.objects.create(name=name, method=Topic.Method.DISCOVERED)
+    TopicMembership.objects.bulk_create(
+        TopicMembership(turn_id=t, topic=topic, method=TopicMembership.Method.DISCOVERED, score=0.8)
+        for t in turn_ids
+    )
+    turn_topics_refresh(turn_ids=turn_ids)
+    return topic
+
+
+def test_a_topic_filter_takes_the_members_of_any_method_and_results_are_per_topic(
+    two_models, logged, expert, client_for
+):
+    from chat.models import Topic
+
+    # discovery grouped two pricing questions and one backup question together
+    plans = _discovered("plans and restores", [logged[0], logged[1], logged[4]])
+    backups = Topic.objects.get(name="Backups")
+    form = {
+        "name": "by topic",
+        "source": "filter",
+        "topics": [str(plans.pk), str(backups.pk)],
+        "limit": "50",
+        "arm0_kind": "model",
+        "arm0_model": "endpoint:good-model",
+        "arm0_grounded": "on",
+        "arm1_kind": "model",
+        "arm1_model": "endpoint:bad-model",
+        "arm1_grounded": "on",
+    }
+    response = client_for(expert).post(reverse("experiments:new"), form)
+    assert response.status_code == 302
+    experiment = Experiment.objects.get(name="by topic")
+    # the discovered topic's members and the backup questions; not the other pricing ones
+    assert set(experiment.question_ids) == {logged[0], logged[1], *logged[4:8]}
+    services.experiment_run(experiment_id=experiment.pk)
+    result = selectors.results(experiment)
+    by_name = {t["topic"]: t for t in result["topics"]}
+    # per topic: only the topics asked about; a question in both counts in both
+    assert set(by_name) == {"plans and restores", "Backups"}
+    assert by_name["plans and restores"]["n"] == 3 and by_name["Backups"]["n"] == 4
+    assert result["topics"][0]["topic"] == "plans and restores"  # the pricing errors
+    assert by_name["plans and restores"]["cells"][1]["change"] < -0.1
+    answers = client_for(expert).get(
+        reverse("experiments:answers", args=[experiment.pk]), {"topic": "plans and restores"}
+    )
+    assert answers.context["total"] == 3 * 2
+
+
+def test_an_unknown_topic_in_the_filter_is_a_form_error(logged, expert, client_for):
+    response = client_for(expert).post(
+        reverse("experiments:new"),
+        {
+            "name": "x",
+            "source": "filter",
+            "topics": ["00000000-0000-0000-0000-000000000000"],
+            "limit": "5",
+            "arm0_kind": "logged",
+            "arm1_kind": "logged",
+        },
+    )
+    assert response.status_code == 400 and "topics" in response.context["form"].errors
+    assert not Experiment.objects.exists()
+
+
+def test_experts_blind_preferences_show_beside_the_judges(
+    two_models, logged, expert, expert2, lead, client_for
+):
+    from annotations import pairwise
+    from annotations.models import PairwiseItem
+
+    experiment = services.experiment_create(
+        user=expert, name="judged", arms=_arms(), question_ids=logged, enqueue=False
+    )
+    services.experiment_run(experiment_id=experiment.pk)
+    client = client_for(expert)
+    url = reverse("experiments:send_pairs", args=[experiment.pk])
+    assert client.post(url, {"arm": "0"}).status_code == 302  # the baseline: refused
+    assert not PairwiseItem.objects.exists()
+    client.post(url, {"arm": "1"})
+    assert PairwiseItem.objects.filter(batch=experiment.pk).count() == len(logged)
+    client.post(url, {"arm": "1"})  # sent once only
+    assert PairwiseItem.objects.count() == len(logged)
+    # an expert prefers whichever side holds the good model's answer, as shown to them
+    good = {
+        str(t)
+        for t in Turn.objects.filter(
+            conversation=experiment.arms.get(position=0).conversation
+        ).values_list("pk", flat=True)
+    }
+    while (item := pairwise.pairwise_claim_next(expert=expert2)) is not None:
+        a, b = item.shown
+        if a.answer == b.answer:
+            verdict = "tie"
+        else:
+            verdict = "a" if str(a.pk) in good else "b"
+        pairwise.pairwise_judge(item_id=item.pk, expert=expert2, verdict=verdict)
+    experts = selectors.results_for_page(experiment)["pairwise"][0]["experts"]
+    # three pricing questions (price, cost, plan) got the invented price; the rest agree
+    assert experts["losses"] == 3 and experts["wins"] == 0 and experts["ties"] == 5
+    assert experts["p"] == pytest.approx(0.25)  # 3 of 3 one way: 2 × 1/8
+    html = client_for(lead).get(reverse("experiments:detail", args=[experiment.pk])).content
+    assert b"experts" in html and b"0.2500" in html

@@ -75,6 +75,51 @@ def test_negative_after_grounded_replay(hand_built):
     rows = analytics.negative_after_grounded_replay()
     # a4 had an up vote too, so only a3 → r3 stayed negative
     assert [(r["turn"], r["replay"], r["question"]) for r in rows] == [("a3", "r3", "parcel?")]
+    assert (rows[0]["o_down"], rows[0]["r_down"], rows[0]["o_score"]) == (True, True, None)
+
+
+# Evaluator scores as well as thumbs: a5, unrated, scored low, and its grounded replay r5
+# scored low too (an experiment's answer); a6 scored low but its replay r6 scored well; r7,
+# the grounded replay of a thumbs-down a7, says "I don't know" (refusal 0) but is otherwise
+# good — refusal is not a quality score; r8, the grounded replay of a thumbs-down a8, is
+# rated up but scored low: a thumbs-up does not clear a low score.
+SCORED = """
+CREATE (q5:Message {uid: 'q5', role: 'user', text: 'customs?'}),
+  (a5:Message {uid: 'a5', role: 'assistant', grounded: false, created_at: datetime('2026-11-05T10:00:00Z')}),
+  (r5:Message {uid: 'r5', role: 'assistant', grounded: true, model: 'm3', created_at: datetime('2026-11-05T11:00:00Z')}),
+  (a6:Message {uid: 'a6', role: 'assistant', grounded: false, created_at: datetime('2026-11-06T10:00:00Z')}),
+  (r6:Message {uid: 'r6', role: 'assistant', grounded: true, created_at: datetime('2026-11-06T11:00:00Z')}),
+  (a7:Message {uid: 'a7', role: 'assistant', grounded: false, created_at: datetime('2026-11-07T10:00:00Z')}),
+  (r7:Message {uid: 'r7', role: 'assistant', grounded: true, created_at: datetime('2026-11-07T11:00:00Z')}),
+  (a8:Message {uid: 'a8', role: 'assistant', grounded: false, created_at: datetime('2026-11-08T10:00:00Z')}),
+  (r8:Message {uid: 'r8', role: 'assistant', grounded: true, created_at: datetime('2026-11-08T11:00:00Z')}),
+  (q5)-[:NEXT]->(a5), (r5)-[:REPLAY_OF]->(a5), (r6)-[:REPLAY_OF]->(a6),
+  (r7)-[:REPLAY_OF]->(a7), (r8)-[:REPLAY_OF]->(a8),
+  (:Score {uid: 's1', criterion: 'groundedness', normalized: 0.2})-[:SCORES]->(a5),
+  (:Score {uid: 's2', criterion: 'relevance', normalized: 0.9})-[:SCORES]->(a5),
+  (:Score {uid: 's3', criterion: 'groundedness', normalized: 0.3})-[:SCORES]->(r5),
+  (:Score {uid: 's4', criterion: 'groundedness', normalized: 0.1})-[:SCORES]->(a6),
+  (:Score {uid: 's5', criterion: 'groundedness', normalized: 0.9})-[:SCORES]->(r6),
+  (:Score {uid: 's6', criterion: 'refusal', normalized: 0.0})-[:SCORES]->(r7),
+  (:Score {uid: 's7', criterion: 'groundedness', normalized: 0.8})-[:SCORES]->(r7),
+  (:Score {uid: 's8', criterion: 'groundedness', normalized: 0.4})-[:SCORES]->(r8),
+  (:Feedback {uid: 'f8', rating: 'down'})-[:RATES]->(a7),
+  (:Feedback {uid: 'f9', rating: 'down'})-[:RATES]->(a8),
+  (:Feedback {uid: 'f10', rating: 'up'})-[:RATES]->(r8)
+"""  # noqa: E501
+
+
+def test_stayed_negative_after_grounding_uses_scores_as_well_as_thumbs(hand_built):
+    db.cypher_query(SCORED)
+    rows = {r["turn"]: r for r in analytics.negative_after_grounded_replay()}
+    assert set(rows) == {"a3", "a5", "a8"}
+    assert rows["a5"]["replay"] == "r5" and rows["a5"]["question"] == "customs?"
+    assert rows["a5"]["o_score"] == pytest.approx(0.2)  # the lowest quality score
+    assert rows["a5"]["r_score"] == pytest.approx(0.3) and not rows["a5"]["r_down"]
+    assert rows["a8"]["o_down"] and not rows["a8"]["r_down"]
+    assert rows["a8"]["r_score"] == pytest.approx(0.4)
+    # a stricter bar: only scores below 0.25 count as low
+    assert {r["turn"] for r in analytics.negative_after_grounded_replay(low=0.25)} == {"a3"}
 
 
 def test_chunks_and_documents_linked_to_bad_answers(hand_built):

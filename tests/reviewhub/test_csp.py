@@ -79,7 +79,7 @@ def test_main_pages_log_no_csp_violation(
     page.wait_for_timeout(400)  # the htmx diff preview
     assert page.violations() == []
 
-    for path in ("/releases/", "/releases/new/", "/graph/analytics/", "/chat/replays/"):
+    for path in ("/releases/", "/releases/new/", "/graph/analytics/", "/experiments/replay"):
         page.goto(base + path)
         page.wait_for_load_state("networkidle")
         assert page.violations() == [], path

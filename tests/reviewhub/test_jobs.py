@@ -21,6 +21,7 @@ from chat import services as chat_services
 from chat.models import ReplayJob, Turn
 from datasets import selectors, services
 from datasets.models import Release
+from experiments.models import Experiment
 from reviewhub import jobs
 from tests.conftest import ROOT, free_port, start_worker, stop_process, wait_until, worker_env
 from tests.factories import make_examples
@@ -227,7 +228,7 @@ def test_with_the_broker_unreachable_replay_and_release_creation_are_saved_and_w
     assert figures["breaker_open"] and figures["refused_enqueue_ms"] < 5
 
     release = Release.objects.get(name__startswith="outage-")
-    replay = ReplayJob.objects.get(created_by=expert)
+    replay = Experiment.objects.get(created_by=expert)  # a replay is an experiment
     for job in (release, replay):
         assert job.waiting_for_worker and "unreachable" in job.job_note
     client = client_for(lead)
@@ -235,16 +236,16 @@ def test_with_the_broker_unreachable_replay_and_release_creation_are_saved_and_w
     assert "Waiting for a worker" in page
     assert "waiting for a worker" in client.get(reverse("datasets:list")).content.decode()
     client.force_login(expert)
-    page = client.get(reverse("chat:replay", args=[replay.id])).content.decode()
+    page = client.get(reverse("experiments:compare", args=[replay.id])).content.decode()
     assert "Waiting for a worker" in page
-    assert "waiting for a worker" in client.get(reverse("chat:replays")).content.decode()
+    assert "waiting for a worker" in client.get(reverse("experiments:replay_new")).content.decode()
 
     # the broker is back (this process reaches it): the sweeper sends both, a worker runs them
     assert jobs.job_sweep()["enqueued"] == 2
     wait_until(
         lambda: (
             Release.objects.get(id=release.id).state == "built"
-            and ReplayJob.objects.get(id=replay.id).status == "done"
+            and Experiment.objects.get(id=replay.id).status == "done"
         ),
         timeout=90,
         message="the jobs sent by the sweeper did not finish",
