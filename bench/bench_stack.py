@@ -169,7 +169,7 @@ class Graph:
         self.driver.close()
 
 
-def _poll(check, what: str, interval: float = 0.25) -> float:
+def _poll(check, what: str, interval: float = 0.5) -> float:
     """Call check() until it is true; returns the wall-clock time it first was."""
     deadline = time.monotonic() + DEADLINE_S
     while time.monotonic() < deadline:
@@ -400,7 +400,7 @@ def _phase_setup() -> dict:
 
     api, _ = user_create(username="bench-stack-api", role="end_user")
     lead, _ = user_create(username="bench-stack-lead", role="lead")
-    return {"token": api_token_create(user=api, name="bench")[1], "lead": lead.pk}
+    return {"token": api_token_create(user=api, name="bench")[1], "lead": str(lead.pk)}
 
 
 def _phase_approve(lead_id: str) -> dict:
@@ -431,6 +431,7 @@ def _phase_release(lead_id: str) -> dict:
         formats=FORMATS,
         build=True,
     )
+    release.refresh_from_db()  # the build request updated the row, not this instance
     deadline = time.monotonic() + DEADLINE_S
     while release.state == Release.State.BUILDING and time.monotonic() < deadline:
         time.sleep(0.2)
