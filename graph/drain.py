@@ -16,6 +16,7 @@ import time
 import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterable
+from contextlib import nullcontext
 from datetime import timedelta
 
 from django.db import transaction
@@ -136,9 +137,7 @@ def isolate_failures(items: list, run: Callable[[list], None]) -> list[tuple[obj
     has been run. An outage or a transient conflict (`is_outage`, `is_transient`) is
     raised: it says nothing about an item, and the whole batch is tried again later."""
     try:
-        # A savepoint: on PostgreSQL a refused read would otherwise leave an enclosing
-        # transaction unusable for the halves that follow.
-        with transaction.atomic():
+        with _savepoint():
             run(items)
         return []
     except Exception as exc:
@@ -148,6 +147,17 @@ def isolate_failures(items: list, run: Callable[[list], None]) -> list[tuple[obj
             return [(items[0], exc)]
     middle = len(items) // 2
     return isolate_failures(items[:middle], run) + isolate_failures(items[middle:], run)
+
+
+def _savepoint():
+    """Inside a transaction, a savepoint: on PostgreSQL a refused read would otherwise leave
+    it unusable for the halves that follow. At the top level (the worker's drain) nothing:
+    each read commits on its own, and a transaction there would, on SQLite (BEGIN
+    IMMEDIATE), hold the database's write lock for the whole graph write while every
+    ingest request waited behind it."""
+    if transaction.get_connection().in_atomic_block:
+        return transaction.atomic()
+    return nullcontext()
 
 
 def is_outage(exc: BaseException) -> bool:

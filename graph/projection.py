@@ -32,6 +32,12 @@ from graph.cypher import (
     write,
 )
 
+# An edge MERGEd between a hub (a user's conversations, a document's chunks, a release's
+# examples) and a node with few edges is written from the small end, `MERGE (n)<-[:R]-(hub)`:
+# the embedded server looks for an existing edge from the pattern's first node, and from the
+# hub that is a walk over all its edges. Measured with 4,000 edges on the hub: 500 rows took
+# 41 s written from the hub, 0.33 s from the other end (the same edge, on Neo4j as well).
+
 
 def _placeholder_answer(var: str, key: str) -> str:
     # A message another node points at but whose turn has not been written yet:
@@ -171,7 +177,7 @@ def sync_documents(ids: Iterable[object], *, deps: bool = True) -> None:
 def _write_chunks(rows: list[dict], write: Callable = write) -> None:
     write(
         "UNWIND $rows AS row MERGE (c:Chunk {uid: row.uid}) SET c += row.p "
-        "WITH c, row MATCH (d:Document {uid: row.doc}) MERGE (d)-[:HAS_CHUNK]->(c)",
+        "WITH c, row MATCH (d:Document {uid: row.doc}) MERGE (c)<-[:HAS_CHUNK]-(d)",
         rows,
     )
 
@@ -190,7 +196,7 @@ def sync_conversations(ids: Iterable[object], *, deps: bool = True) -> None:
     write(
         upsert_query("Conversation", ["created_at"])
         + " WITH n, row MERGE (u:User {uid: row.user}) "
-        "MERGE (u)-[:STARTED]->(n)",
+        "MERGE (n)<-[:STARTED]-(u)",
         [
             {
                 "uid": str(c["id"]),
@@ -778,7 +784,7 @@ def sync_releases(ids: Iterable[object], *, deps: bool = True) -> None:
     )
     write(
         "UNWIND $rows AS row MATCH (r:Release {uid: row.r}) "
-        "MATCH (e:Example {uid: row.e}) MERGE (r)-[:INCLUDES]->(e)",
+        "MATCH (e:Example {uid: row.e}) MERGE (e)<-[:INCLUDES]-(r)",
         [{"r": r, "e": e} for r, m in members.items() for e in m],
     )
     delete_nodes("Release", absent(ids, (str(r["id"]) for r in found)))

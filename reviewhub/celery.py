@@ -18,8 +18,9 @@ import os
 import threading
 import time
 
-from celery import Celery
+from celery import Celery, bootsteps
 from celery import Task as CeleryTask
+from click import Option
 from kombu.exceptions import OperationalError
 
 os.environ.setdefault("DJANGO_SETTINGS_MODULE", "reviewhub.settings")
@@ -90,6 +91,38 @@ class Task(CeleryTask):
 app = Celery("reviewhub", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
+
+
+class BeatThread(bootsteps.StartStopStep):
+    """`celery worker --beat-thread`: the beat scheduler as a thread of this worker.
+
+    Celery's own `--beat` forks a process for it, which holds a second copy of everything
+    the worker imported (by RSS, ~100 MB); a thread costs nothing and dies with the worker,
+    so a restarted worker never leaves a second beat sending the schedule twice. Used by
+    `make run` (serve_all); a production deployment may still run `celery beat` alone."""
+
+    label = "Beat (thread)"
+    conditional = True
+
+    def __init__(self, worker, beat_thread: bool = False, **options):
+        self.enabled = beat_thread
+        super().__init__(worker, **options)
+
+    def create(self, worker):
+        from celery.beat import EmbeddedService
+
+        return EmbeddedService(
+            worker.app,
+            thread=True,
+            schedule_filename=worker.schedule_filename,
+            scheduler_cls=worker.scheduler,
+        )
+
+
+app.user_options["worker"].add(
+    Option(["--beat-thread"], is_flag=True, default=False, help=BeatThread.__doc__.split("\n")[0])
+)
+app.steps["worker"].add(BeatThread)
 
 
 def retrying(**overrides):

@@ -11,7 +11,10 @@ from reviewhub.env import env_int, env_str
 
 bind = env_str("WEB_BIND") or f"127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
 worker_class = "gthread"
-workers = env_int("WEB_WORKERS", 2, minimum=1)
+# One process by default: `make run` is sized for a laptop, and each worker process holds
+# its own copy of Django and the apps (~100 MB; bench/bench_stack.py). A server with cores
+# to spare sets WEB_WORKERS to about one per core (README "Production").
+workers = env_int("WEB_WORKERS", 1, minimum=1)
 threads = env_int("WEB_THREADS", 8, minimum=1)
 # A streamed answer can run for minutes; gthread workers heartbeat from their main loop, so
 # this only catches a stuck worker process, not a long request.

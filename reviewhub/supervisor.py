@@ -7,13 +7,20 @@ when their leader has already exited: a dead worker must not leave an orphan beh
 A child that dies is restarted after a backoff (1 s, 2 s, 4 s, … up to `backoff_max`); one
 that dies more than `max_restarts` times within `window` seconds stops everything, naming it,
 so a broken part is never hidden behind a stack that looks alive.
+
+`manage.py serve_all` reads the settings, then replaces itself with this file run as a
+script (`main`): the process that stays up for the whole session imports the standard
+library only, not Django and the apps (~100 MB of the stack's memory, measured by
+bench/bench_stack.py).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -138,3 +145,82 @@ class Supervisor:
         except (ProcessLookupError, PermissionError):
             return False
         return True
+
+
+# --- the `make run` process ---------------------------------------------------------------
+
+
+class NotReady(Exception):
+    pass
+
+
+def serve(spec: dict) -> int:
+    """Start `spec["children"]` in order and supervise them until SIGINT/SIGTERM; returns
+    the exit status. A child with a `ready` command is waited for before the next one
+    starts: the command runs until it exits 0 (the part is ready) or the part dies."""
+
+    def say(line: str) -> None:
+        print(line, file=sys.stderr, flush=True)
+
+    supervisor = Supervisor(
+        say=say,
+        max_restarts=spec["max_restarts"],
+        window=spec["window"],
+        backoff=spec["backoff"],
+    )
+    signal.signal(signal.SIGINT, supervisor.stop)
+    signal.signal(signal.SIGTERM, supervisor.stop)
+    try:
+        for part in spec["children"]:
+            child = supervisor.start(part["name"], part["cmd"], _env(part.get("env")))
+            if part.get("ready"):
+                _wait_ready(supervisor, child, part["ready"], spec["ready_timeout"])
+                if supervisor.stopping:
+                    return 0
+        print(spec["banner"], flush=True)
+        supervisor.run()
+        return 0
+    except NotReady as exc:
+        say(f"{exc}; see the output above")
+        return 1
+    except ChildKeepsDying as exc:
+        say(
+            f"{exc.child.name} keeps dying (last exit code {exc.code}, "
+            f"{len(exc.child.deaths)} times in {supervisor.window:g} s); stopped everything. "
+            f"Its output is above; the command was: {' '.join(exc.child.cmd)}"
+        )
+        return 1
+    finally:
+        supervisor.stop_all()
+        print("stopped", flush=True)
+
+
+def _env(extra: dict | None) -> dict | None:
+    return {**os.environ, **extra} if extra else None
+
+
+def _wait_ready(supervisor: Supervisor, child: Child, cmd: list[str], timeout: float) -> None:
+    check = subprocess.Popen(cmd, start_new_session=True)
+    supervisor.groups.add(check.pid)
+    deadline = time.monotonic() + timeout
+    while check.poll() is None:
+        if supervisor.stopping or child.proc.poll() is not None or time.monotonic() > deadline:
+            supervisor._kill_group(check.pid, signal.SIGKILL)
+            check.wait()
+            if supervisor.stopping:
+                return
+            raise NotReady(f"{child.name} did not start")
+        time.sleep(0.2)
+    if check.returncode != 0:
+        raise NotReady(f"{child.name} did not start (exit code {check.returncode})")
+
+
+def main(argv: list[str]) -> int:
+    """`python -P reviewhub/supervisor.py <fd>`: the spec is JSON read from file
+    descriptor <fd> (a pipe serve_all wrote it to), so nothing of it shows in `ps`."""
+    with os.fdopen(int(argv[1]), "rb") as spec:
+        return serve(json.loads(spec.read()))
+
+
+if __name__ == "__main__":
+    sys.exit(main(sys.argv))

@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
+from typing import TYPE_CHECKING
 
 import numpy as np
 from django.conf import settings
@@ -32,8 +33,10 @@ from chat.models import Topic, TopicMembership, Turn, TurnContext
 from chat.services import turn_topics_refresh
 from outbox.services import record
 from reviewhub import jobs
-from topics.discovery import Discovery, Params, discover, match_communities
 from topics.models import DiscoveryRun
+
+if TYPE_CHECKING:  # scikit-learn and scipy cost the web ~90 MB; only a discovery run loads them
+    from topics.discovery import Discovery, Params
 
 log = logging.getLogger(__name__)
 DISCOVERED = TopicMembership.Method.DISCOVERED
@@ -132,6 +135,8 @@ def _progress(run: DiscoveryRun) -> Callable[[float, str], None]:
 def topics_discover(*, seed: int = 0, progress=None, params: Params | None = None):
     """Discover topics over all logged questions and store them. Returns (topics found,
     topics whose id was kept from an earlier run)."""
+    from topics.discovery import Params, discover
+
     report = progress or (lambda fraction, stage, questions=None: None)
     turn_ids, texts, contexts = questions_load()
     report(0.02, "reading the questions", len(turn_ids))
@@ -188,6 +193,8 @@ def _question_vectors(texts: list[str]) -> np.ndarray | None:
 
 @transaction.atomic
 def _store(turn_ids: list, result: Discovery) -> tuple[int, int, list[Topic]]:
+    from topics.discovery import match_communities
+
     previous = _previous_members()
     pinned = set(
         Topic.objects.filter(method=Topic.Method.DISCOVERED, pinned=True).values_list(

@@ -8,6 +8,7 @@ from graph.server import serve
 
 class Command(BaseCommand):
     help = "Run the embedded Bolt graph server (ArcadeDB) until Ctrl-C."
+    requires_system_checks = []  # the server needs no URLs or models checked
 
     def add_arguments(self, parser):
         parser.add_argument("--bolt-port", type=int, default=settings.GRAPH_BOLT_PORT)
@@ -21,5 +22,8 @@ class Command(BaseCommand):
             http_port=http_port,
             password=settings.GRAPH_PASSWORD,
             database=settings.GRAPH_DATABASE,
+            heap=settings.GRAPH_HEAP,
+            jvm_args=settings.GRAPH_JVM_ARGS,
+            page_cache_mb=settings.GRAPH_PAGE_CACHE_MB,
             ready=lambda msg: self.stdout.write(msg, ending="\n") or self.stdout.flush(),
         )

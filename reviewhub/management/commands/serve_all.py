@@ -1,29 +1,33 @@
 """Start everything `make run` needs, keep it running, and stop all of it on Ctrl-C.
 
-The web server (gunicorn, or runserver with autoreload under --dev), a Celery worker, Celery
-beat and (unless NEO4J_URL points elsewhere) the embedded graph server each run as their own
-process; this one only supervises them (reviewhub/supervisor.py): a part that dies is
-restarted with a backoff, one that keeps dying stops everything with its name on the console.
+The web server (gunicorn, or runserver with autoreload under --dev), a Celery worker with
+beat in it and (unless NEO4J_URL points elsewhere) the embedded graph server each run as
+their own process, supervised by reviewhub/supervisor.py: a part that dies is restarted
+with a backoff, one that keeps dying stops everything with its name on the console.
+
+This command only reads the settings and the demo logins; then it replaces itself (exec,
+same process id) with the supervisor run as a plain script, so the process that stays up
+holds no Django. Memory of the whole stack: bench/bench_stack.py.
 """
 
 from __future__ import annotations
 
+import json
 import os
-import signal
 import sys
 
 from django.conf import settings
-from django.core.management import call_command
-from django.core.management.base import BaseCommand, CommandError
+from django.core.management.base import BaseCommand
 from django.db import connections
 
 from reviewhub.env import env_float, env_int
-from reviewhub.graphdb import wait_until_ready
-from reviewhub.supervisor import ChildKeepsDying, Supervisor
+
+GRAPH_READY_S = 120
 
 
 class Command(BaseCommand):
-    help = "Run the web server, a Celery worker, beat and the embedded graph server together."
+    help = "Run the web server, a Celery worker with beat and the embedded graph server."
+    requires_system_checks = []  # each part checks itself when it starts
 
     def add_arguments(self, parser):
         parser.add_argument("--port", type=int, default=int(os.environ.get("PORT", "8000")))
@@ -32,39 +36,31 @@ class Command(BaseCommand):
         )
 
     def handle(self, *args, port: int, dev: bool, **options):
-        supervisor = Supervisor(
-            say=lambda line: (self.stderr.write(line), self.stderr.flush()),
-            max_restarts=env_int("SUPERVISOR_MAX_RESTARTS", 5, minimum=0),
-            window=env_float("SUPERVISOR_WINDOW_S", 300.0),
-            backoff=env_float("SUPERVISOR_BACKOFF_S", 1.0),
-        )
-        signal.signal(signal.SIGINT, supervisor.stop)
-        signal.signal(signal.SIGTERM, supervisor.stop)
-        try:
-            for name, cmd in self._children(port, dev):
-                supervisor.start(name, cmd)
-                if name == "graph":
-                    self._wait_for_graph(supervisor)
-                    if supervisor.stopping:
-                        return
-            self._banner(port)
-            supervisor.run()
-        except ChildKeepsDying as exc:
-            raise CommandError(
-                f"{exc.child.name} keeps dying (last exit code {exc.code}, "
-                f"{len(exc.child.deaths)} times in {supervisor.window:g} s); stopped everything. "
-                f"Its output is above; the command was: {' '.join(exc.child.cmd)}"
-            ) from None
-        finally:
-            supervisor.stop_all()
-            self.stdout.write("stopped")
+        spec = {
+            "children": self._children(port, dev),
+            "banner": self._banner(port),
+            "max_restarts": env_int("SUPERVISOR_MAX_RESTARTS", 5, minimum=0),
+            "window": env_float("SUPERVISOR_WINDOW_S", 300.0),
+            "backoff": env_float("SUPERVISOR_BACKOFF_S", 1.0),
+            "ready_timeout": GRAPH_READY_S,
+        }
+        connections.close_all()
+        read, write = os.pipe()
+        os.write(write, json.dumps(spec).encode())  # a few KB: fits the pipe's buffer
+        os.close(write)
+        os.set_inheritable(read, True)
+        sys.stdout.flush()
+        sys.stderr.flush()
+        supervisor = str(settings.BASE_DIR / "reviewhub" / "supervisor.py")
+        # -P: the script's folder (reviewhub/) is not put on sys.path.
+        os.execv(sys.executable, [sys.executable, "-P", supervisor, str(read)])
 
-    def _children(self, port: int, dev: bool) -> list[tuple[str, list[str]]]:
+    def _children(self, port: int, dev: bool) -> list[dict]:
         python, manage = sys.executable, str(settings.BASE_DIR / "manage.py")
         celery = [python, "-m", "celery", "-A", "reviewhub"]
         children = []
         if settings.GRAPH_EMBEDDED:
-            children.append(("graph", [python, manage, "graphserver"]))
+            children.append(self._graph(python, manage))
         # One worker takes every queue (the same one unless CELERY_QUEUE_* split them).
         queues = dict.fromkeys(
             [
@@ -74,49 +70,45 @@ class Command(BaseCommand):
                 settings.CELERY_QUEUE_RELEASES,
             ]
         )
-        children.append(
-            (
-                "worker",
-                [*celery, "worker", "--pool=solo", "--loglevel=WARNING", "-Q", ",".join(queues)],
-            )
-        )
-        # Beat on its own: a worker restart must not leave a second beat behind (issue #11).
+        # Beat runs as a thread of the worker (reviewhub.celery.BeatThread): a worker that
+        # dies takes its beat with it, so a restart never leaves a second beat behind, and
+        # no process of its own holds Django and the apps a second time (~100 MB).
         schedule = str(settings.VAR_DIR / "celerybeat-schedule")
-        children.append(("beat", [*celery, "beat", "--loglevel=WARNING", "-s", schedule]))
+        worker = [*celery, "worker", "--pool=solo", "--loglevel=WARNING"]
+        worker += ["-Q", ",".join(queues), "--beat-thread", "--schedule", schedule]
+        children.append({"name": "worker", "cmd": worker})
         if dev:
             web = [python, manage, "serve_web", f"127.0.0.1:{port}"]
         else:
-            web = [
-                python,
-                "-m",
-                "gunicorn",
-                "-c",
-                "python:reviewhub.gunicorn_conf",
-                "--bind",
-                f"127.0.0.1:{port}",
-                "reviewhub.wsgi:application",
-            ]
-        children.append(("web", web))
+            web = [python, "-m", "gunicorn", "-c", "python:reviewhub.gunicorn_conf"]
+            web += ["--bind", f"127.0.0.1:{port}", "reviewhub.wsgi:application"]
+        children.append({"name": "web", "cmd": web})
         return children
 
-    def _wait_for_graph(self, supervisor: Supervisor) -> None:
-        graph = supervisor.children[-1]
-        try:
-            wait_until_ready(
-                120, alive=lambda: graph.proc.poll() is None and not supervisor.stopping
-            )
-        except Exception as exc:
-            raise CommandError(
-                f"graph server did not start ({exc}); see the output above"
-            ) from None
-        call_command("graph_install", stdout=open(os.devnull, "w"))
+    def _graph(self, python: str, manage: str) -> dict:
+        """The embedded server as a plain script (no Django in its process, only the JVM);
+        it is ready when `graph_install` can install the schema."""
+        server = [python, "-P", str(settings.BASE_DIR / "graph" / "server.py")]
+        server += ["--data-dir", str(settings.GRAPH_DATA_DIR.resolve())]
+        server += ["--bolt-port", str(settings.GRAPH_BOLT_PORT)]
+        server += ["--http-port", str(settings.GRAPH_HTTP_PORT)]
+        server += ["--database", settings.GRAPH_DATABASE, "--heap", settings.GRAPH_HEAP]
+        server += ["--jvm-args", settings.GRAPH_JVM_ARGS]
+        server += ["--page-cache-mb", str(settings.GRAPH_PAGE_CACHE_MB)]
+        return {
+            "name": "graph",
+            "cmd": server,
+            # glibc gives each busy thread its own malloc arena; the JVM has dozens.
+            "env": {"GRAPH_PASSWORD": settings.GRAPH_PASSWORD, "MALLOC_ARENA_MAX": "2"},
+            "ready": [python, manage, "graph_install", "--wait", str(GRAPH_READY_S)],
+        }
 
-    def _banner(self, port: int) -> None:
+    def _banner(self, port: int) -> str:
         from django.contrib.auth.models import User
 
         from accounts.demo import DEMO_USERS, demo_password
 
-        self.stdout.write(self.style.SUCCESS(f"\nReviewHub is running on http://localhost:{port}/"))
+        lines = [self.style.SUCCESS(f"\nReviewHub is running on http://localhost:{port}/")]
         present = set(
             User.objects.filter(username__in=[u for u, _ in DEMO_USERS]).values_list(
                 "username", flat=True
@@ -124,7 +116,6 @@ class Command(BaseCommand):
         )
         for username, role in DEMO_USERS:
             if username in present:
-                self.stdout.write(f"  {role:12} {username} / {demo_password(username)}")
-        self.stdout.write("Press Ctrl-C to stop.\n")
-        self.stdout.flush()
-        connections.close_all()  # the supervisor itself needs no database connection
+                lines.append(f"  {role:12} {username} / {demo_password(username)}")
+        lines.append("Press Ctrl-C to stop.\n")
+        return "\n".join(lines)
