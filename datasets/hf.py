@@ -304,13 +304,11 @@ def card_facts(release: Release, written: exports.WriteResult) -> dict:
     items = QueueItem.objects.filter(turn_id__in=turn_ids)
     reviews = Review.objects.filter(item__turn_id__in=turn_ids).order_by()
     rubric_ids = set(reviews.values_list("rubric_id", flat=True).distinct())
-    rubrics = Rubric.objects.filter(id__in=rubric_ids).order_by("name")
-    criteria = Criterion.objects.filter(rubric_id__in=rubric_ids).order_by(
-        "rubric__name", "position"
-    )
-    by_rubric: dict[str, list] = defaultdict(list)
-    for c in criteria.select_related("rubric"):
-        by_rubric[c.rubric.name].append(
+    rubrics = Rubric.objects.filter(id__in=rubric_ids).order_by("name", "version")
+    criteria = Criterion.objects.filter(rubric_id__in=rubric_ids).order_by("position")
+    by_rubric: dict[object, list] = defaultdict(list)  # per version: its own criteria
+    for c in criteria:
+        by_rubric[c.rubric_id].append(
             {"key": c.key, "label": c.label, "min": c.scale_min, "max": c.scale_max}
         )
     topic_ids = release.filters.get("topics") or []
@@ -319,7 +317,12 @@ def card_facts(release: Release, written: exports.WriteResult) -> dict:
         "models": dict(models),
         "mean_scores": {k: round(s / n, 3) for k, (s, n) in score_sums.items() if n},
         "rubrics": [
-            {"name": r.name, "description": r.description, "criteria": by_rubric[r.name]}
+            {
+                "name": r.name,
+                "version": r.version,
+                "description": r.description,
+                "criteria": by_rubric[r.id],
+            }
             for r in rubrics
         ],
         "agreement": agreement(items=items),
@@ -611,7 +614,7 @@ def _review(facts: dict) -> list[str]:
         out += ["No rubric scores are recorded for these examples.", ""]
     for rubric in rubrics:
         out.append(
-            f"Rubric **{rubric['name']}**"
+            f"Rubric **{rubric['name']}** v{rubric.get('version', 1)}"
             + (f": {rubric['description']}" * bool(rubric["description"]))
         )
         out.append("")

@@ -418,3 +418,47 @@ def test_read_back_check_catches_broken_parquet_rows():
     odd = [{"role": "tool", "content": "q"}, {"role": "assistant", "content": "a"}]
     assert "unknown roles" in hf._messages_errors(table(odd), "messages", last="assistant")[0]
     assert hf._messages_errors(table(good), "messages", last="assistant", length=1)
+
+
+@pytest.mark.django_db
+def test_card_lists_each_rubric_version_with_its_own_criteria(end_user, expert, lead, settings):
+    """Reviews made under two versions of one rubric: the card names both versions, each
+    with the criteria it had (a revision added "clarity"), never the two merged."""
+    from annotations import services as review
+    from annotations.models import Criterion, Review, Rubric
+    from tests.factories import make_rubric, make_turn
+
+    settings.REVIEWS_REQUIRED = 1
+    first = make_rubric()
+    for n in range(12):
+        make_turn(end_user, question=f"Question number {n} about topic {n * 7}?")
+    for _ in range(12):
+        item = review.queue_claim_next(expert=expert)
+        review.review_submit(
+            item_id=item.pk,
+            reviewer=expert,
+            scores={"correctness": 4, "groundedness": 4},
+            tags=[],
+            verdict="approve",
+        )
+    second = Rubric.objects.create(name=first.name, version=2, previous=first)
+    for c in first.criteria.all():
+        Criterion.objects.create(
+            rubric=second,
+            key=c.key,
+            label=c.label,
+            position=c.position,
+            scale_min=c.scale_min,
+            scale_max=c.scale_max,
+        )
+    Criterion.objects.create(rubric=second, key="clarity", label="Clarity", position=9)
+    later = Review.objects.order_by("created_at").values_list("id", flat=True)[6:]
+    Review.objects.filter(id__in=list(later)).update(rubric=second)
+
+    built = built_release(lead, formats=["hf_dataset"], fraction=0)
+    assert built.state == "built", built.error
+    _, body = card_of(built)
+    v1, v2 = body.index(f"Rubric **{first.name}** v1"), body.index(f"Rubric **{first.name}** v2")
+    assert v1 < v2
+    assert "| clarity | Clarity |" in body[v2:] and "| clarity |" not in body[v1:v2]
+    assert body[v1:v2].count("| correctness |") == 1
