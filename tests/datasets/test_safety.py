@@ -125,9 +125,12 @@ def test_killed_build_never_exposes_a_partial_file(lead, client_for, tmp_path):
     Release.objects.filter(id=release.id).update(
         heartbeat_at=timezone.now() - timedelta(seconds=settings.JOB_LEASE_S + 60)
     )
+    dead = {p.name for p in folder.iterdir() if p.name.startswith(".")}
     report = job_sweep()
     assert report["requeued"] == 1 and report["temp_files_removed"] >= 1
-    assert not any(p.name.startswith(".") for p in folder.iterdir())
+    # the dead run's temporary files are gone (a worker of the test session that the
+    # sweeper's message reached may already be writing its own, under other names)
+    assert not dead & set(os.listdir(folder) if folder.exists() else ())
     release.refresh_from_db()
     assert release.state == "building" and "stopped responding" in release.job_note
 
