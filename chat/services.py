@@ -107,7 +107,6 @@ def conversation_delete(*, conversation: Conversation) -> None:
         )
     record("turn", turn_ids)
     record("conversation", [conversation.id])
-    record("user", [conversation.user_id])  # a user is in the graph while they have conversations
     conversation.delete()
 
 

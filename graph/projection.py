@@ -48,6 +48,17 @@ def _placeholder_answer(var: str, key: str) -> str:
     )
 
 
+def _upsert_at_answer(label: str, rel: str, dates: Iterable[str] = ()) -> str:
+    """Upsert the rows' nodes (`upsert_query`) and MERGE each one's `rel` edge to the answer
+    `row.turn` (a placeholder answer while its turn is not in the graph yet)."""
+    return (
+        upsert_query(label, dates)
+        + " WITH n, row "
+        + _placeholder_answer("a", "row.turn")
+        + f" MERGE (n)-[:{rel}]->(a)"
+    )
+
+
 def external_ids(source: str, text: str) -> tuple[str, str]:
     """(document uid, chunk uid) for a context passage that has no knowledge-base chunk
     (sent through the ingestion API): a Document per source, a Chunk per source + text."""
@@ -213,7 +224,13 @@ def sync_conversations(ids: Iterable[object], *, deps: bool = True) -> None:
             "MATCH (m:Message) WHERE m.conversation_uid IN $ids RETURN m.uid", {"ids": gone}
         )
         _delete_messages([r[0] for r in rows])
+        owners, _ = db.cypher_query(
+            "MATCH (u:User)-[:STARTED]->(c:Conversation) WHERE c.uid IN $ids RETURN DISTINCT u.uid",
+            {"ids": gone},
+        )
     delete_nodes("Conversation", gone)
+    if gone:  # a user is in the graph while they have conversations (sync_users' scope)
+        sync_users(r[0] for r in owners)
 
 
 def _delete_messages(uids: list[str]) -> None:
@@ -596,10 +613,7 @@ def sync_feedback(ids: Iterable[object], *, deps: bool = True) -> None:
         )
     )
     write(
-        upsert_query("Feedback", ["created_at", "updated_at"])
-        + " WITH n, row "
-        + _placeholder_answer("a", "row.turn")
-        + " MERGE (n)-[:RATES]->(a)",
+        _upsert_at_answer("Feedback", "RATES", ["created_at", "updated_at"]),
         [
             {
                 "uid": str(f["id"]),
@@ -637,10 +651,7 @@ def sync_scores(ids: Iterable[object], *, deps: bool = True) -> None:
         )
     )
     write(
-        upsert_query("Score", ["updated_at"])
-        + " WITH n, row "
-        + _placeholder_answer("a", "row.turn")
-        + " MERGE (n)-[:SCORES]->(a)",
+        _upsert_at_answer("Score", "SCORES", ["updated_at"]),
         [
             {
                 "uid": str(s["id"]),
@@ -683,10 +694,7 @@ def sync_reviews(ids: Iterable[object], *, deps: bool = True) -> None:
         )
     )
     write(
-        upsert_query("Review", ["created_at"])
-        + " WITH n, row "
-        + _placeholder_answer("a", "row.turn")
-        + " MERGE (n)-[:REVIEWS]->(a)",
+        _upsert_at_answer("Review", "REVIEWS", ["created_at"]),
         [
             {
                 "uid": str(r["id"]),
@@ -727,10 +735,7 @@ def sync_examples(ids: Iterable[object], *, deps: bool = True) -> None:
         )
     )
     write(
-        upsert_query("Example", ["approved_at"])
-        + " WITH n, row "
-        + _placeholder_answer("a", "row.turn")
-        + " MERGE (n)-[:FROM]->(a)",
+        _upsert_at_answer("Example", "FROM", ["approved_at"]),
         [
             {
                 "uid": str(e["id"]),
