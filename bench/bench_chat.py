@@ -25,6 +25,8 @@ processes configured through the environment:
   hashed vectors + BM25), after the in-process index is built.
 
 Run: .venv/bin/python bench/run.py chat
+(BENCH_CHAT_PARTS=storage, or any comma-separated subset of logging, ingest, storage,
+retrieval, runs only those parts and reports only their figures.)
 """
 
 from __future__ import annotations
@@ -85,58 +87,73 @@ def _child(phase: str, env: dict) -> dict:
     return json.loads(out.stdout.strip().splitlines()[-1])
 
 
+PARTS = ("logging", "ingest", "storage", "retrieval")
+
+
+def _parts() -> set[str]:
+    chosen = {p.strip() for p in os.environ.get("BENCH_CHAT_PARTS", "").split(",") if p.strip()}
+    unknown = chosen - set(PARTS)
+    if unknown:
+        raise SystemExit(f"BENCH_CHAT_PARTS: unknown part(s) {sorted(unknown)}; one of {PARTS}")
+    return chosen or set(PARTS)
+
+
 def run() -> dict:
+    parts = _parts()
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-chat-"))
     env = _env(tmp)
+    figures: dict = {}
     try:
         subprocess.run(
             [PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
         )
-        logging_result = _child("logging", env)
-        print(
-            f"  logging: p50 {logging_result['p50']:.2f} ms, p95 {logging_result['p95']:.2f} ms "
-            f"per turn; whole offline turn p95 {logging_result['turn_p95']:.1f} ms",
-            flush=True,
-        )
-        ingest = {"sqlite": _ingest(env)}
-        postgres = _postgres_env(env)
-        if postgres is not None:
-            try:
-                ingest["postgresql"] = _ingest(postgres[0])
-            finally:
-                postgres[1]()
-        for vendor, figure in ingest.items():
-            print(
-                f"  ingestion ({vendor}, gunicorn): {figure['rate']:,.0f} interactions/s over "
-                f"{figure['n']:,} ({BATCH} per request, p95 request "
-                f"{figure['p95_request_ms']:.0f} ms; server CPU "
-                f"{figure['server_cpu_ms_per_batch']:.0f} ms per request = "
-                f"{figure['cpu_rate']:,.0f} interactions per CPU-second)",
-                flush=True,
-            )
-        storage = _child("storage", env)
-        print(
-            "  storage: "
-            + ", ".join(f"{k} {v:,.0f} B" for k, v in storage.items() if k != "n")
-            + " per interaction",
-            flush=True,
-        )
-        retrieval_result = _child("retrieval", env)
-        print(
-            f"  retrieval: index of {retrieval_result['chunks']:,} chunks built in "
-            f"{retrieval_result['build_s']:.1f} s; p50 {retrieval_result['p50']:.1f} ms, "
-            f"p95 {retrieval_result['p95']:.1f} ms",
-            flush=True,
-        )
+        if "logging" in parts:
+            figures.update(_logging_figures(_child("logging", env)))
+        if "ingest" in parts:
+            figures.update(_ingest_figures(env))
+        if "storage" in parts:
+            figures.update(_storage_figures(_child("storage", env)))
+        if "retrieval" in parts:
+            figures.update(_retrieval_figures(_child("retrieval", env)))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return figures
+
+
+def _logging_figures(result: dict) -> dict:
+    print(
+        f"  logging: p50 {result['p50']:.2f} ms, p95 {result['p95']:.2f} ms "
+        f"per turn; whole offline turn p95 {result['turn_p95']:.1f} ms",
+        flush=True,
+    )
     return {
         "chat_logging_overhead_p95_ms": {
-            "value": round(logging_result["p95"], 2),
+            "value": round(result["p95"], 2),
             "unit": "ms",
             "target": "<= 5",
-            "n": logging_result["n"],
-        },
+            "n": result["n"],
+        }
+    }
+
+
+def _ingest_figures(env: dict) -> dict:
+    ingest = {"sqlite": _ingest(env)}
+    postgres = _postgres_env(env)
+    if postgres is not None:
+        try:
+            ingest["postgresql"] = _ingest(postgres[0])
+        finally:
+            postgres[1]()
+    for vendor, figure in ingest.items():
+        print(
+            f"  ingestion ({vendor}, gunicorn): {figure['rate']:,.0f} interactions/s over "
+            f"{figure['n']:,} ({BATCH} per request, p95 request "
+            f"{figure['p95_request_ms']:.0f} ms; server CPU "
+            f"{figure['server_cpu_ms_per_batch']:.0f} ms per request = "
+            f"{figure['cpu_rate']:,.0f} interactions per CPU-second)",
+            flush=True,
+        )
+    return {
         "ingest_throughput_per_s": {
             "value": round(min(f["rate"] for f in ingest.values()), 1),
             "unit": "interactions/s",
@@ -153,6 +170,21 @@ def run() -> dict:
             }
             for vendor, figure in ingest.items()
         },
+    }
+
+
+def _storage_figures(storage: dict) -> dict:
+    print(
+        "  storage: "
+        + ", ".join(
+            f"{k} {storage[k]:,.0f} B" for k in ("turn_and_contexts", "all_tables", "chat_turn")
+        )
+        + f" per interaction; ingest CPU {storage['ingest_cpu_ms_per_batch']:.0f} ms per "
+        f"{BATCH} (in process, search triggers included)",
+        flush=True,
+    )
+    print("  storage by object (B per interaction): " + storage["objects"], flush=True)
+    return {
         "storage_bytes_per_interaction": {
             "value": round(storage["turn_and_contexts"], 1),
             "unit": "bytes",
@@ -171,12 +203,23 @@ def run() -> dict:
             "target": "",
             "n": storage["chat_n"],
         },
+    }
+
+
+def _retrieval_figures(result: dict) -> dict:
+    print(
+        f"  retrieval: index of {result['chunks']:,} chunks built in "
+        f"{result['build_s']:.1f} s; p50 {result['p50']:.1f} ms, "
+        f"p95 {result['p95']:.1f} ms",
+        flush=True,
+    )
+    return {
         "retrieval_p95_ms_100k": {
-            "value": round(retrieval_result["p95"], 2),
+            "value": round(result["p95"], 2),
             "unit": "ms",
             "target": "<= 50",
-            "n": retrieval_result["n"],
-        },
+            "n": result["n"],
+        }
     }
 
 
@@ -393,11 +436,22 @@ def _phase_storage() -> dict:
     user = User.objects.create_user("bench-storage")
     n = 2000
     before = pages()
+    cpu = 0.0
     for _ in range(n // BATCH):
         batch = [_full_prompt(_interaction(rng, words)) for _ in range(BATCH)]
         items = _clean([Interaction.model_validate_json(json.dumps(i)) for i in batch])
+        t0 = time.process_time()
         services.interactions_ingest(user=user, items=items)
+        cpu += time.process_time() - t0
     after = pages()
+    objects = sorted(
+        (
+            (name, (size - before.get(name, (table, 0))[1]) / n)
+            for name, (table, size) in after.items()
+        ),
+        key=lambda o: -o[1],
+    )
+    ingest_cpu_ms = cpu * 1000 / (n // BATCH)
 
     seed(_Quiet())
     chatter = User.objects.create_user("bench-storage-chat")
@@ -425,6 +479,8 @@ def _phase_storage() -> dict:
         "turn_and_contexts": grown(before, after, own) / n,
         "all_tables": grown(before, after, None) / n,
         "chat_turn": grown(chat_before, chat_after, own) / chat_n,
+        "ingest_cpu_ms_per_batch": ingest_cpu_ms,
+        "objects": ", ".join(f"{name} {size:,.0f}" for name, size in objects if size >= 1),
         "n": n,
         "chat_n": chat_n,
     }

@@ -223,8 +223,15 @@ class Turn(models.Model):
     error = models.TextField(blank=True)
 
     # What produced the answer.
+    # The four nullable foreign keys are indexed only where set (Meta.indexes): most turns
+    # have none of them, and a full index holds a NULL entry per turn.
     prompt_template = models.ForeignKey(
-        PromptTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="turns"
+        PromptTemplate,
+        null=True,
+        blank=True,
+        on_delete=models.PROTECT,
+        related_name="turns",
+        db_index=False,
     )
     system_prompt = models.TextField(blank=True, help_text="The system message as sent")
     # Both read back exactly as sent; stored packed, each text once (chat.prompt_storage).
@@ -242,13 +249,28 @@ class Turn(models.Model):
     completion_tokens = models.PositiveIntegerField(null=True, blank=True)
 
     topic = models.ForeignKey(
-        Topic, null=True, blank=True, on_delete=models.SET_NULL, related_name="turns"
+        Topic,
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="turns",
+        db_index=False,
     )
     replay_of = models.ForeignKey(
-        "self", null=True, blank=True, on_delete=models.SET_NULL, related_name="replays"
+        "self",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="replays",
+        db_index=False,
     )
     replay_job = models.ForeignKey(
-        "ReplayJob", null=True, blank=True, on_delete=models.SET_NULL, related_name="turns"
+        "ReplayJob",
+        null=True,
+        blank=True,
+        on_delete=models.SET_NULL,
+        related_name="turns",
+        db_index=False,
     )
     external_user = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
@@ -261,6 +283,14 @@ class Turn(models.Model):
             models.Index(fields=["conversation", "position"]),
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["model", "-created_at"]),
+            *(
+                models.Index(
+                    fields=[name],
+                    condition=models.Q(**{f"{name}__isnull": False}),
+                    name=f"turn_{name}_set",
+                )
+                for name in ("prompt_template", "topic", "replay_of", "replay_job")
+            ),
         ]
 
     def __str__(self) -> str:
@@ -282,12 +312,14 @@ class TurnContext(models.Model):
     turn = models.ForeignKey(
         Turn, on_delete=models.CASCADE, related_name="contexts", db_index=False
     )
+    # Indexed only where set (Meta.indexes): passages sent through the API have no chunk.
     chunk = models.ForeignKey(
         "knowledge.Chunk",
         null=True,
         blank=True,
         on_delete=models.SET_NULL,
         related_name="turn_contexts",
+        db_index=False,
     )
     rank = models.PositiveIntegerField()
     score = models.FloatField(null=True, blank=True)
@@ -298,6 +330,11 @@ class TurnContext(models.Model):
     class Meta:
         ordering = ["turn", "rank"]
         constraints = [models.UniqueConstraint(fields=["turn", "rank"], name="context_turn_rank")]
+        indexes = [
+            models.Index(
+                fields=["chunk"], condition=models.Q(chunk__isnull=False), name="context_chunk_set"
+            )
+        ]
 
     def __str__(self) -> str:
         return f"[{self.rank}] {self.title or self.source}"

@@ -3,8 +3,8 @@
 A logged prompt repeats texts the turn already stores: the system message is the system
 prompt followed by the rendered context, whose passages are the turn's context rows; the last
 user message is the question. Stored as sent, a grounded turn held its passages three or four
-times. So `Turn.prompt_messages` is stored *packed*: a message's content is either a string
-(literal, as old rows and anything we cannot match keep it) or a list of parts —
+times. So `Turn.prompt_messages` is stored *packed*: each message is a list, its role then
+the parts of its content —
 
 * a string: literal text;
 * ``0``: the turn's system prompt; ``-1``: its question; ``k >= 1``: the text of its context
@@ -14,6 +14,11 @@ times. So `Turn.prompt_messages` is stored *packed*: a message's content is eith
 
 An empty list means "the prompt is the production rule's default" (`production_default`:
 system prompt, then the question), which is what API clients that send no messages get.
+A literal prompt (old rows, and anything we cannot rebuild) is a list of {role, content}
+objects with string contents. Rows packed before the list form keep {role, content} objects
+whose content is a string or a list of parts; they are read alike. (`["system", 0, …]`
+instead of `{"role": "system", "content": [0, …]}` is ~20 bytes less per message, which
+decides how many turns fit in a page for a typical API interaction, issue #17.)
 
 `pack` checks its own work: it unpacks what it built and keeps the literal prompt unless that
 gives back exactly the messages and rendered context it was given, so a prompt read back is
@@ -96,9 +101,7 @@ def pack(
             ]
         else:
             parts = _splice(content, refs)
-        if len(parts) <= 1 and all(isinstance(p, str) for p in parts):
-            parts = parts[0] if parts else ""
-        packed.append({"role": message["role"], "content": parts})
+        packed.append([message["role"], *parts])
     result = Packed(packed, "" if block_used else rendered_context)
     rebuilt = unpack(
         prompt_messages=result.prompt_messages,
@@ -141,7 +144,10 @@ def unpack(
 
     messages, block = [], rendered_context
     for message in prompt_messages:
-        content = message["content"]
+        if isinstance(message, list):
+            role, content = message[0], message[1:]
+        else:  # packed before the list form: {role, content: str | parts}
+            role, content = message["role"], message["content"]
         if isinstance(content, list):
             pieces = []
             for part in content:
@@ -151,7 +157,7 @@ def unpack(
                 else:
                     pieces.append(text(part))
             content = "".join(pieces)
-        messages.append({"role": message["role"], "content": content})
+        messages.append({"role": role, "content": content})
     return messages, block
 
 

@@ -166,10 +166,7 @@ def test_a_prompt_that_cannot_be_rebuilt_exactly_is_stored_as_sent():
         question=question,
         passages={1: text},
     )
-    assert packed.prompt_messages == [
-        {"role": "system", "content": ["Use: ", 1, "."]},
-        {"role": "user", "content": [-1]},
-    ]
+    assert packed.prompt_messages == [["system", "Use: ", 1, "."], ["user", -1]]
     rebuilt, _ = prompt_storage.unpack(
         prompt_messages=packed.prompt_messages,
         system_prompt="",
@@ -199,3 +196,20 @@ def test_the_admin_shows_the_logged_prompt_but_cannot_change_it(client, end_user
     again = Turn.objects.get(pk=t.pk)
     assert again.question == "refund?" and again.prompt_messages == sent
     assert list(again.contexts.values_list("text", flat=True)) == ["P1"]
+
+
+def test_prompts_packed_in_the_earlier_form_still_read_back_exactly(end_user):
+    """Rows packed before the list form ({role, content: parts}) are read alike."""
+    from tests.factories import make_turn
+
+    turn = make_turn(end_user, question="How do I restore a snapshot?", answer="From Backups.")
+    sent = [
+        {"role": "system", "content": f"Be brief.\n\nContext:\n{PASSAGES[0]}"},
+        {"role": "user", "content": "How do I restore a snapshot?"},
+    ]
+    earlier = [
+        {"role": "system", "content": ["Be brief.\n\nContext:\n", PASSAGES[0]]},
+        {"role": "user", "content": [-1]},
+    ]
+    Turn.objects.filter(pk=turn.pk).update(prompt_messages=earlier, rendered_context="")
+    assert Turn.objects.get(pk=turn.pk).prompt_messages == sent
