@@ -4,8 +4,12 @@ left on them. One contract, two engines:
 - PostgreSQL: full-text search (`websearch_to_tsquery`, English stemming and stop words)
   over `chat_turn.search_document`, a stored tsvector of the question, the answer and the
   feedback comments, GIN-indexed and kept by triggers (this app's migration 0003);
-- SQLite: an FTS5 table (porter stemming) over the same three texts, kept in sync with
-  chat_turn and chat_feedback by triggers (migration 0002, SQLite only).
+- SQLite: FTS5 (porter stemming) over the same three texts, kept in sync with chat_turn
+  and chat_feedback by triggers (migrations 0002 and 0006, SQLite only): two contentless
+  indexes, one over questions and answers (a row per turn) and one over comments (a row
+  per comment), which store no copy of the texts. A query is taken apart into its words and
+  phrases; each finds the turns whose question, answer or a comment has it, and the sets
+  are combined as the query says (INTERSECT for "and", UNION for "or", EXCEPT for "-").
 
 Contract (`search_q`): a turn matches when its question, answer and feedback comments,
 taken together, contain every word of the query (case-insensitive, stemmed: "refunds"
@@ -37,8 +41,8 @@ from chat.models import Turn
 
 CONFIG = "english"
 DOCUMENT_COLUMN = "search_document"
-FTS_TABLE = "workspace_search"
-FTS_ROWS = "workspace_search_row"
+FTS_TABLE, FTS_ROWS = "workspace_search", "workspace_search_row"
+COMMENT_FTS_TABLE, COMMENT_ROWS = "workspace_comment_search", "workspace_comment_row"
 
 # PostgreSQL's English stop words (snowball), so both engines ignore the same words.
 STOP_WORDS = frozenset(
@@ -86,9 +90,10 @@ def search_q(text: str) -> Q | None:
     return _sqlite_q(text)
 
 
-def fts5_expression(text: str) -> tuple[str, str]:
-    """(what must match, what must not) in FTS5 syntax, with websearch_to_tsquery's meaning;
-    every word is quoted, so nothing a user types is read as FTS5 syntax."""
+def fts5_terms(text: str) -> tuple[list[list[str]], list[str]]:
+    """(an OR of ANDs of terms that must match, terms that must not), each term a quoted
+    FTS5 phrase, with websearch_to_tsquery's meaning; every word is quoted, so nothing a
+    user types is read as FTS5 syntax."""
     clauses: list[list[str]] = [[]]  # an OR of ANDs
     negated: list[str] = []
     for match in _TOKEN.finditer(text):
@@ -104,20 +109,34 @@ def fts5_expression(text: str) -> tuple[str, str]:
             continue
         quoted = '"' + " ".join(w.replace('"', '""') for w in words) + '"'
         (negated if minus else clauses[-1]).append(quoted)
-    positive = " OR ".join(f"({' AND '.join(c)})" for c in clauses if c)
-    return positive, " OR ".join(negated)
+    return [c for c in clauses if c], negated
 
 
 def _sqlite_q(text: str) -> Q:
-    positive, negative = fts5_expression(text)
+    clauses, negated = fts5_terms(text)
+    params: list[str] = []
+
+    def turns_with(term: str) -> str:
+        params.extend((term, term))
+        return f"SELECT * FROM ({_TERM_SQL})"
+
+    def all_of(terms: list[str]) -> str:
+        return "SELECT * FROM (" + " INTERSECT ".join(turns_with(t) for t in terms) + ")"
+
+    positive = " UNION ".join(all_of(clause) for clause in clauses)
+    negative = " UNION ".join(turns_with(t) for t in negated)
     if positive and negative:
-        return Q(id__in=RawSQL(_FTS_SQL, [f"({positive}) NOT ({negative})"]))
+        return Q(id__in=RawSQL(f"{positive} EXCEPT SELECT * FROM ({negative})", params))
     if positive:
-        return Q(id__in=RawSQL(_FTS_SQL, [positive]))
-    return ~Q(id__in=RawSQL(_FTS_SQL, [negative]))  # only exclusions
+        return Q(id__in=RawSQL(positive, params))
+    return ~Q(id__in=RawSQL(negative, params))  # only exclusions
 
 
-_FTS_SQL = (
+# The turns whose question or answer has the term, and those with a comment that has it.
+_TERM_SQL = (
     f"SELECT r.turn_id FROM {FTS_TABLE} JOIN {FTS_ROWS} r ON r.id = {FTS_TABLE}.rowid"
     f" WHERE {FTS_TABLE} MATCH %s"
+    f" UNION SELECT f.turn_id FROM {COMMENT_FTS_TABLE}"
+    f" JOIN {COMMENT_ROWS} c ON c.id = {COMMENT_FTS_TABLE}.rowid"
+    f" JOIN chat_feedback f ON f.id = c.feedback_id WHERE {COMMENT_FTS_TABLE} MATCH %s"
 )

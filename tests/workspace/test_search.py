@@ -166,3 +166,63 @@ def test_a_date_range_includes_both_end_days(end_user, expert):
     make_turn(end_user, question="today")
     today = date.today()
     assert found(expert, date_from=today, date_to=today) == {"today"}
+
+
+def _indexed_words() -> set[str]:
+    """Every word the SQLite search indexes hold (question, answer and comment rows)."""
+    words: set[str] = set()
+    with connection.cursor() as cursor:
+        for table in ("workspace_search", "workspace_comment_search"):
+            cursor.execute(f"CREATE VIRTUAL TABLE temp.vocab USING fts5vocab(main, {table}, row)")
+            cursor.execute("SELECT term FROM temp.vocab WHERE cnt > 0")
+            words |= {term for (term,) in cursor.fetchall()}
+            cursor.execute("DROP TABLE temp.vocab")
+            cursor.execute(f"INSERT INTO {table} ({table}) VALUES ('integrity-check')")
+    return words
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
+def test_edited_and_deleted_texts_leave_nothing_behind_in_the_index(end_user, other_user, expert):
+    """The index keeps no copy of the texts, so it forgets a word through the exact values
+    it indexed: an edit, a changed or removed comment and a deleted turn leave no trace."""
+    turn = make_turn(end_user, question="Zebra crossing rules?", answer="Stop for walkers.")
+    feedback_set(turn=turn, user=end_user, rating="down", comment="quokka")
+    feedback_set(turn=turn, user=other_user, rating="up", comment="wombat ok")
+    assert {"zebra", "walker", "quokka", "wombat"} <= _indexed_words()
+
+    turn.question, turn.answer = "Giraffe crossing rules?", "Yield."
+    turn.save(update_fields=["question", "answer"])
+    feedback_set(turn=turn, user=end_user, rating="down", comment="platypus")
+    Feedback.objects.filter(turn=turn, user=other_user).update(comment="")
+    words = _indexed_words()
+    assert {"giraff", "yield", "platypu"} <= words
+    assert not {"zebra", "walker", "quokka", "wombat"} & words
+    assert found(expert, q="giraffe platypus") == {"Giraffe crossing rules?"}
+
+    turn.delete()
+    assert not {"giraff", "yield", "platypu", "cross"} & _indexed_words()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
+@pytest.mark.django_db(transaction=True)  # migrations run outside a test transaction
+def test_turns_logged_before_the_index_changed_are_found_after_it(end_user, expert):
+    """Migration 0006 indexes the turns and comments already there (and, going back, 0002's
+    table is filled again)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    turn = make_turn(end_user, question="Llama shearing season?", answer="In spring.")
+    feedback_set(turn=turn, user=end_user, rating="down", comment="alpaca too")
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes("workspace")
+    try:
+        executor.migrate([("workspace", "0005_bulk_job_lease")])
+        with connection.cursor() as cursor:  # 0002's table holds the turn again
+            cursor.execute(
+                "SELECT count(*) FROM workspace_search WHERE workspace_search MATCH %s", ["alpaca"]
+            )
+            assert cursor.fetchone()[0] == 1
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)
+    assert found(expert, q="alpaca spring") == {"Llama shearing season?"}
+    assert found(expert, q="llama -alpaca") == set()
