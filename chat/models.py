@@ -204,7 +204,10 @@ class Turn(models.Model):
         ERROR = "error", "Failed"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    question_uid = models.UUIDField(default=uuid.uuid4, unique=True, editable=False)
+    # Not unique in SQL: a random uuid4 we make (never a client's), never looked up by value;
+    # the graph's constraint on Message.uid is what relies on it. A unique index here cost
+    # ~45 B and one more index write per logged turn (issue #17).
+    question_uid = models.UUIDField(default=uuid.uuid4, editable=False)
     # db_index=False on both: the (conversation, position) and (user, -created_at) indexes
     # serve those lookups, and every index is one more write per logged turn.
     conversation = models.ForeignKey(

@@ -129,7 +129,7 @@ class Migration(migrations.Migration):
     dependencies = [
         ("workspace", "0005_bulk_job_lease"),
         # after chat's own changes to chat_turn, whose rebuilds would drop these triggers
-        ("chat", "0009_compact_turn_storage"),
+        ("chat", "0010_question_uid_not_unique"),
     ]
 
     operations = [migrations.RunPython(forward, backward)]
