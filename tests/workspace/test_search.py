@@ -205,7 +205,7 @@ def test_edited_and_deleted_texts_leave_nothing_behind_in_the_index(end_user, ot
 
 @pytest.mark.skipif(connection.vendor != "sqlite", reason="the FTS5 index is SQLite's")
 @pytest.mark.django_db(transaction=True)  # migrations run outside a test transaction
-def test_turns_logged_before_the_index_changed_are_found_after_it(end_user, expert):
+def test_turns_logged_before_the_index_changed_are_found_after_it(roles_seeded, end_user, expert):
     """Migration 0006 indexes the turns and comments already there (and, going back, 0002's
     table is filled again)."""
     from django.db.migrations.executor import MigrationExecutor
