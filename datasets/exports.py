@@ -229,36 +229,47 @@ def _pair_errors(line: dict, *keys: str) -> list[str]:
     return errors
 
 
-def _parts_errors(parts, where: str) -> list[str]:
+def _parts_error(parts) -> str | None:
+    """What is wrong with a list of parts, else None (the caller says where: formatting
+    that per content of every line cost more than the check)."""
     if not isinstance(parts, list) or not parts:
-        return [f"{where} has no parts"]
+        return "has no parts"
     for part in parts:
-        if not isinstance(part, dict) or set(part) != {"text"} or not _text_ok(part["text"]):
-            return [f"{where} has an empty or malformed part"]
-    return []
+        if (
+            not isinstance(part, dict)
+            or len(part) != 1
+            or "text" not in part
+            or not _text_ok(part["text"])
+        ):
+            return "has an empty or malformed part"
+    return None
+
+
+_VERTEX_KEYS = frozenset(("systemInstruction", "contents"))
 
 
 def errors_vertex_gemini(line) -> list[str]:
-    if not isinstance(line, dict) or not set(line) <= {"systemInstruction", "contents"}:
+    if not isinstance(line, dict) or not line.keys() <= _VERTEX_KEYS:
         return ["line is not {systemInstruction?, contents}"]
     errors: list[str] = []
     if "systemInstruction" in line:
         si = line["systemInstruction"]
-        if not isinstance(si, dict) or set(si) != {"parts"}:
+        if not isinstance(si, dict) or len(si) != 1 or "parts" not in si:
             errors.append("systemInstruction is not {parts}")
-        else:
-            errors += _parts_errors(si["parts"], "systemInstruction")
+        elif problem := _parts_error(si["parts"]):
+            errors.append(f"systemInstruction {problem}")
     contents = line.get("contents")
     if not isinstance(contents, list) or not contents:
         return [*errors, "contents is not a non-empty list"]
     expected = "user"
     for i, c in enumerate(contents):
-        if not isinstance(c, dict) or set(c) != {"role", "parts"}:
+        if not isinstance(c, dict) or len(c) != 2 or "role" not in c or "parts" not in c:
             return [*errors, f"contents[{i}] is not {{role, parts}}"]
         if c["role"] != expected:
             errors.append(f"contents[{i}] is {c['role']!r}, expected {expected!r}")
             break
-        errors += _parts_errors(c["parts"], f"contents[{i}]")
+        if problem := _parts_error(c["parts"]):
+            errors.append(f"contents[{i}] {problem}")
         expected = "model" if expected == "user" else "user"
     if contents[-1].get("role") != "model":
         errors.append("last content is not the model's")
