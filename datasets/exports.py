@@ -490,6 +490,14 @@ def admit(fmt: str, verdict: Verdict, row: Row, limit: int, result: WriteResult)
     return True
 
 
+def dashed_uuid(value: str) -> str:
+    """A UUID as text in its dashed form, from the dashed form or 32 hex digits (what
+    SQLite gives for a UUID cast to text), without building a UUID object."""
+    if len(value) == 32:
+        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
+    return value
+
+
 def _uuid(value: str) -> str:
     try:  # SQLite gives a UUID cast to text as 32 hex digits
         return str(uuid.UUID(value))

@@ -57,14 +57,6 @@ SIZE_CATEGORIES = (
 )
 
 
-def _uuid_text(value: str) -> str:
-    """The canonical dashed UUID (SQLite gives 32 hex digits), without building a UUID
-    object per row (that was a tenth of the format's build time)."""
-    if len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return value
-
-
 def parquet_name(config: str, split: str) -> str:
     return f"{FOLDER}/{CONFIG_DIRS[config]}/{split}-00000-of-00001.parquet"
 
@@ -173,7 +165,7 @@ class ParquetWriter:
 
     def add(self, row: exports.Row, judged: dict[str, exports.Verdict | None]) -> None:
         fmt, result = Format.HF_DATASET, self.result
-        example_id = _uuid_text(row.example_id)
+        example_id = exports.dashed_uuid(row.example_id)
         for config, kind in KINDS.items():
             verdict = judged[kind]
             if verdict is None or not exports.admit(fmt, verdict, row, self.limit, result):

@@ -493,7 +493,7 @@ def test_parquet_bytes_are_those_pyarrow_writes_from_the_rows_as_python_objects(
         ("preference", exports.build_trl_preference),
     ):
         expected = [
-            {**line, "example_id": hf._uuid_text(r.example_id)}
+            {**line, "example_id": exports.dashed_uuid(r.example_id)}
             for r in rows
             if (line := build(r)) is not None
         ]
