@@ -34,6 +34,7 @@ from collections import Counter, defaultdict
 from pathlib import Path
 
 import orjson
+from django.db.models import Exists, OuterRef
 
 from datasets import exports
 from datasets.models import Format, License, Release, ReleaseItem, Split
@@ -303,11 +304,17 @@ def card_facts(release: Release, written: exports.WriteResult, counts: dict | No
     from chat.models import Topic
 
     counts = counts or _item_counts(release)
-    # The release's turns as a subquery, and its rubric ids as a list: as joins nested in
-    # each query, SQLite took 1.2 s over these three at 20,000 items (now 0.2 s).
-    turn_ids = release.items.values("example__turn_id")
-    items = QueueItem.objects.filter(turn_id__in=turn_ids)
-    reviews = Review.objects.filter(item__turn_id__in=turn_ids).order_by()
+
+    # "Its turn is in the release" as a correlated EXISTS (two index lookups per queue
+    # item or review), and the rubric ids as a list: as joins nested in each query SQLite
+    # took 1.2 s over these three at 20,000 items, as `IN (the release's turns)` 0.2 s
+    # (it built the 20,000 turns first), now ~5 ms.
+    def in_release(turn: str) -> Exists:
+        items = ReleaseItem.objects.filter(release=release, example__turn_id=OuterRef(turn))
+        return Exists(items)
+
+    items = QueueItem.objects.filter(in_release("turn_id"))
+    reviews = Review.objects.filter(in_release("item__turn_id")).order_by()
     rubric_ids = set(reviews.values_list("rubric_id", flat=True).distinct())
     rubrics = Rubric.objects.filter(id__in=rubric_ids).order_by("name", "version")
     criteria = Criterion.objects.filter(rubric_id__in=rubric_ids).order_by("position")

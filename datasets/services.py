@@ -376,7 +376,7 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
         "pii": snap["pii"],
         "files": [f.as_dict() for f in written.files],
         # as traffic was at build time (the manifest is rebuilt on each transition)
-        "topic_balance": selectors.topic_balance(release),
+        "topic_balance": selectors.topic_balance(release, counted=snap["balance"]),
     }
 
 

@@ -1,17 +1,21 @@
 """A release's snapshot: the selected examples copied into ReleaseItems (tags, dedup, PII
 scrub, split) and handed to the file writer in the same pass.
 
-One pass, a batch of examples at a time: read (JSON as text, parsed by orjson), keep those
-the tags select, drop duplicate questions (`Deduper.keep`, signatures for the batch at
-once), scrub, insert the batch's items with one multi-row INSERT (`reviewhub.bulk`) in a
-short transaction, and yield the rows to `exports.write_files`. The files are written from
-exactly the rows stored, in release order, so they are the same bytes as writing them from
-the stored items afterwards (`services.iter_rows`, which `export_release` still uses).
+One pass, a batch of examples at a time: read (JSON, UUIDs and flags as text and integers,
+no per-row converters), keep those the tags select, drop duplicate questions
+(`Deduper.keep`, signatures for the batch at once), scrub, insert the batch's items in a
+short transaction (`_store`: one executemany on SQLite, COPY on PostgreSQL), count what the
+card and the topic balance need, and yield the rows to `exports.write_files`. The files are
+written from exactly the rows stored, in release order, so they are the same bytes as
+writing them from the stored items afterwards (`services.iter_rows`, which
+`export_release` still uses).
 
 Measured on 20,000 examples (bench/bench_release.py, SQLite, a loaded 2-core machine) the
 build took ~15 s: PII regexes over text that held none (~5 s), per-question MinHash (~4 s),
 model instances for `bulk_create` (~3 s), reading every item back to write the files
-(~2 s). Now 5.6–7.8 s wall for ~3.1 s of CPU; dedup is the largest part left (~0.9 s).
+(~2 s). Then 3.5 s wall for ~3.5 s of CPU (SQLite) and 5.8 s on PostgreSQL (2 s of it the
+multi-row INSERT). Now ~2.1 s of CPU on SQLite and ~1.7 s (client) on PostgreSQL: dedup
+(~0.5 s, half of it hashing shingles) is the largest part left.
 """
 
 from __future__ import annotations
@@ -52,6 +56,7 @@ class Snapshot:
         # rather than read back from the stored items (a 20,000-row join, 0.35 s).
         self.topics: dict[str, Counter] = defaultdict(Counter)
         self.models: Counter = Counter()
+        self.balance: Counter = Counter()  # kept examples per selectors.BALANCE_TOPIC
         self.score_sums: dict[str, list] = defaultdict(lambda: [0.0, 0])
 
     def rows(
@@ -68,6 +73,7 @@ class Snapshot:
             corrected_n=Cast("corrected", IntegerField()),
             grounded_n=Cast("grounded", IntegerField()),
             scores_text=Cast("scores", TextField()),
+            balance_topic=selectors.BALANCE_TOPIC,
         ).values_list(
             "id_text",
             "tags_text",
@@ -82,6 +88,7 @@ class Snapshot:
             "model",
             "topic__name",
             "scores_text",
+            "balance_topic",
         )
         batch: list[tuple] = []
         for example in values.iterator(chunk_size=BATCH):
@@ -126,7 +133,11 @@ class Snapshot:
 
     def _item(self, ex: tuple, key: str, question: str) -> dict:
         example_id, _, messages, system_prompt, rendered_context, _, answer, original = ex[:8]
-        corrected, grounded, model, topic, scores = bool(ex[8]), bool(ex[9]), *ex[10:]
+        corrected, grounded, model, topic, scores, balance_topic = (
+            bool(ex[8]),
+            bool(ex[9]),
+            *ex[10:],
+        )
         answer = pii.scrub(answer, self.pii)  # answers rarely repeat: not remembered
         original = pii.scrub(original, self.pii) if corrected else ""  # else: the answer
         split = selectors.split_for(
@@ -136,6 +147,7 @@ class Snapshot:
         self.corrected += corrected
         self.topics[topic or ""][split] += 1
         self.models[model or ""] += 1
+        self.balance[balance_topic] += 1
         for name, value in orjson.loads(scores).items() if scores else ():
             if isinstance(value, int | float):
                 self.score_sums[name][0] += value
@@ -188,6 +200,7 @@ class Snapshot:
     def summary(self) -> dict:
         drops = self.deduper.drops
         return {
+            "balance": dict(self.balance),
             "counts": {
                 "selected": self.selected,
                 "examples": self.kept,
