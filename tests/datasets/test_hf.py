@@ -418,6 +418,15 @@ def test_read_back_check_catches_broken_parquet_rows():
     odd = [{"role": "tool", "content": "q"}, {"role": "assistant", "content": "a"}]
     assert "unknown roles" in hf._messages_errors(table(odd), "messages", last="assistant")[0]
     assert hf._messages_errors(table(good), "messages", last="assistant", length=1)
+    # A slice of a table (its arrays start at an offset) is checked on its own rows only.
+    assert hf._messages_errors(table(blank, good).slice(1), "messages", last="assistant") == []
+    assert hf._messages_errors(table(good, blank).slice(1), "messages", last="assistant")
+    pair = hf._schemas()["preference"]
+    same = [{"role": "assistant", "content": "a"}]
+    rows = [{"prompt": unanswered, "chosen": same, "rejected": same, "example_id": "x"}]
+    assert hf._table_errors("preference", pa.Table.from_pylist(rows, schema=pair)) == [
+        "a row's chosen and rejected are the same"
+    ]
 
 
 @pytest.mark.django_db
