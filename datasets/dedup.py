@@ -225,26 +225,28 @@ class Deduper:
         close = self._maybe_close(sigs, sorted_keys, owners)
         at = {i: n for n, i in enumerate(fresh)}
         kept_now: list[int] = []  # rows kept by this batch
+        kept_fresh: list[int] = []  # and their index in `fresh`
         row_of = np.full(len(fresh), -1, dtype=np.int64)  # per fresh question, if kept
         out = []
         for i, (key, _) in enumerate(items):
             n = at.get(i)
-            kept = self._keep(key, norms[i], n, sigs, bkeys, close, kept_now)
+            kept = self._keep(key, norms[i], n, sigs, bkeys, close, (kept_now, kept_fresh))
             if kept:
                 row_of[n] = kept_now[-1]
+                kept_fresh.append(n)
             out.append(kept)
         rows = row_of[owners]
         self._index(sorted_keys[rows >= 0], rows[rows >= 0])
         return out
 
-    def _keep(self, key, norm, n, sigs, bkeys, close, kept_now: list[int]) -> bool:
+    def _keep(self, key, norm, n, sigs, bkeys, close, now: tuple[list, list]) -> bool:
         # The normalised text is its own exact key (it was its SHA-1, to the same effect).
         if norm in self.exact:  # also an earlier question of the same batch
             self.drops.append(Drop(key, self.exact[norm], "exact", 1.0))
             return False
         sig = sigs[n]
         if close[n]:
-            rows = self._candidates(sig, bkeys[n], kept_now)
+            rows = self._candidates(sig, bkeys, n, *now)
             best, best_sim = self._best(norm, sig, rows)
             if best is not None:
                 self.drops.append(Drop(key, self.keys[best], "near", round(best_sim, 3)))
@@ -256,7 +258,7 @@ class Deduper:
         self.keys.append(key)
         self.norms.append(norm)
         self.exact[norm] = key
-        kept_now.append(row)
+        now[0].append(row)
         return True
 
     def _maybe_close(self, sigs: np.ndarray, keys: np.ndarray, owners: np.ndarray) -> np.ndarray:
@@ -266,6 +268,12 @@ class Deduper:
         question marked False has no candidate `_best` would accept. `keys` are the
         batch's band keys sorted, `owners` the question of each."""
         close = np.zeros(len(sigs), dtype=bool)
+        # Band keys that many of this batch share (a template): those questions are
+        # checked one by one, so they need no comparison here.
+        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
+        sizes = np.diff(np.r_[starts, len(keys)])
+        crowded = np.repeat(sizes > self.CROWD, sizes)
+        close[owners[crowded]] = True
         # Earlier batches: every kept row indexed under each band key.
         low = np.searchsorted(self.band_index, keys, side="left")
         count = np.searchsorted(self.band_index, keys, side="right") - low
@@ -273,12 +281,8 @@ class Deduper:
         earlier = self.band_rows[_ranges(low, count)]
         self._compare(close, sigs, later, self.matrix, earlier)
         # This batch: each question against those before it under the same band key.
-        starts = np.flatnonzero(np.r_[True, keys[1:] != keys[:-1]])
-        sizes = np.diff(np.r_[starts, len(keys)])
         first = np.repeat(starts, sizes)  # each position's group start
         ahead = np.arange(len(keys)) - first  # how many of its group come before it
-        crowded = np.repeat(sizes > self.CROWD, sizes)
-        close[owners[crowded]] = True
         ahead[crowded] = 0
         later = np.repeat(owners, ahead)
         earlier = owners[_ranges(first, ahead)]
@@ -289,30 +293,41 @@ class Deduper:
         bar = (self.threshold - self.MARGIN) * NUM_PERM
         for start in range(0, len(later), PAIRS):
             a, b = later[start : start + PAIRS], earlier[start : start + PAIRS]
+            unsure = ~close[a]  # a question already close needs no more comparisons
+            a, b = a[unsure], b[unsure]
             equal = np.count_nonzero(sigs[a] == table[b], axis=1)
             close[a[equal >= bar]] = True
 
-    def _candidates(self, sig: np.ndarray, bkeys: np.ndarray, kept_now: list[int]) -> list[int]:
+    def _candidates(
+        self, sig: np.ndarray, bkeys: np.ndarray, n: int, kept_now: list, kept_fresh: list
+    ) -> list[int]:
         """The question's candidates exactly: per band, the first BUCKET_CAP kept rows with
         the same band values (earlier batches first, then this one's), in row order."""
         bands = sig.reshape(BANDS, ROWS)
-        low = np.searchsorted(self.band_index, bkeys, side="left")
-        count = np.searchsorted(self.band_index, bkeys, side="right") - low
+        low = np.searchsorted(self.band_index, bkeys[n], side="left")
+        count = np.searchsorted(self.band_index, bkeys[n], side="right") - low
         found = self.band_rows[_ranges(low, count)]
         band_of = np.repeat(np.arange(BANDS), count)
-        same = np.all(self.matrix[found].reshape(-1, BANDS, ROWS)[
-            np.arange(len(found)), band_of] == bands[band_of], axis=1)  # fmt: skip
-        found, band_of = found[same], band_of[same]
+        found, band_of = self._same_band(found, band_of, bands)
         rank = np.arange(len(found)) - np.searchsorted(band_of, band_of, side="left")
         keep = rank < self.BUCKET_CAP
         rows = set(found[keep].tolist())
-        if kept_now:
-            now = np.asarray(kept_now)
-            same_now = np.all(self.matrix[now].reshape(len(now), BANDS, ROWS) == bands, axis=2)
+        if kept_now:  # this batch's kept rows that share a band key, in row order
+            where, band_now = np.nonzero(bkeys[kept_fresh] == bkeys[n])
+            now, band_now = self._same_band(np.asarray(kept_now)[where], band_now, bands)
             room = self.BUCKET_CAP - np.bincount(band_of[keep], minlength=BANDS)
-            within = same_now & (np.cumsum(same_now, axis=0) <= room)
-            rows.update(now[within.any(axis=1)].tolist())
+            order = np.argsort(band_now, kind="stable")
+            now, band_now = now[order], band_now[order]
+            rank = np.arange(len(now)) - np.searchsorted(band_now, band_now, side="left")
+            rows.update(now[rank < room[band_now]].tolist())
         return sorted(rows)
+
+    def _same_band(self, rows: np.ndarray, bands_of: np.ndarray, bands: np.ndarray):
+        """The (row, band) pairs whose band values are the question's (`bands`), not
+        only their mixed key."""
+        columns = bands_of[:, None] * ROWS + np.arange(ROWS)
+        same = np.all(self.matrix[rows[:, None], columns] == bands[bands_of], axis=1)
+        return rows[same], bands_of[same]
 
     def _index(self, keys: np.ndarray, rows: np.ndarray) -> None:
         """Add kept rows' band keys (sorted, rows ascending under equal keys) to the index,
