@@ -53,6 +53,27 @@ def test_an_uncorrected_item_stores_its_answer_once(lead):
     assert release.report["counts"]["files"]["openai_dpo"] == {"train": 2}
 
 
+@pytest.mark.django_db
+def test_items_the_build_writes_itself_read_back_as_their_examples(lead):
+    """The snapshot writes ReleaseItems with its own INSERT (SQLite) or COPY (PostgreSQL):
+    every field of the model is written, and each item reads back through the ORM with its
+    example's id, flags and messages."""
+    from datasets import snapshot
+
+    fields = {f.attname for f in ReleaseItem._meta.concrete_fields} - {"id"}
+    assert set(snapshot.COLUMNS) == fields
+    make_examples(lead, 10)
+    make_examples(lead, 2, corrected=True)
+    release = built_release(lead, formats=["openai_chat"], fraction=0)
+    items = list(ReleaseItem.objects.filter(release=release).select_related("example"))
+    assert len(items) == 12 and [i.position for i in items] == list(range(12))
+    for item in items:
+        example = item.example  # the stored id is the example's, in the database's form
+        assert (item.corrected, item.grounded) == (example.corrected, example.grounded)
+        assert item.messages[-1] == {"role": "user", "content": example.question}
+        assert item.model == example.model and item.split == "train"
+
+
 def test_batched_dedup_keeps_what_one_at_a_time_dedup_keeps():
     rng = random.Random(4)
     words = "restore snapshot backup instance port bolt import csv plan invoice team".split()
