@@ -17,6 +17,10 @@ BENCH_RELEASE_DATABASE_URL runs the first two figures on another database (Postg
 BENCH_RELEASE_DIR keeps the database there and, when it is already filled, reruns only
 the build; BENCH_RELEASE_PROFILE=1 prints a cProfile of the build (top 40 by cumulative
 time, or by BENCH_RELEASE_PROFILE_SORT).
+
+The build runs in a child of its own (after the one that fills the database), so its
+peak RSS is the build's: release_build_peak_rss_mb is that child's maxrss (Django set up,
+the release defined, then the build), beside its RSS before the build.
 """
 
 from __future__ import annotations
@@ -53,18 +57,21 @@ def run() -> dict:
         "LOG_LEVEL": "WARNING",
     }
     try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1800,
-        )
-        sys.stderr.write(proc.stderr)
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench_release child failed:\n{proc.stdout[-3000:]}")
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        results = {}
+        for step in ("--fill", "--build"):
+            proc = subprocess.run(
+                [sys.executable, __file__, step],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=1800,
+            )
+            sys.stderr.write(proc.stderr)
+            if proc.returncode != 0:
+                raise RuntimeError(f"bench_release child failed:\n{proc.stdout[-3000:]}")
+            results.update(json.loads(proc.stdout.strip().splitlines()[-1]))
+        return results
     finally:
         if not keep:
             shutil.rmtree(tmp, ignore_errors=True)
@@ -118,7 +125,7 @@ def interactions(n: int) -> list[dict]:
 # --- the child -------------------------------------------------------------------------------
 
 
-def child() -> None:
+def child(step: str) -> None:
     sys.path.insert(0, str(ROOT))
     import django
 
@@ -126,17 +133,20 @@ def child() -> None:
     from django.contrib.auth.models import User
     from django.core.management import call_command
 
-    call_command("migrate", verbosity=0)
     results = {}
-    if not User.objects.filter(username="bench_lead").exists():
-        user, lead, lead2 = _users()
-        results.update(bench_approve(lead, _ingest(user)))
-    lead, lead2 = User.objects.get(username="bench_lead"), User.objects.get(username="bench_lead2")
-    results.update(bench_build(lead, lead2))
-    from django.db import connection
+    if step == "--fill":
+        call_command("migrate", verbosity=0)
+        if not User.objects.filter(username="bench_lead").exists():
+            user, lead, lead2 = _users()
+            results.update(bench_approve(lead, _ingest(user)))
+    else:
+        lead = User.objects.get(username="bench_lead")
+        lead2 = User.objects.get(username="bench_lead2")
+        results.update(bench_build(lead, lead2))
+        from django.db import connection
 
-    if connection.vendor == "sqlite":
-        results.update(storage())
+        if connection.vendor == "sqlite":
+            results.update(storage())
     print(json.dumps(results))
 
 
@@ -192,6 +202,7 @@ def bench_build(lead, lead2) -> dict:
         user=lead, name="bench", version=1, filters={}, formats=list(Format.values)
     )
     services.release_request_build(release=release, user=lead, enqueue=False)
+    rss_before = _maxrss_mb()
     profile = os.environ.get("BENCH_RELEASE_PROFILE")
     if profile:
         import cProfile
@@ -201,6 +212,7 @@ def bench_build(lead, lead2) -> dict:
     t0, cpu0 = time.perf_counter(), time.process_time()
     services.release_build(release_id=release.id)
     elapsed, cpu = time.perf_counter() - t0, time.process_time() - cpu0
+    peak = _maxrss_mb()
     if profile:
         import io
         import pstats
@@ -215,7 +227,8 @@ def bench_build(lead, lead2) -> dict:
     counts = release.report["counts"]
     log(
         f"built a release of {counts['examples']:,} examples ({counts['selected']:,} selected) "
-        f"in {elapsed:.2f}s ({cpu:.2f}s CPU); {len(release.report['files'])} files"
+        f"in {elapsed:.2f}s ({cpu:.2f}s CPU); {len(release.report['files'])} files; "
+        f"peak RSS {peak:.0f} MB ({rss_before:.0f} MB before the build)"
     )
     services.release_approve(release=release, user=lead2)
     return {
@@ -224,8 +237,20 @@ def bench_build(lead, lead2) -> dict:
             "unit": "s",
             "target": "<= 2.5",
             "n": counts["examples"],
-        }
+        },
+        "release_build_peak_rss_mb": {
+            "value": round(peak),
+            "unit": "MB",
+            "target": f"report (the build's process; {rss_before:.0f} MB before the build)",
+            "n": counts["examples"],
+        },
     }
+
+
+def _maxrss_mb() -> float:
+    import resource
+
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
 def storage() -> dict:
@@ -263,8 +288,8 @@ def storage() -> dict:
 
 
 if __name__ == "__main__":
-    if sys.argv[1:] == ["--child"]:
-        child()
+    if sys.argv[1:] in (["--fill"], ["--build"]):
+        child(sys.argv[1])
     else:
         from run import main
 

@@ -33,6 +33,9 @@ import zipfile
 from collections import Counter, defaultdict
 from pathlib import Path
 
+import orjson
+from django.db.models import Exists, OuterRef
+
 from datasets import exports
 from datasets.models import Format, License, Release, ReleaseItem, Split
 
@@ -53,14 +56,6 @@ SIZE_CATEGORIES = (
     (10_000_000, "1M<n<10M"),
     (100_000_000, "10M<n<100M"),
 )
-
-
-def _uuid_text(value: str) -> str:
-    """The canonical dashed UUID (SQLite gives 32 hex digits), without building a UUID
-    object per row (that was a tenth of the format's build time)."""
-    if len(value) == 32:
-        return f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}"
-    return value
 
 
 def parquet_name(config: str, split: str) -> str:
@@ -89,7 +84,14 @@ def _schemas():
 
 
 class _Shard:
-    """One config's split: rows buffered up to a row group, then appended to a temp file."""
+    """One config's split: rows buffered as JSON lines up to a row group, then parsed by
+    Arrow's JSON reader against the schema and appended to a temp file.
+
+    The lines are the JSONL formats' own bytes (already checked and serialised), so a row
+    costs a bytes join here. Building the columns from Python objects instead
+    (`Table.from_pydict`) took a third of the format's time and made pyarrow import pandas
+    (0.35 s and ~50 MB in a worker that never uses it); the JSON reader does neither, and
+    the Parquet bytes are the same (tests/datasets/test_hf.py pins them)."""
 
     def __init__(self, folder: Path, config: str, split: str, schema):
         self.config, self.split, self.schema = config, split, schema
@@ -97,21 +99,22 @@ class _Shard:
         self.final = folder / self.name
         self.tmp: Path | None = None
         self.writer = None
-        self.columns: dict[str, list] = {name: [] for name in schema.names}
+        self.lines: list[bytes] = []
         self.rows = 0
 
-    def add(self, values: tuple) -> None:
-        for column, value in zip(self.columns.values(), values, strict=True):
-            column.append(value)
+    def add(self, line: bytes, example_id: str) -> None:
+        """`line` is a JSON object and a newline; the row is it with `example_id` added."""
+        self.lines.append(line[:-2] + b',"example_id":' + orjson.dumps(example_id) + b"}")
         self.rows += 1
-        if len(self.columns["example_id"]) >= ROW_GROUP:
+        if len(self.lines) >= ROW_GROUP:
             self.flush()
 
     def flush(self) -> None:
         import pyarrow as pa
+        import pyarrow.json as pa_json
         import pyarrow.parquet as pq
 
-        if not self.columns["example_id"]:
+        if not self.lines:
             return
         if self.writer is None:
             self.final.parent.mkdir(parents=True, exist_ok=True)
@@ -121,9 +124,18 @@ class _Shard:
             os.close(fd)
             self.tmp = Path(tmp)
             self.writer = pq.ParquetWriter(self.tmp, self.schema, **COMPRESSION)
-        table = pa.Table.from_pydict(self.columns, schema=self.schema)
+        data = b"\n".join(self.lines)
+        table = pa_json.read_json(
+            pa.py_buffer(data),
+            # One block for the whole group, read on this thread: the worker's other
+            # thread has work of its own, and a group is a few hundred kilobytes.
+            read_options=pa_json.ReadOptions(use_threads=False, block_size=len(data) + 1),
+            parse_options=pa_json.ParseOptions(
+                explicit_schema=self.schema, unexpected_field_behavior="error"
+            ),
+        )
         self.writer.write_table(table, row_group_size=ROW_GROUP)
-        self.columns = {name: [] for name in self.schema.names}
+        self.lines = []
 
     def close(self) -> None:
         if self.writer is not None:
@@ -131,10 +143,16 @@ class _Shard:
             self.writer = None
 
 
+# The layouts whose lines a Parquet row is: `default` the OpenAI chat line's messages,
+# `preference` the TRL preference line.
+KINDS = {"default": Format.OPENAI_CHAT, "preference": Format.TRL_PREFERENCE}
+
+
 class ParquetWriter:
-    """Takes the release's rows one at a time (from `exports.write_files`), writes the
-    Parquet files under temporary names, reads them back to validate, then moves them
-    into place. Rows a format's rules refuse are left out and counted, as in JSONL."""
+    """Takes the release's rows one at a time (from `exports.write_files`, with their
+    judged OpenAI chat and TRL preference lines), writes the Parquet files under temporary
+    names, reads them back to validate, then moves them into place. Rows a format's rules
+    refuse are left out and counted, as in JSONL."""
 
     def __init__(self, folder: Path, limit: int, result: exports.WriteResult):
         self.folder, self.limit, self.result = folder, limit, result
@@ -146,19 +164,17 @@ class ParquetWriter:
         }
         self.multi_turn: Counter = Counter()
 
-    def add(self, row: exports.Row) -> None:
+    def add(self, row: exports.Row, judged: dict[str, exports.Verdict | None]) -> None:
         fmt, result = Format.HF_DATASET, self.result
-        example_id = _uuid_text(row.example_id)
-        line = exports.build_openai_chat(row)
-        if exports.admit(fmt, Format.OPENAI_CHAT, line, row, self.limit, result):
-            self.shards[("default", row.split)].add((line["messages"], example_id))
+        example_id = exports.dashed_uuid(row.example_id)
+        for config, kind in KINDS.items():
+            verdict = judged[kind]
+            if verdict is None or not exports.admit(fmt, verdict, row, self.limit, result):
+                continue
+            self.shards[(config, row.split)].add(verdict.data, example_id)
             # An assistant message in the prompt: the answer is a later turn.
-            if any(m["role"] == "assistant" for m in row.messages):
+            if config == "default" and any(m["role"] == "assistant" for m in row.messages):
                 self.multi_turn[row.split] += 1
-        pair = exports.build_trl_preference(row)
-        if pair and exports.admit(fmt, Format.TRL_PREFERENCE, pair, row, self.limit, result):
-            values = (pair["prompt"], pair["chosen"], pair["rejected"], example_id)
-            self.shards[("preference", row.split)].add(values)
 
     def close(self) -> None:
         for shard in self.shards.values():
@@ -222,8 +238,10 @@ class ParquetWriter:
 
 
 def _table_errors(config: str, table) -> list[str]:
-    import pyarrow.compute as pc
-
+    """The rules a row group must keep, checked on its arrays' offsets and values in
+    Python (a pass over each text column, ~1 ms a group). Not with pyarrow.compute (its
+    import: 0.07 s, ~9 MB) nor through numpy (`to_numpy` makes pyarrow import pandas:
+    0.35 s, ~40 MB), in a worker that has no other use for either."""
     problems = []
     if config == "default":
         problems += _messages_errors(table, "messages", last="assistant")
@@ -232,44 +250,46 @@ def _table_errors(config: str, table) -> list[str]:
         for column in ("chosen", "rejected"):
             problems += _messages_errors(table, column, last="assistant", length=1)
         if not problems:
-            same = pc.equal(_contents(table, "chosen"), _contents(table, "rejected"))
-            if pc.any(same).as_py():
+            chosen, rejected = _contents(table, "chosen"), _contents(table, "rejected")
+            if any(a == b for a, b in zip(chosen, rejected, strict=True)):
                 problems.append("a row's chosen and rejected are the same")
     if table.column("example_id").null_count:
         problems.append("a row has no example_id")
     return problems
 
 
-def _contents(table, column: str):
-    import pyarrow.compute as pc
+def _contents(table, column: str) -> list:
+    return _fields(table.column(column).combine_chunks())[1]
 
-    return pc.struct_field(table.column(column).combine_chunks().flatten(), "content")
+
+def _fields(lists) -> tuple[list, list]:
+    """The roles and the contents of a list<struct<role, content>> array's messages
+    (its values between its first and last offsets: `flatten` imports pyarrow.compute)."""
+    offsets = lists.offsets
+    first, last = offsets[0].as_py(), offsets[len(offsets) - 1].as_py()
+    messages = lists.values.slice(first, last - first)
+    return messages.field("role").to_pylist(), messages.field("content").to_pylist()
 
 
 def _messages_errors(table, column: str, *, last: str, length: int | None = None) -> list[str]:
     """Every row of a list<struct<role, content>> column is a non-empty list of messages
     with known roles and non-blank contents, ending with `last`'s message."""
-    import pyarrow.compute as pc
-
     lists = table.column(column).combine_chunks()
     if lists.null_count:
         return [f"{column}: {lists.null_count} rows are null"]
-    sizes = pc.list_value_length(lists)
-    low, high = pc.min(sizes).as_py(), pc.max(sizes).as_py()
+    offsets = lists.offsets.to_pylist()  # (to_numpy would make pyarrow import pandas)
+    sizes = [end - start for start, end in zip(offsets[:-1], offsets[1:], strict=True)]
+    low, high = (min(sizes), max(sizes)) if sizes else (None, None)
     if low == 0 or (length is not None and not low == high == length):
         return [f"{column}: a row has {low if low != length else high} messages"]
-    messages = lists.flatten()
-    roles = pc.struct_field(messages, "role")
-    contents = pc.struct_field(messages, "content")
+    roles, contents = _fields(lists)
     errors = []
-    unknown = set(pc.unique(roles).to_pylist()) - {"system", "user", "assistant"}
+    unknown = set(roles) - {"system", "user", "assistant"}
     if unknown:
         errors.append(f"{column}: unknown roles {sorted(map(str, unknown))}")
-    blank = pc.utf8_length(pc.utf8_trim_whitespace(contents))
-    if contents.null_count or pc.min(blank).as_py() == 0:
+    if any(text is None or not text.strip() for text in contents):
         errors.append(f"{column}: a message has empty content")
-    ends = pc.subtract(pc.cumulative_sum(sizes), 1)
-    if set(pc.unique(roles.take(ends)).to_pylist()) != {last}:
+    if {roles[end - offsets[0] - 1] for end in offsets[1:]} != {last}:  # each row's last
         errors.append(f"{column}: a row does not end with the {last}'s message")
     return errors
 
@@ -277,32 +297,28 @@ def _messages_errors(table, column: str, *, last: str, length: int | None = None
 # --- facts for the card, frozen at build time ----------------------------------------------
 
 
-def card_facts(release: Release, written: exports.WriteResult) -> dict:
+def card_facts(release: Release, written: exports.WriteResult, counts: dict | None = None) -> dict:
     """What the card says that lives outside the release (topics, rubric, agreement,
     models), read once at build time and kept in the report so a rebuild of the card
-    from the report is byte-identical even after those change."""
+    from the report is byte-identical even after those change. `counts` are the topics,
+    models and mean scores the build counted as it went (`Snapshot.card_counts`); without
+    them they are read from the stored items."""
     from annotations.models import Criterion, QueueItem, Review, Rubric
     from annotations.selectors import agreement
     from chat.models import Topic
 
-    topics: dict[str, Counter] = defaultdict(Counter)
-    models: Counter = Counter()
-    score_sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
-    rows = ReleaseItem.objects.filter(release=release).values_list(
-        "split", "model", "example__topic__name", "example__scores"
-    )
-    for split, model, topic, scores in rows.iterator(2000):
-        topics[topic or ""][split] += 1
-        models[model or ""] += 1
-        for key, value in (scores or {}).items():
-            if isinstance(value, int | float):
-                score_sums[key][0] += value
-                score_sums[key][1] += 1
-    # The release's turns as a subquery, and its rubric ids as a list: as joins nested in
-    # each query, SQLite took 1.2 s over these three at 20,000 items (now 0.2 s).
-    turn_ids = release.items.values("example__turn_id")
-    items = QueueItem.objects.filter(turn_id__in=turn_ids)
-    reviews = Review.objects.filter(item__turn_id__in=turn_ids).order_by()
+    counts = counts or _item_counts(release)
+
+    # "Its turn is in the release" as a correlated EXISTS (two index lookups per queue
+    # item or review), and the rubric ids as a list: as joins nested in each query SQLite
+    # took 1.2 s over these three at 20,000 items, as `IN (the release's turns)` 0.2 s
+    # (it built the 20,000 turns first), now ~5 ms.
+    def in_release(turn: str) -> Exists:
+        items = ReleaseItem.objects.filter(release=release, example__turn_id=OuterRef(turn))
+        return Exists(items)
+
+    items = QueueItem.objects.filter(in_release("turn_id"))
+    reviews = Review.objects.filter(in_release("item__turn_id")).order_by()
     rubric_ids = set(reviews.values_list("rubric_id", flat=True).distinct())
     rubrics = Rubric.objects.filter(id__in=rubric_ids).order_by("name", "version")
     criteria = Criterion.objects.filter(rubric_id__in=rubric_ids).order_by("position")
@@ -313,9 +329,9 @@ def card_facts(release: Release, written: exports.WriteResult) -> dict:
         )
     topic_ids = release.filters.get("topics") or []
     return {
-        "topics": {name: dict(counts) for name, counts in topics.items()},
-        "models": dict(models),
-        "mean_scores": {k: round(s / n, 3) for k, (s, n) in score_sums.items() if n},
+        "topics": counts["topics"],
+        "models": counts["models"],
+        "mean_scores": counts["mean_scores"],
         "rubrics": [
             {
                 "name": r.name,
@@ -330,6 +346,28 @@ def card_facts(release: Release, written: exports.WriteResult) -> dict:
             Topic.objects.filter(id__in=topic_ids).values_list("name", flat=True)
         ),
         "multi_turn": written.stats.get(Format.HF_DATASET, {}).get("multi_turn", {}),
+    }
+
+
+def _item_counts(release: Release) -> dict:
+    """`Snapshot.card_counts` from the stored items."""
+    topics: dict[str, Counter] = defaultdict(Counter)
+    models: Counter = Counter()
+    score_sums: dict[str, list[float]] = defaultdict(lambda: [0.0, 0])
+    rows = ReleaseItem.objects.filter(release=release).values_list(
+        "split", "model", "example__topic__name", "example__scores"
+    )
+    for split, model, topic, scores in rows.iterator(2000):
+        topics[topic or ""][split] += 1
+        models[model or ""] += 1
+        for key, value in (scores or {}).items():
+            if isinstance(value, int | float):
+                score_sums[key][0] += value
+                score_sums[key][1] += 1
+    return {
+        "topics": {name: dict(counts) for name, counts in topics.items()},
+        "models": dict(models),
+        "mean_scores": {k: round(s / n, 3) for k, (s, n) in score_sums.items() if n},
     }
 
 

@@ -146,23 +146,35 @@ def release_diff(release: Release, previous: Release | None, limit: int = 200) -
     }
 
 
-def topic_balance(release: Release, *, limit: int = 30) -> dict:
+# The topic a release counts an example under: the one it was approved under, else its turn's.
+BALANCE_TOPIC = Coalesce("topic__name", "turn__topic__name")
+
+
+def topic_balance(release: Release, *, limit: int = 30, counted: dict | None = None) -> dict:
     """The release's topics next to real traffic's: each question's primary topic, the share
     of the release's examples and the share of every logged question (replays and failed
     turns left out), largest first. A dataset that trains on what users really ask has
-    shares close to traffic's; `gap` is the release share minus the traffic share."""
+    shares close to traffic's; `gap` is the release share minus the traffic share.
+    `counted`: the release's examples per BALANCE_TOPIC name, when the caller counted them
+    (the build does, as it goes); else they are read from its items."""
     from chat.models import Turn
 
     def shares(rows) -> tuple[dict, int]:
-        counts = {name or "(no topic)": n for name, n in rows}
+        counts: dict[str, int] = {}
+        for name, n in rows:
+            counts[name or "(no topic)"] = counts.get(name or "(no topic)", 0) + n
         return counts, sum(counts.values())
 
-    released, in_release = shares(  # the topic the example was approved under
-        release.items.annotate(name=Coalesce("example__topic__name", "example__turn__topic__name"))
-        .values_list("name")
-        .annotate(n=Count("example_id"))
-        .values_list("name", "n")
-    )
+    if counted is None:
+        counted = dict(
+            release.items.annotate(
+                name=Coalesce("example__topic__name", "example__turn__topic__name")
+            )
+            .values_list("name")
+            .annotate(n=Count("example_id"))
+            .values_list("name", "n")
+        )
+    released, in_release = shares(counted.items())
     traffic, in_traffic = shares(
         Turn.objects.filter(status=Turn.Status.OK, replay_of__isnull=True)
         .values_list("topic__name")

@@ -311,7 +311,7 @@ def _build(release: Release) -> None:
     report = _report(release, snap.summary(), written)
     if Format.HF_DATASET in release.formats:
         _progress(release, "writing the dataset card", selected)
-        report["card"] = hf.card_facts(release, written)
+        report["card"] = hf.card_facts(release, written, snap.card_counts())
         card_files = hf.write_card(folder=folder, release=release, report=report)
         report["files"] += [f.as_dict() for f in card_files]
     _finish(release, report, written)
@@ -376,7 +376,7 @@ def _report(release: Release, snap: dict, written: exports.WriteResult) -> dict:
         "pii": snap["pii"],
         "files": [f.as_dict() for f in written.files],
         # as traffic was at build time (the manifest is rebuilt on each transition)
-        "topic_balance": selectors.topic_balance(release),
+        "topic_balance": selectors.topic_balance(release, counted=snap["balance"]),
     }
 
 

@@ -53,6 +53,27 @@ def test_an_uncorrected_item_stores_its_answer_once(lead):
     assert release.report["counts"]["files"]["openai_dpo"] == {"train": 2}
 
 
+@pytest.mark.django_db
+def test_items_the_build_writes_itself_read_back_as_their_examples(lead):
+    """The snapshot writes ReleaseItems with its own INSERT (SQLite) or COPY (PostgreSQL):
+    every field of the model is written, and each item reads back through the ORM with its
+    example's id, flags and messages."""
+    from datasets import snapshot
+
+    fields = {f.attname for f in ReleaseItem._meta.concrete_fields} - {"id"}
+    assert set(snapshot.COLUMNS) == fields
+    make_examples(lead, 10)
+    make_examples(lead, 2, corrected=True)
+    release = built_release(lead, formats=["openai_chat"], fraction=0)
+    items = list(ReleaseItem.objects.filter(release=release).select_related("example"))
+    assert len(items) == 12 and [i.position for i in items] == list(range(12))
+    for item in items:
+        example = item.example  # the stored id is the example's, in the database's form
+        assert (item.corrected, item.grounded) == (example.corrected, example.grounded)
+        assert item.messages[-1] == {"role": "user", "content": example.question}
+        assert item.model == example.model and item.split == "train"
+
+
 def test_batched_dedup_keeps_what_one_at_a_time_dedup_keeps():
     rng = random.Random(4)
     words = "restore snapshot backup instance port bolt import csv plan invoice team".split()
@@ -73,6 +94,71 @@ def test_batched_dedup_keeps_what_one_at_a_time_dedup_keeps():
     assert kept_one == kept_batched
     assert one.drops == batched.drops
     assert {d.kind for d in one.drops} == {"exact", "near"}
+
+
+def _dedup_by_the_rule(items, threshold=0.8):
+    """The dedup rule written plainly, one question at a time, with a dict of buckets per
+    band (what Deduper did before its sorted index): the reference the fast one must match."""
+    from datasets import dedup
+
+    exact, norms, sigs, keys, kept = {}, [], [], [], []
+    buckets = [{} for _ in range(dedup.BANDS)]
+    bar = threshold - Deduper.MARGIN
+    for key, question in items:
+        norm = dedup.normalise(question)
+        if norm in exact:
+            kept.append((False, exact[norm], "exact"))
+            continue
+        sig = dedup.signature(dedup.shingles(norm))
+        bands = [sig[b * dedup.ROWS : (b + 1) * dedup.ROWS].tobytes() for b in range(dedup.BANDS)]
+        rows = sorted({r for b, band in enumerate(bands) for r in buckets[b].get(band, [])})
+        ranked = sorted(rows, key=lambda r: -int((sigs[r] == sig).sum()))  # stable: row order
+        best, best_sim = None, 0.0
+        for r in ranked[: Deduper.VERIFY]:
+            if (sigs[r] == sig).sum() / dedup.NUM_PERM < bar:
+                break
+            sim = dedup.jaccard(dedup.shingles(norm), dedup.shingles(norms[r]))
+            if sim >= threshold and sim > best_sim:
+                best, best_sim = r, sim
+        if best is not None:
+            kept.append((False, keys[best], "near"))
+            continue
+        for b, band in enumerate(bands):
+            bucket = buckets[b].setdefault(band, [])
+            if len(bucket) < Deduper.BUCKET_CAP:
+                bucket.append(len(keys))
+        exact[norm] = key
+        norms.append(norm)
+        sigs.append(sig)
+        keys.append(key)
+        kept.append((True, None, None))
+    return kept
+
+
+def test_dedup_keeps_and_drops_what_the_rule_written_plainly_does():
+    """Near duplicates, case and accent variants, and templated questions (which fill
+    buckets past their cap), fed in batches of several sizes."""
+    rng = random.Random(11)
+    words = "restore snapshot backup instance port bolt import csv plan invoice team".split()
+    base = [" ".join(rng.choice(words) for _ in range(7)) + "?" for _ in range(120)]
+    questions = []
+    for _ in range(900):
+        q = rng.choice(base)
+        if rng.random() < 0.4:
+            i = rng.randrange(len(q))
+            q = q[:i] + rng.choice("xyzé ") + q[i:]
+        questions.append(q if rng.random() < 0.8 else q.upper())
+    questions += [f"How do I restore snapshot number {n} of instance {n % 7}?" for n in range(400)]
+    questions += ["", "ab", "Ünïcödé ﬁle?", "ﬁle"]
+    items = [(str(i), q) for i, q in enumerate(questions)]
+    expected = _dedup_by_the_rule(items)
+    assert {kind for _, _, kind in expected} == {None, "exact", "near"}
+    for size in (1, 50, 333, 1000):
+        deduper = Deduper()
+        kept = [k for s in range(0, len(items), size) for k in deduper.keep(items[s : s + size])]
+        assert kept == [k for k, _, _ in expected]
+        dropped = [(d.duplicate_of, d.kind) for d in deduper.drops]
+        assert dropped == [(of, kind) for k, of, kind in expected if not k]
 
 
 @pytest.mark.parametrize(

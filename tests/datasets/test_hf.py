@@ -418,6 +418,15 @@ def test_read_back_check_catches_broken_parquet_rows():
     odd = [{"role": "tool", "content": "q"}, {"role": "assistant", "content": "a"}]
     assert "unknown roles" in hf._messages_errors(table(odd), "messages", last="assistant")[0]
     assert hf._messages_errors(table(good), "messages", last="assistant", length=1)
+    # A slice of a table (its arrays start at an offset) is checked on its own rows only.
+    assert hf._messages_errors(table(blank, good).slice(1), "messages", last="assistant") == []
+    assert hf._messages_errors(table(good, blank).slice(1), "messages", last="assistant")
+    pair = hf._schemas()["preference"]
+    same = [{"role": "assistant", "content": "a"}]
+    rows = [{"prompt": unanswered, "chosen": same, "rejected": same, "example_id": "x"}]
+    assert hf._table_errors("preference", pa.Table.from_pylist(rows, schema=pair)) == [
+        "a row's chosen and rejected are the same"
+    ]
 
 
 @pytest.mark.django_db
@@ -462,3 +471,47 @@ def test_card_lists_each_rubric_version_with_its_own_criteria(end_user, expert, 
     assert v1 < v2
     assert "| clarity | Clarity |" in body[v2:] and "| clarity |" not in body[v1:v2]
     assert body[v1:v2].count("| correctness |") == 1
+
+
+def test_parquet_bytes_are_those_pyarrow_writes_from_the_rows_as_python_objects(tmp_path):
+    """The shards parse the JSONL lines with Arrow's JSON reader; the files must be the
+    bytes pyarrow writes from the same rows given as Python objects (`from_pylist`, what
+    the writer did before), text that JSON escapes included."""
+    import pyarrow as pa
+
+    texts = ["plain", 'quote " and back\\slash', "tab\tnew\nline", "ünï 日本 ✓ \u2028", "\x00 nul"]
+    rows = [
+        exports.Row(
+            f"{n:032x}",
+            "train",
+            [
+                {"role": "system", "content": "S " + texts[n % 5]},
+                {"role": "user", "content": texts[(n + 1) % 5] + " ?"},
+            ],
+            f"answer {n} {texts[(n + 2) % 5]}",
+            f"original {n}",
+            n % 3 == 0,
+        )
+        for n in range(2500)  # more than two row groups
+    ]
+    result = exports.write_files(folder=tmp_path, formats=["hf_dataset"], rows=rows)
+    assert not result.errors
+    schemas = hf._schemas()
+    for config, build in (
+        ("default", lambda r: {"messages": exports.build_openai_chat(r)["messages"]}),
+        ("preference", exports.build_trl_preference),
+    ):
+        expected = [
+            {**line, "example_id": exports.dashed_uuid(r.example_id)}
+            for r in rows
+            if (line := build(r)) is not None
+        ]
+        reference = tmp_path / f"reference-{config}.parquet"
+        writer = pq.ParquetWriter(reference, schemas[config], **hf.COMPRESSION)
+        for start in range(0, len(expected), hf.ROW_GROUP):
+            chunk = expected[start : start + hf.ROW_GROUP]
+            table = pa.Table.from_pylist(chunk, schema=schemas[config])
+            writer.write_table(table, row_group_size=hf.ROW_GROUP)
+        writer.close()
+        written = tmp_path / hf.parquet_name(config, "train")
+        assert written.read_bytes() == reference.read_bytes()
