@@ -23,7 +23,10 @@ Figures:
 * stack_peak_rss_mb_20k — the peak of the summed RSS of every process the stack runs
   (serve_all and all its descendants), sampled from /proc every SAMPLE_S over the whole
   workload; RSS counts pages shared between processes once per process, so this is an upper
-  bound of what the stack holds.
+  bound of what the stack holds (the peak of the summed PSS, which counts a shared page
+  once, is printed beside it and kept as `pss_mb`). The supervisor's own peak is serve_all's
+  Django start, before it execs into the plain supervisor script; the "other" part is the
+  graph's readiness check (`manage.py graph_install --wait`), also at start-up only.
 * web_peak_rss_mb_20k — the same for the web part alone (gunicorn's master and workers).
 
 Per-part peaks are printed too. Run: .venv/bin/python bench/run.py stack
@@ -84,6 +87,18 @@ def _rss(pid: int) -> int:
         return 0
 
 
+def _pss(pid: int) -> int:
+    """Proportional set size: a page shared by n processes counts 1/n in each."""
+    try:
+        with open(f"/proc/{pid}/smaps_rollup") as f:
+            for line in f:
+                if line.startswith("Pss:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    return 0
+
+
 def _part(cmd: str) -> str:
     for part, marker in (
         ("graph", "graph/server.py"),
@@ -103,6 +118,7 @@ class Sampler(threading.Thread):
         super().__init__(daemon=True)
         self.root = root
         self.peak_total = 0
+        self.peak_pss = 0  # the same sum by PSS (shared pages counted once in all)
         self.peaks: dict[str, int] = {}
         self.running = threading.Event()
         self.running.set()
@@ -118,15 +134,18 @@ class Sampler(threading.Thread):
         for pid, (ppid, _) in procs.items():
             children.setdefault(ppid, []).append(pid)
         totals = {"supervisor": _rss(self.root)}
+        pss = _pss(self.root)
         for child in children.get(self.root, []):
             part = _part(procs[child][1])
             todo, size = [child], 0
             while todo:
                 pid = todo.pop()
                 size += _rss(pid)
+                pss += _pss(pid)
                 todo.extend(children.get(pid, []))
             totals[part] = totals.get(part, 0) + size
         self.peak_total = max(self.peak_total, sum(totals.values()))
+        self.peak_pss = max(self.peak_pss, pss)
         for part, size in totals.items():
             self.peaks[part] = max(self.peaks.get(part, 0), size)
         return totals
@@ -402,6 +421,7 @@ def run() -> dict:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"  peak RSS MB by part: {_mb_parts(sampler.peaks)}", flush=True)
+    print(f"  peak PSS MB of the whole stack: {sampler.peak_pss / 2**20:.0f}", flush=True)
     db = "postgresql" if pg else "sqlite"
     return {
         "graph_fresh_s_20k": {
@@ -425,6 +445,7 @@ def run() -> dict:
             "n": N,
             "db": db,
             "parts": {k: round(v / 2**20, 1) for k, v in sampler.peaks.items()},
+            "pss_mb": round(sampler.peak_pss / 2**20, 1),
         },
         "web_peak_rss_mb_20k": {
             "value": round(sampler.peaks.get("web", 0) / 2**20, 1),
