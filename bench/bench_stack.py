@@ -119,6 +119,8 @@ class Sampler(threading.Thread):
         self.root = root
         self.peak_total = 0
         self.peak_pss = 0  # the same sum by PSS (shared pages counted once in all)
+        self.phase = "start-up"  # what the stack is doing: the peak total per phase
+        self.phase_peaks: dict[str, int] = {}
         self.peaks: dict[str, int] = {}
         self.running = threading.Event()
         self.running.set()
@@ -146,6 +148,8 @@ class Sampler(threading.Thread):
             totals[part] = totals.get(part, 0) + size
         self.peak_total = max(self.peak_total, sum(totals.values()))
         self.peak_pss = max(self.peak_pss, pss)
+        total = sum(totals.values())
+        self.phase_peaks[self.phase] = max(self.phase_peaks.get(self.phase, 0), total)
         for part, size in totals.items():
             self.peaks[part] = max(self.peaks.get(part, 0), size)
         return totals
@@ -355,6 +359,7 @@ def run() -> dict:
         graph = Graph(int(env["GRAPH_BOLT_PORT"]), "reviewhub-graph", "reviewhub")
         before = graph.messages()
 
+        sampler.phase = "ingest and graph sync"
         ids, rate, last_batch = _ingest(port, state["token"])
         print(f"  ingest: {rate:,.0f} interactions/s through the API", flush=True)
         # Polled in SQL (the outbox marks a row synced once the graph accepted its
@@ -372,11 +377,13 @@ def run() -> dict:
         graph_fresh = fresh_at - last_batch
         print(f"  all {N:,} in the graph {graph_fresh:.1f} s after the last batch", flush=True)
 
+        sampler.phase = "approval"
         approved = _child("approve", env, state["lead"])
         print(
             f"  approve: {approved['approved']:,} examples in {approved['seconds']:.1f} s",
             flush=True,
         )
+        sampler.phase = "release build and its sync"
         done = _child("release", env, state["lead"])
         print(
             f"  release: {done['items']:,} examples built by the worker in "
@@ -421,6 +428,7 @@ def run() -> dict:
         else:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"  peak RSS MB by part: {_mb_parts(sampler.peaks)}", flush=True)
+    print(f"  peak RSS MB by phase: {_mb_parts(sampler.phase_peaks)}", flush=True)
     print(f"  peak PSS MB of the whole stack: {sampler.peak_pss / 2**20:.0f}", flush=True)
     db = "postgresql" if pg else "sqlite"
     return {

@@ -60,6 +60,25 @@ def _upsert_at_answer(label: str, rel: str, dates: Iterable[str] = ()) -> str:
     )
 
 
+def _write_at_answer(label: str, rel: str, dates: list[str], rows: list[dict]) -> None:
+    """`_upsert_at_answer` for the rows whose node the graph has; the others (the usual
+    case for scores and examples, made in bulk) are CREATEd with their edge, which a new
+    node cannot have yet (`_create_or_merge`: MERGE should one appear meanwhile)."""
+    upsert = _upsert_at_answer(label, rel, dates)
+    known = existing_uids(label, [r["uid"] for r in rows])
+    write(upsert, [r for r in rows if r["uid"] in known])
+    fresh = [r for r in rows if r["uid"] not in known]
+    if fresh:
+        create = (
+            f"UNWIND $rows AS row CREATE (n:{label} {{uid: row.uid}}) SET n += row.p"
+            + "".join(f", n.{d} = datetime(row.{d})" for d in dates)
+            + " WITH n, row "
+            + _placeholder_answer("a", "row.turn")
+            + f" CREATE (n)-[:{rel}]->(a)"
+        )
+        _create_or_merge(create, upsert, fresh)
+
+
 def external_ids(source: str, text: str) -> tuple[str, str]:
     """(document uid, chunk uid) for a context passage that has no knowledge-base chunk
     (sent through the ingestion API): a Document per source, a Chunk per source + text."""
@@ -693,8 +712,10 @@ def sync_scores(ids: Iterable[object], *, deps: bool = True) -> None:
             "evaluator_version__evaluator__kind",
         )
     )
-    write(
-        _upsert_at_answer("Score", "SCORES", ["updated_at"]),
+    _write_at_answer(
+        "Score",
+        "SCORES",
+        ["updated_at"],
         [
             {
                 "uid": str(s["id"]),
@@ -777,8 +798,10 @@ def sync_examples(ids: Iterable[object], *, deps: bool = True) -> None:
             "id", "turn_id", "status", "corrected", "grounded", "model", "approved_at"
         )
     )
-    write(
-        _upsert_at_answer("Example", "FROM", ["approved_at"]),
+    _write_at_answer(
+        "Example",
+        "FROM",
+        ["approved_at"],
         [
             {
                 "uid": str(e["id"]),
@@ -823,17 +846,25 @@ def sync_releases(ids: Iterable[object], *, deps: bool = True) -> None:
         "release_id", "example_id"
     ):
         members[str(rel)].append(str(ex))
-    if deps:
-        sync_examples({e for m in members.values() for e in m})
+    if deps:  # examples the graph lacks; their changes come in their own outbox rows
+        _ensure("example", "Example", {e for m in members.values() for e in m})
     write(
         "UNWIND $rows AS row MATCH (r:Release {uid: row.r})-[i:INCLUDES]->(e) "
         "WHERE NOT e.uid IN row.keep DELETE i",
         [{"r": r, "keep": m} for r, m in members.items()],
     )
+    # Edges the release has are left alone, the others CREATEd: a release is written by one
+    # drain at a time (the claim), and each attempt reads what it has first. 20,000 edges:
+    # MERGE looked for each among the release's edges.
+    rows, _ = db.cypher_query(
+        "UNWIND $rows AS r MATCH (:Release {uid: r})-[:INCLUDES]->(e) RETURN r, e.uid",
+        {"rows": list(members)},
+    )
+    included = {(r, e) for r, e in rows}
     write(
         "UNWIND $rows AS row MATCH (r:Release {uid: row.r}) "
-        "MATCH (e:Example {uid: row.e}) MERGE (e)<-[:INCLUDES]-(r)",
-        [{"r": r, "e": e} for r, m in members.items() for e in m],
+        "MATCH (e:Example {uid: row.e}) CREATE (e)<-[:INCLUDES]-(r)",
+        [{"r": r, "e": e} for r, m in members.items() for e in m if (r, e) not in included],
     )
     delete_nodes("Release", absent(ids, (str(r["id"]) for r in found)))
 
