@@ -11,8 +11,6 @@ from dataclasses import dataclass
 from datetime import date, datetime, time
 from statistics import fmean
 
-import krippendorff
-import numpy as np
 from django.conf import settings
 from django.db import connection
 from django.db.models import BooleanField, Count, Exists, OuterRef, Q, QuerySet
@@ -391,6 +389,11 @@ def mean_scores(reviews: list[Review]) -> dict[str, float]:
 
 
 def _alpha(matrix: list[list[float]], level: str) -> float | None:
+    # Imported here: every web process loads these selectors, few requests compute alpha,
+    # and numpy with krippendorff are ~16 MB of each web process that never does.
+    import krippendorff
+    import numpy as np
+
     data = np.array(matrix, dtype=float)
     values = data[~np.isnan(data)]
     if data.shape[1] == 0 or len(np.unique(values)) < 2:

@@ -15,8 +15,6 @@ Definitions used throughout:
 
 from __future__ import annotations
 
-from neomodel import db
-
 NEGATIVE = (
     "EXISTS { MATCH (:Feedback {rating: 'down'})-[:RATES]->(%(m)s) } "
     "AND NOT EXISTS { MATCH (:Feedback {rating: 'up'})-[:RATES]->(%(m)s) }"
@@ -27,6 +25,8 @@ NOT_QUALITY = "refusal"
 
 
 def _rows(query: str, **params) -> list[dict]:
+    from neomodel import db  # the driver loads in the web with the first graph page
+
     rows, cols = db.cypher_query(query, params)
     return [dict(zip(cols, row, strict=True)) for row in rows]
 

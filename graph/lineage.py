@@ -9,8 +9,6 @@ from __future__ import annotations
 
 from typing import Any
 
-from neomodel import db
-
 LINEAGE = """
 MATCH (a:Message {uid: $uid, role: 'assistant'})
 RETURN properties(a) AS answer,
@@ -48,6 +46,8 @@ def _plain(value: Any) -> Any:
 
 def lineage(turn_id: str) -> dict | None:
     """The raw lineage of an answer, or None when the graph does not have it (yet)."""
+    from neomodel import db  # the driver loads in the web with the first graph page
+
     rows, cols = db.cypher_query(LINEAGE, {"uid": str(turn_id)})
     if not rows:
         return None

@@ -21,11 +21,15 @@ from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from django.apps import apps
 from django.core.exceptions import ValidationError
 from django.db.models import Q, QuerySet
-from neomodel import StructuredNode, db
+
+if TYPE_CHECKING:  # neomodel (with the neo4j driver, ~30 MB) is imported where the graph is
+    # used: graph.apps reads ENTITIES here in every Django process
+    from neomodel import StructuredNode
 
 ENTITIES = (
     "user",
@@ -199,6 +203,8 @@ REL = {rel.type: rel for rel in RELS}
 
 
 def node_classes() -> list[type[StructuredNode]]:
+    from neomodel import StructuredNode
+
     import graph.nodes as nodes
 
     return [
@@ -231,6 +237,8 @@ def schema_statements() -> list[str]:
 
 
 def install_schema() -> list[str]:
+    from neomodel import db
+
     statements = schema_statements()
     for statement in statements:
         db.cypher_query(statement)

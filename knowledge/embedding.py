@@ -24,9 +24,13 @@ import re
 import zlib
 from collections import Counter
 from functools import lru_cache
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
+
+if TYPE_CHECKING:  # numpy is imported where vectors are made: the tokenizer (used by every
+    # web request that logs a turn) must not load it into the web process (~16 MB)
+    import numpy as np
 
 OFFLINE_DIM = 128  # 100k chunks: a 51 MB matrix, ~5 ms per query product
 OFFLINE_NAME = f"offline-hash-{OFFLINE_DIM}"
@@ -58,6 +62,8 @@ def _bucket(feature: str) -> int:
 
 
 def hashed_vector(text: str) -> np.ndarray:
+    import numpy as np
+
     tokens = tokenize(text)
     features = Counter(tokens)
     features.update(f"{a} {b}" for a, b in zip(tokens, tokens[1:], strict=False))
@@ -76,6 +82,8 @@ class OfflineEmbedder:
     name = OFFLINE_NAME
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         if not texts:
             return np.zeros((0, OFFLINE_DIM), dtype=np.float32)
         return np.vstack([hashed_vector(t) for t in texts])
@@ -88,6 +96,8 @@ class OpenAIEmbedder:
         self.name = f"openai:{settings.OPENAI_EMBEDDING_MODEL}"
 
     def embed(self, texts: list[str]) -> np.ndarray:
+        import numpy as np
+
         from reviewhub.llm_client import openai_client
 
         client = openai_client()
@@ -108,10 +118,14 @@ def embedder() -> OfflineEmbedder | OpenAIEmbedder:
 
 
 def to_bytes(vec: np.ndarray) -> bytes:
+    import numpy as np
+
     return np.asarray(vec, dtype=np.float32).tobytes()
 
 
 def from_bytes(blob: bytes | memoryview | None) -> np.ndarray | None:
+    import numpy as np
+
     if blob is None:
         return None
     return np.frombuffer(bytes(blob), dtype=np.float32)

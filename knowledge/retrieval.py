@@ -25,12 +25,16 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from contextvars import ContextVar
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
-import numpy as np
 from django.db.models import Count, Max
 
 from knowledge import embedding
 from knowledge.models import Chunk, Document
+
+if TYPE_CHECKING:  # imported where an index is built or searched: the web process loads
+    # this module with chat.services, and most of its requests never retrieve (~16 MB)
+    import numpy as np
 
 log = logging.getLogger(__name__)
 
@@ -75,6 +79,8 @@ def one_index() -> Iterator[None]:
 
 def retrieve(query: str, k: int = DEFAULT_K, min_score: float = 0.0) -> list[Hit]:
     """The top-k chunks for a query, best first, with scores in 0..1 and ranks from 1."""
+    import numpy as np
+
     index = _pinned.get() or _current_index()
     if not len(index.ids) or not query.strip():
         return []
@@ -110,6 +116,7 @@ def retrieve(query: str, k: int = DEFAULT_K, min_score: float = 0.0) -> list[Hit
 
 
 def _embed_query(query: str) -> np.ndarray | None:
+
     try:
         return embedding.embedder().embed([query])[0]
     except Exception:  # the embedding endpoint is down: lexical scores alone still rank
@@ -135,6 +142,8 @@ def _current_index() -> _Index:
 
 
 def _build(version: tuple, embedder_name: str) -> _Index:
+    import numpy as np
+
     rows = list(Chunk.objects.values_list("id", "text", "embedding", "embedding_model"))
     ids = np.empty(len(rows), dtype=object)
     texts: list[str] = []
@@ -181,6 +190,8 @@ def _postings(texts: list[str]) -> dict[str, tuple[np.ndarray, np.ndarray]]:
     Pairs are collected in compact typed arrays (not Python lists), so 100k chunks with
     millions of pairs build in seconds and tens of megabytes.
     """
+    import numpy as np
+
     n = len(texts)
     term_ids: dict[str, int] = {}
     terms_a, rows_a, tf_a = array("i"), array("i"), array("f")

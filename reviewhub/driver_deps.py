@@ -6,9 +6,12 @@ They are installed for the Hugging Face export (datasets/hf.py imports pyarrow i
 it writes Parquet), and through the driver they cost every process that touches the graph
 ~70 MB and ~1 s of start-up: the web, the worker, beat and the supervisor.
 
-`install()` puts the module in place first, with numpy (parameters may be numpy values)
-and without the two data-frame libraries. It must run before anything imports neo4j, so
-`reviewhub/__init__.py` calls it: every Django process imports that package first.
+`install()` puts the module in place first, without the two data-frame libraries and
+without numpy (another ~16 MB, e.g. in the web process, which has no other use for it):
+everything the projection writes is read from SQL, so parameters are plain Python values,
+and a numpy value sent to the graph would fail loudly ("not supported"), not silently. It
+must run before anything imports neo4j, so `reviewhub/__init__.py` calls it: every Django
+process imports that package first.
 """
 
 from __future__ import annotations
@@ -22,16 +25,7 @@ NAME = "neo4j._optional_deps"
 def install() -> None:
     if NAME in sys.modules:
         return
-    module = types.ModuleType(NAME, "neo4j's optional dependencies, data frames left out")
-    module.pd, module.pa = None, None
+    module = types.ModuleType(NAME, "neo4j's optional dependencies, all left out")
+    module.np, module.pd, module.pa = None, None, None
     module.__all__ = ["np", "pa", "pd"]
-    module.__getattr__ = _numpy  # numpy only when neo4j itself is imported
     sys.modules[NAME] = module
-
-
-def _numpy(name: str):
-    if name != "np":
-        raise AttributeError(name)
-    import numpy
-
-    return numpy

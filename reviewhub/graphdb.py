@@ -10,11 +10,12 @@ import socket
 import time
 from urllib.parse import urlparse
 
-import neomodel
 from django.conf import settings
 
 
 def configure(url: str | None = None) -> str:
+    import neomodel  # with the neo4j driver, ~30 MB: loaded by the processes that use it
+
     url = url or settings.NEO4J_URL
     config = neomodel.get_config()
     if config.database_url != url:
@@ -27,6 +28,8 @@ def configure(url: str | None = None) -> str:
 
 def ping(url: str | None = None) -> None:
     """Raise unless the graph answers a trivial query."""
+    import neomodel
+
     configure(url)
     neomodel.db.cypher_query("RETURN 1")
 

@@ -1,5 +1,6 @@
 """gunicorn settings for `make run` and production alike:
-`gunicorn -c python:reviewhub.gunicorn_conf reviewhub.wsgi`.
+`gunicorn -c reviewhub/gunicorn_conf.py reviewhub.wsgi` (`-c python:reviewhub.gunicorn_conf`
+works too, at the cost of the package in the master process: see `_env_module`).
 
 Threaded workers (gthread): the views, the ORM, the openai client and the graph driver are all
 synchronous, so a thread per request is the model they were written for; a streamed chat answer
@@ -7,7 +8,30 @@ holds one thread while it streams and the other threads keep answering (bench/be
 has the figures, README "Production" the comparison with uvicorn and granian).
 """
 
-from reviewhub.env import env_int, env_str
+import importlib.util
+import sys
+from pathlib import Path
+
+
+def _env_module():
+    """reviewhub/env.py, without importing the reviewhub package when this file is given
+    by path (`-c reviewhub/gunicorn_conf.py`, as serve_all does): the package's __init__
+    loads the Celery app, ~13 MB in gunicorn's master, which only forks and watches the
+    workers (bench/bench_stack.py measures the web's memory)."""
+    if "reviewhub" in sys.modules:  # `-c python:reviewhub.gunicorn_conf`
+        from reviewhub import env
+
+        return env
+    spec = importlib.util.spec_from_file_location(
+        "_reviewhub_env", Path(__file__).with_name("env.py")
+    )
+    env = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(env)
+    return env
+
+
+_env = _env_module()
+env_int, env_str = _env.env_int, _env.env_str
 
 bind = env_str("WEB_BIND") or f"127.0.0.1:{env_int('PORT', 8000, minimum=1)}"
 worker_class = "gthread"

@@ -7,7 +7,6 @@ readers' addresses to its host).
 
 from __future__ import annotations
 
-import markdown
 import nh3
 from django.utils.safestring import SafeString, mark_safe
 
@@ -43,6 +42,8 @@ ALLOWED_ATTRIBUTES = {"a": {"href", "title"}}
 
 
 def render_markdown(text: str) -> SafeString:
+    import markdown  # here: ~5 MB the web process holds only once a page renders text
+
     html = markdown.markdown(text or "", extensions=["fenced_code", "tables", "sane_lists"])
     clean = nh3.clean(
         html,

@@ -3,7 +3,6 @@ from django.contrib.auth import views as auth_views
 from django.urls import include, path, re_path
 
 from accounts.forms import AdminLoginForm, LoginForm
-from chat.otlp import views as otlp_views
 from reviewhub import apispec, views
 
 admin.site.login_form = AdminLoginForm
@@ -35,7 +34,7 @@ urlpatterns = [
     path("api/v1/", include("chat.api_urls")),
     path("api/v1/", include("evaluation.api_urls")),
     # OTLP/HTTP's default path, so an exporter needs only the base URL of ReviewHub
-    path("v1/traces", otlp_views.traces, name="otlp-traces"),
+    path("v1/traces", views.otlp_traces, name="otlp-traces"),
     # Last under api/: any other path there is a JSON 404, not the HTML page or a login redirect.
     re_path(r"^api/", apispec.not_found),
 ]

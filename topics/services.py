@@ -23,7 +23,6 @@ import logging
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
-import numpy as np
 from django.conf import settings
 from django.db import transaction
 from django.db.models import Q
@@ -36,6 +35,8 @@ from reviewhub import jobs
 from topics.models import DiscoveryRun
 
 if TYPE_CHECKING:  # scikit-learn and scipy cost the web ~90 MB; only a discovery run loads them
+    import numpy as np
+
     from topics.discovery import Discovery, Params
 
 log = logging.getLogger(__name__)

@@ -23,6 +23,10 @@ from django.db import connections
 from reviewhub.env import env_float, env_int
 
 GRAPH_READY_S = 120
+# glibc gives each thread that allocates its own malloc arena (up to 8 per core): the web's
+# request threads, the worker's drain pipeline and beat threads keep memory in arenas they
+# rarely give back. Two arenas bound that (the graph server's JVM has the same setting).
+LEAN_MALLOC = {"MALLOC_ARENA_MAX": "2"}
 
 
 class Command(BaseCommand):
@@ -76,13 +80,15 @@ class Command(BaseCommand):
         schedule = str(settings.VAR_DIR / "celerybeat-schedule")
         worker = [*celery, "worker", "--pool=solo", "--loglevel=WARNING"]
         worker += ["-Q", ",".join(queues), "--beat-thread", "--schedule", schedule]
-        children.append({"name": "worker", "cmd": worker})
+        children.append({"name": "worker", "cmd": worker, "env": LEAN_MALLOC})
         if dev:
             web = [python, manage, "serve_web", f"127.0.0.1:{port}"]
         else:
-            web = [python, "-m", "gunicorn", "-c", "python:reviewhub.gunicorn_conf"]
+            # The config by path: the master then imports neither Django nor the package.
+            conf = str(settings.BASE_DIR / "reviewhub" / "gunicorn_conf.py")
+            web = [python, "-m", "gunicorn", "-c", conf]
             web += ["--bind", f"127.0.0.1:{port}", "reviewhub.wsgi:application"]
-        children.append({"name": "web", "cmd": web})
+        children.append({"name": "web", "cmd": web, "env": LEAN_MALLOC})
         return children
 
     def _graph(self, python: str, manage: str) -> dict:
