@@ -30,7 +30,6 @@ from django.db.models.functions import Cast
 
 from chat.prompts import production_messages
 from datasets import exports, pii, selectors
-from datasets.dedup import Deduper
 from datasets.models import Release, ReleaseItem
 
 BATCH = 1000
@@ -48,6 +47,8 @@ class Snapshot:
         self.release = release
         self.pii: Counter = Counter()
         self.splits: Counter = Counter()
+        from datasets.dedup import Deduper  # numpy: loaded by the worker's build, not the web
+
         self.deduper = Deduper()
         self.dropped_questions: dict[str, str] = {}
         self.selected = self.kept = self.corrected = 0
