@@ -21,7 +21,7 @@ AWKWARD = [
     "",
 ]
 METADATA = [
-    {"nested": {"list": [1, 2.5, None, True, "ü\\n"]}, "quote": "say \"hi\"\t"},
+    {"nested": {"list": [1, 2.5, None, True, "ü\\n"]}, "quote": 'say "hi"\t'},
     {"big": 2**70, "negative": -(2**63), "emoji": "🦆", "empty": {}},
     {"null": None, "keys with spaces": "x", "backslash\\key": "\\"},
     {},
@@ -110,9 +110,41 @@ def test_turns_stored_in_bulk_are_found_by_search(end_user) -> None:
 @pytest.mark.django_db
 def test_client_ids_sent_as_uuids_are_the_stored_ids(end_user) -> None:
     ids = [uuid.uuid4() for _ in range(3)]
-    items = [
-        {"id": i, "question": f"q{n}", "answer": "a", "model": "m"} for n, i in enumerate(ids)
-    ]
+    items = [{"id": i, "question": f"q{n}", "answer": "a", "model": "m"} for n, i in enumerate(ids)]
     results = services.interactions_ingest(user=end_user, items=items)
     assert [r[1] for r in results] == ids
     assert set(Turn.objects.filter(user=end_user).values_list("id", flat=True)) == set(ids)
+
+
+@pytest.mark.django_db
+def test_an_upsert_with_a_key_twice_ends_as_rows_sent_one_after_another_would(end_user) -> None:
+    """The first row's other columns, the last row's updated ones; re-sending updates."""
+    from evaluation.models import Score
+
+    turn = services.interactions_ingest(
+        user=end_user, items=[{"question": "q", "answer": "a", "model": "m"}]
+    )[0][1]
+    version = _evaluator_version()
+    first, second, other = (
+        {"turn_id": turn, "evaluator_version_id": version.pk, "criterion": c, "value": v}
+        | {"reason": r, "created_at": NOW, "updated_at": NOW}
+        for c, v, r in (("accuracy", 1.0, "first"), ("accuracy", 3.0, "last"), ("tone", 2.0, "x"))
+    )
+    update = ("value", "reason")
+    assert bulk.upsert(Score, [first, second, other], unique=UNIQUE, update=update) == 3
+    stored = {s.criterion: (s.value, s.reason) for s in Score.objects.filter(turn_id=turn)}
+    assert stored == {"accuracy": (3.0, "last"), "tone": (2.0, "x")}
+    bulk.upsert(Score, [first | {"value": 5.0}, other], unique=UNIQUE, update=update)
+    stored = {s.criterion: (s.value, s.reason) for s in Score.objects.filter(turn_id=turn)}
+    assert stored == {"accuracy": (5.0, "first"), "tone": (2.0, "x")}
+
+
+UNIQUE = ("turn_id", "evaluator_version_id", "criterion")
+NOW = datetime(2026, 11, 26, 12, 0, tzinfo=UTC)
+
+
+def _evaluator_version():
+    from evaluation.models import Evaluator, EvaluatorVersion
+
+    evaluator = Evaluator.objects.create(name="bulk-test", kind="offline")
+    return EvaluatorVersion.objects.create(evaluator=evaluator, criteria=[])
