@@ -23,6 +23,7 @@ does the INSERT path's), timestamps through psycopg's own dumper.
 from __future__ import annotations
 
 import json
+import zlib
 from collections.abc import Callable, Iterable
 from functools import lru_cache
 
@@ -155,9 +156,10 @@ def _copy_upsert(cursor, model: type[models.Model], sql: str, values: list, suff
     transaction, so a rollback leaves it as it was); it is made on a connection's first use."""
     qn = connection.ops.quote_name
     table = model._meta.db_table
-    staging = qn(f"bulk_{table}"[:63])
     target = sql.removeprefix("COPY ").removesuffix(" FROM STDIN")
     names = target[target.index("(") :]
+    # named after its columns too: a connection that outlives a migration makes a new one
+    staging = qn(f"bulk_{zlib.crc32(names.encode()):08x}_{table}"[:63])
     with transaction.atomic(savepoint=False):  # the temp table's rows live in one transaction
         cursor.execute(
             f"CREATE TEMP TABLE IF NOT EXISTS {staging} AS "
