@@ -13,7 +13,11 @@ processes configured through the environment:
   a temporary database is made there), on PostgreSQL (`…_postgresql`); the headline is the
   lower of the two. One interaction is a ~60-character question, a ~400-character answer, a
   model name and 3 context passages of ~300 characters, with a client id (the idempotent-retry
-  path). Server CPU per request is reported too: the machine's 2 cores are shared.
+  path). CPU per request is reported too, since the machine's 2 cores are shared: the web
+  server's (gunicorn's process group), the PostgreSQL server's (its backends for the bench
+  database, read from /proc when the server runs on this machine) and the bench client's
+  (request bodies are encoded before the clock starts). BENCH_POSTGRES_DB_PREFIX names the
+  temporary database (default bench_chat).
 * storage_bytes_per_interaction — bytes an interaction takes in SQLite, from the database's
   own page statistics (the dbstat table: pages of chat_turn, chat_turncontext and their
   indexes, before and after), for 2,000 interactions logged with their exact prompt (the
@@ -24,7 +28,8 @@ processes configured through the environment:
 * retrieval_p95_ms_100k — `knowledge.retrieval.retrieve(query, k=5)` over 100,000 chunks (offline
   hashed vectors + BM25), after the in-process index is built.
 
-Run: .venv/bin/python bench/run.py chat
+Run: .venv/bin/python bench/run.py chat (BENCH_CHAT_PHASES=ingest runs only that part; the
+phases are logging, ingest, storage, retrieval)
 """
 
 from __future__ import annotations
@@ -86,57 +91,67 @@ def _child(phase: str, env: dict) -> dict:
 
 
 def run() -> dict:
+    # BENCH_CHAT_PHASES picks some of logging, ingest, storage, retrieval (default: all)
+    phases = set(os.environ.get("BENCH_CHAT_PHASES", ",".join(PHASES)).split(","))
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-chat-"))
     env = _env(tmp)
+    results: dict = {}
     try:
         subprocess.run(
             [PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
         )
-        logging_result = _child("logging", env)
-        print(
-            f"  logging: p50 {logging_result['p50']:.2f} ms, p95 {logging_result['p95']:.2f} ms "
-            f"per turn; whole offline turn p95 {logging_result['turn_p95']:.1f} ms",
-            flush=True,
-        )
-        ingest = {"sqlite": _ingest(env)}
-        postgres = _postgres_env(env)
-        if postgres is not None:
-            try:
-                ingest["postgresql"] = _ingest(postgres[0])
-            finally:
-                postgres[1]()
-        for vendor, figure in ingest.items():
-            print(
-                f"  ingestion ({vendor}, gunicorn): {figure['rate']:,.0f} interactions/s over "
-                f"{figure['n']:,} ({BATCH} per request, p95 request "
-                f"{figure['p95_request_ms']:.0f} ms; server CPU "
-                f"{figure['server_cpu_ms_per_batch']:.0f} ms per request = "
-                f"{figure['cpu_rate']:,.0f} interactions per CPU-second)",
-                flush=True,
-            )
-        storage = _child("storage", env)
-        print(
-            "  storage: "
-            + ", ".join(f"{k} {v:,.0f} B" for k, v in storage.items() if k != "n")
-            + " per interaction",
-            flush=True,
-        )
-        retrieval_result = _child("retrieval", env)
-        print(
-            f"  retrieval: index of {retrieval_result['chunks']:,} chunks built in "
-            f"{retrieval_result['build_s']:.1f} s; p50 {retrieval_result['p50']:.1f} ms, "
-            f"p95 {retrieval_result['p95']:.1f} ms",
-            flush=True,
-        )
+        for phase in PHASES:
+            if phase in phases:
+                results.update(globals()[f"_run_{phase}"](env))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
+    return results
+
+
+PHASES = ("logging", "ingest", "storage", "retrieval")
+
+
+def _run_logging(env: dict) -> dict:
+    logging_result = _child("logging", env)
+    print(
+        f"  logging: p50 {logging_result['p50']:.2f} ms, p95 {logging_result['p95']:.2f} ms "
+        f"per turn; whole offline turn p95 {logging_result['turn_p95']:.1f} ms",
+        flush=True,
+    )
     return {
         "chat_logging_overhead_p95_ms": {
             "value": round(logging_result["p95"], 2),
             "unit": "ms",
             "target": "<= 5",
             "n": logging_result["n"],
-        },
+        }
+    }
+
+
+def _run_ingest(env: dict) -> dict:
+    ingest = {"sqlite": _ingest(env)}
+    postgres = _postgres_env(env)
+    if postgres is not None:
+        try:
+            ingest["postgresql"] = _ingest(postgres[0], postgres_url=postgres[0]["DATABASE_URL"])
+        finally:
+            postgres[1]()
+    for vendor, figure in ingest.items():
+        database = (
+            f", PostgreSQL server {figure['database_cpu_ms_per_batch']:.0f} ms"
+            if "database_cpu_ms_per_batch" in figure
+            else ""
+        )
+        print(
+            f"  ingestion ({vendor}, gunicorn): {figure['rate']:,.0f} interactions/s over "
+            f"{figure['n']:,} ({BATCH} per request, p95 request "
+            f"{figure['p95_request_ms']:.0f} ms; CPU per request: web server "
+            f"{figure['server_cpu_ms_per_batch']:.0f} ms = "
+            f"{figure['cpu_rate']:,.0f} interactions per CPU-second{database}, bench client "
+            f"{figure['client_cpu_ms_per_batch']:.1f} ms; load average {figure['load']})",
+            flush=True,
+        )
+    return {
         "ingest_throughput_per_s": {
             "value": round(min(f["rate"] for f in ingest.values()), 1),
             "unit": "interactions/s",
@@ -150,9 +165,29 @@ def run() -> dict:
                 "target": ">= 10000",
                 "n": figure["n"],
                 "server_cpu_interactions_per_s": round(figure["cpu_rate"], 1),
+                "server_cpu_ms_per_batch": round(figure["server_cpu_ms_per_batch"], 1),
+                **(
+                    {"database_cpu_ms_per_batch": round(figure["database_cpu_ms_per_batch"], 1)}
+                    if "database_cpu_ms_per_batch" in figure
+                    else {}
+                ),
+                "client_cpu_ms_per_batch": round(figure["client_cpu_ms_per_batch"], 1),
+                "load_average": figure["load"],
             }
             for vendor, figure in ingest.items()
         },
+    }
+
+
+def _run_storage(env: dict) -> dict:
+    storage = _child("storage", env)
+    print(
+        "  storage: "
+        + ", ".join(f"{k} {v:,.0f} B" for k, v in storage.items() if k != "n")
+        + " per interaction",
+        flush=True,
+    )
+    return {
         "storage_bytes_per_interaction": {
             "value": round(storage["turn_and_contexts"], 1),
             "unit": "bytes",
@@ -171,12 +206,24 @@ def run() -> dict:
             "target": "",
             "n": storage["chat_n"],
         },
+    }
+
+
+def _run_retrieval(env: dict) -> dict:
+    retrieval_result = _child("retrieval", env)
+    print(
+        f"  retrieval: index of {retrieval_result['chunks']:,} chunks built in "
+        f"{retrieval_result['build_s']:.1f} s; p50 {retrieval_result['p50']:.1f} ms, "
+        f"p95 {retrieval_result['p95']:.1f} ms",
+        flush=True,
+    )
+    return {
         "retrieval_p95_ms_100k": {
             "value": round(retrieval_result["p95"], 2),
             "unit": "ms",
             "target": "<= 50",
             "n": retrieval_result["n"],
-        },
+        }
     }
 
 
@@ -216,7 +263,7 @@ def _interaction(rng: random.Random, words: list[str]) -> dict:
     }
 
 
-def _ingest(env: dict) -> dict:
+def _ingest(env: dict, postgres_url: str | None = None) -> dict:
     token = _child("token", env)["token"]
     port = _free_port()
     # the command serve_all starts for `make run` (reviewhub/management/commands/serve_all.py)
@@ -278,14 +325,19 @@ def _ingest(env: dict) -> dict:
         for body in bodies[:2]:  # warm-up: imports, first queries
             conn = post(conn, body)
         timings = []
+        database_before = _database_cpu(postgres_url) if postgres_url else None
         cpu_before = _cpu_seconds(server.pid)
+        client_before = time.process_time()
         started = time.perf_counter()
         for body in bodies[2:]:
             t0 = time.perf_counter()
             conn = post(conn, body)
             timings.append((time.perf_counter() - t0) * 1000)
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_before
         server_cpu = _cpu_seconds(server.pid) - cpu_before
+        database_cpu = _database_cpu(postgres_url, database_before) if postgres_url else None
+        load = round(os.getloadavg()[0], 2)
         conn.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -297,6 +349,9 @@ def _ingest(env: dict) -> dict:
         "p95_request_ms": p95(timings),
         "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,
         "cpu_rate": n / server_cpu if server_cpu else 0.0,
+        "client_cpu_ms_per_batch": client_cpu * 1000 / BATCHES,
+        "load": load,
+        **({"database_cpu_ms_per_batch": database_cpu * 1000 / BATCHES} if database_cpu else {}),
     }
 
 
@@ -314,13 +369,39 @@ def _cpu_seconds(group: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _database_cpu(url: str, before: dict | None = None):
+    """PostgreSQL (on this machine): the CPU seconds of the server processes serving the
+    bench database, by pid; given `before`, the seconds used since (the pool keeps its
+    connections, so the same backends serve the whole run)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    now = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # another machine's server, or gone
+        now[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if before is None:
+        return now
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 def _postgres_env(env: dict) -> tuple[dict, object] | None:
     """The bench env on a temporary PostgreSQL database, and a function that drops it; None
     when no PostgreSQL answers."""
     import psycopg
 
     base = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    name = f"bench_chat_{os.getpid()}"
+    name = f"{os.environ.get('BENCH_POSTGRES_DB_PREFIX', 'bench_chat')}_{os.getpid()}"
     try:
         with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')
