@@ -123,13 +123,22 @@ def _execute(model: type[models.Model], rows: Iterable[dict], suffix: str) -> in
     rows = list(rows)
     if not rows:
         return 0
-    given = frozenset().union(*(row.keys() for row in rows))
     copy = connection.vendor == "postgresql" and len(rows) >= COPY_MIN_ROWS
-    sql, plan = _plan(model, given, connection.vendor, copy)
-    # Built column by column with comprehensions: no function call per value for the
-    # columns that need no conversion, which is most of them.
-    complete = all(len(row) == len(given) for row in rows)
-    columns = [_column(rows, complete, *step) for step in plan]
+    # Rows of one call nearly always share their keys: when every row has as many as the
+    # first, take the first row's (a KeyError then means they differ after all); otherwise,
+    # or then, the union of all rows' keys.
+    given = frozenset(rows[0])
+    columns = None
+    if all(len(row) == len(given) for row in rows):
+        try:
+            columns = _columns(model, rows, given, True, copy)
+        except KeyError:
+            pass
+    if columns is None:
+        given = frozenset().union(*(row.keys() for row in rows))
+        complete = all(len(row) == len(given) for row in rows)
+        columns = _columns(model, rows, given, complete, copy)
+    sql = _plan(model, given, connection.vendor, copy)[0]
     values = list(zip(*columns, strict=True))
     with connection.cursor() as cursor:
         if copy and suffix:
@@ -172,6 +181,15 @@ def _copy_upsert(cursor, model: type[models.Model], sql: str, values: list, suff
 
 # Below this, one INSERT (or a short executemany) costs about what COPY's set-up does.
 COPY_MIN_ROWS = 2
+
+
+def _columns(
+    model: type[models.Model], rows: list[dict], given: frozenset, complete: bool, copy: bool
+) -> list[list]:
+    # Built column by column with comprehensions: no function call per value for the
+    # columns that need no conversion, which is most of them.
+    plan = _plan(model, given, connection.vendor, copy)[1]
+    return [_column(rows, complete, *step) for step in plan]
 
 
 def _column(

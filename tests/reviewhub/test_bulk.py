@@ -148,3 +148,33 @@ def _evaluator_version():
 
     evaluator = Evaluator.objects.create(name="bulk-test", kind="offline")
     return EvaluatorVersion.objects.create(evaluator=evaluator, criteria=[])
+
+
+@pytest.mark.django_db
+def test_rows_with_different_keys_each_keep_their_values_and_defaults_fill_the_rest() -> None:
+    from outbox.models import OutboxEntry
+
+    rows = [
+        {"entity": "turn", "entity_id": "a", "created_at": NOW},
+        {"entity": "turn", "entity_id": "b", "created_at": NOW, "attempts": 2},
+        {"entity_id": "c", "created_at": NOW, "entity": "example", "last_error": "boom"},
+        {"entity": "turn", "entity_id": "d", "last_error": "x", "created_at": NOW},
+    ]
+    assert bulk.insert(OutboxEntry, rows) == 4
+    assert bulk.insert(OutboxEntry, [rows[0] | {"entity_id": "e"}, rows[3] | {"entity_id": "f"}])
+    # as many keys, not the same ones
+    assert bulk.insert(OutboxEntry, [rows[1] | {"entity_id": "g"}, rows[3] | {"entity_id": "h"}])
+    stored = {
+        e.entity_id: (e.entity, e.attempts, e.last_error)
+        for e in OutboxEntry.objects.filter(entity_id__in="abcdefgh")
+    }
+    assert stored == {
+        "a": ("turn", 0, ""),
+        "b": ("turn", 2, ""),
+        "c": ("example", 0, "boom"),
+        "d": ("turn", 0, "x"),
+        "e": ("turn", 0, ""),
+        "f": ("turn", 0, "x"),
+        "g": ("turn", 2, ""),
+        "h": ("turn", 0, "x"),
+    }
