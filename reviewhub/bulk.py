@@ -153,7 +153,9 @@ def _execute(model: type[models.Model], rows: Iterable[dict], suffix: str) -> in
 
 
 def _copy(cursor, sql: str, values: list[tuple]) -> None:
-    with cursor.copy(sql) as stream:  # Django's wrapper passes .copy to psycopg's cursor
+    # Django's cursor wrapper passes .copy through to psycopg's cursor, unwrapped: its errors
+    # are made Django's here (an IntegrityError for a duplicate key, as executemany raises)
+    with connection.wrap_database_errors, cursor.copy(sql) as stream:
         write = stream.write_row
         for row in values:
             write(row)

@@ -178,3 +178,22 @@ def test_rows_with_different_keys_each_keep_their_values_and_defaults_fill_the_r
         "g": ("turn", 2, ""),
         "h": ("turn", 0, "x"),
     }
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_duplicate_key_is_an_integrity_error_and_stores_nothing(end_user) -> None:
+    """What the API's retry of a concurrent duplicate client id catches, on either path."""
+    from django.db import IntegrityError, transaction
+
+    from outbox.models import OutboxEntry
+
+    first = services.interactions_ingest(
+        user=end_user, items=[{"question": "q", "answer": "a", "model": "m"}]
+    )[0][1]
+    row = Turn.objects.values().get(pk=first)
+    copies = [row | {"question_uid": uuid.uuid4()}, row | {"id": uuid.uuid4()}]
+    with pytest.raises(IntegrityError), transaction.atomic():
+        bulk.insert(OutboxEntry, [{"entity": "turn", "entity_id": "x", "created_at": NOW}] * 2)
+        bulk.insert(Turn, copies)
+    assert Turn.objects.count() == 1
+    assert not OutboxEntry.objects.filter(entity_id="x").exists()
