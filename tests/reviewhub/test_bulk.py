@@ -180,7 +180,7 @@ def test_rows_with_different_keys_each_keep_their_values_and_defaults_fill_the_r
     }
 
 
-@pytest.mark.django_db(transaction=True)
+@pytest.mark.django_db
 def test_a_duplicate_key_is_an_integrity_error_and_stores_nothing(end_user) -> None:
     """What the API's retry of a concurrent duplicate client id catches, on either path."""
     from django.db import IntegrityError, transaction
