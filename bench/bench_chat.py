@@ -13,7 +13,11 @@ processes configured through the environment:
   a temporary database is made there), on PostgreSQL (`…_postgresql`); the headline is the
   lower of the two. One interaction is a ~60-character question, a ~400-character answer, a
   model name and 3 context passages of ~300 characters, with a client id (the idempotent-retry
-  path). Server CPU per request is reported too: the machine's 2 cores are shared.
+  path). CPU per request is reported too, since the machine's 2 cores are shared: the web
+  server's (gunicorn's process group), the PostgreSQL server's (its backends for the bench
+  database, read from /proc when the server runs on this machine) and the bench client's
+  (request bodies are encoded before the clock starts). BENCH_POSTGRES_DB_PREFIX names the
+  temporary database (default bench_chat).
 * storage_bytes_per_interaction — bytes an interaction takes in SQLite, from the database's
   own page statistics (the dbstat table: pages of chat_turn, chat_turncontext and their
   indexes, before and after), for 2,000 interactions logged with their exact prompt (the
@@ -141,16 +145,22 @@ def _ingest_figures(env: dict) -> dict:
     postgres = _postgres_env(env)
     if postgres is not None:
         try:
-            ingest["postgresql"] = _ingest(postgres[0])
+            ingest["postgresql"] = _ingest(postgres[0], postgres_url=postgres[0]["DATABASE_URL"])
         finally:
             postgres[1]()
     for vendor, figure in ingest.items():
+        database = (
+            f", PostgreSQL server {figure['database_cpu_ms_per_batch']:.0f} ms"
+            if "database_cpu_ms_per_batch" in figure
+            else ""
+        )
         print(
             f"  ingestion ({vendor}, gunicorn): {figure['rate']:,.0f} interactions/s over "
             f"{figure['n']:,} ({BATCH} per request, p95 request "
-            f"{figure['p95_request_ms']:.0f} ms; server CPU "
-            f"{figure['server_cpu_ms_per_batch']:.0f} ms per request = "
-            f"{figure['cpu_rate']:,.0f} interactions per CPU-second)",
+            f"{figure['p95_request_ms']:.0f} ms; CPU per request: web server "
+            f"{figure['server_cpu_ms_per_batch']:.0f} ms = "
+            f"{figure['cpu_rate']:,.0f} interactions per CPU-second{database}, bench client "
+            f"{figure['client_cpu_ms_per_batch']:.1f} ms; load average {figure['load']})",
             flush=True,
         )
     return {
@@ -167,6 +177,14 @@ def _ingest_figures(env: dict) -> dict:
                 "target": ">= 10000",
                 "n": figure["n"],
                 "server_cpu_interactions_per_s": round(figure["cpu_rate"], 1),
+                "server_cpu_ms_per_batch": round(figure["server_cpu_ms_per_batch"], 1),
+                **(
+                    {"database_cpu_ms_per_batch": round(figure["database_cpu_ms_per_batch"], 1)}
+                    if "database_cpu_ms_per_batch" in figure
+                    else {}
+                ),
+                "client_cpu_ms_per_batch": round(figure["client_cpu_ms_per_batch"], 1),
+                "load_average": figure["load"],
             }
             for vendor, figure in ingest.items()
         },
@@ -259,7 +277,7 @@ def _interaction(rng: random.Random, words: list[str]) -> dict:
     }
 
 
-def _ingest(env: dict) -> dict:
+def _ingest(env: dict, postgres_url: str | None = None) -> dict:
     token = _child("token", env)["token"]
     port = _free_port()
     # the command serve_all starts for `make run` (reviewhub/management/commands/serve_all.py)
@@ -321,14 +339,19 @@ def _ingest(env: dict) -> dict:
         for body in bodies[:2]:  # warm-up: imports, first queries
             conn = post(conn, body)
         timings = []
+        database_before = _database_cpu(postgres_url) if postgres_url else None
         cpu_before = _cpu_seconds(server.pid)
+        client_before = time.process_time()
         started = time.perf_counter()
         for body in bodies[2:]:
             t0 = time.perf_counter()
             conn = post(conn, body)
             timings.append((time.perf_counter() - t0) * 1000)
         elapsed = time.perf_counter() - started
+        client_cpu = time.process_time() - client_before
         server_cpu = _cpu_seconds(server.pid) - cpu_before
+        database_cpu = _database_cpu(postgres_url, database_before) if postgres_url else None
+        load = round(os.getloadavg()[0], 2)
         conn.close()
     finally:
         os.killpg(server.pid, signal.SIGTERM)
@@ -340,6 +363,9 @@ def _ingest(env: dict) -> dict:
         "p95_request_ms": p95(timings),
         "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,
         "cpu_rate": n / server_cpu if server_cpu else 0.0,
+        "client_cpu_ms_per_batch": client_cpu * 1000 / BATCHES,
+        "load": load,
+        **({"database_cpu_ms_per_batch": database_cpu * 1000 / BATCHES} if database_cpu else {}),
     }
 
 
@@ -357,13 +383,39 @@ def _cpu_seconds(group: int) -> float:
     return total / os.sysconf("SC_CLK_TCK")
 
 
+def _database_cpu(url: str, before: dict | None = None):
+    """PostgreSQL (on this machine): the CPU seconds of the server processes serving the
+    bench database, by pid; given `before`, the seconds used since (the pool keeps its
+    connections, so the same backends serve the whole run)."""
+    import psycopg
+
+    with psycopg.connect(url, autocommit=True) as conn:
+        pids = [
+            row[0]
+            for row in conn.execute(
+                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() "
+                "AND pid <> pg_backend_pid()"
+            )
+        ]
+    now = {}
+    for pid in pids:
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue  # another machine's server, or gone
+        now[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    if before is None:
+        return now
+    return sum(cpu - before.get(pid, 0.0) for pid, cpu in now.items())
+
+
 def _postgres_env(env: dict) -> tuple[dict, object] | None:
     """The bench env on a temporary PostgreSQL database, and a function that drops it; None
     when no PostgreSQL answers."""
     import psycopg
 
     base = os.environ.get("BENCH_POSTGRES_URL", "postgres://postgres@127.0.0.1:5432/postgres")
-    name = f"bench_chat_{os.getpid()}"
+    name = f"{os.environ.get('BENCH_POSTGRES_DB_PREFIX', 'bench_chat')}_{os.getpid()}"
     try:
         with psycopg.connect(base, autocommit=True, connect_timeout=3) as conn:
             conn.execute(f'CREATE DATABASE "{name}"')

@@ -91,3 +91,30 @@ def test_experts_cannot_approve_in_bulk_and_a_reason_is_required(end_user, exper
     with pytest.raises(ValidationError):
         approve(lead, [turn], reason=" ")
     assert not Example.objects.exists()
+
+
+def test_bulk_examples_carry_the_exact_prompt_whether_or_not_it_quoted_passages(end_user, lead):
+    """Turns logged with messages quoting their passages (stored packed, rebuilt from the
+    context rows) and turns logged without messages are approved in one batch."""
+    from chat.services import interactions_ingest
+
+    passages = ["Snapshots are taken every night at 02:00.", "Restore from the Backups page."]
+    system = "Answer from the context.\n\n" + "\n\n".join(passages)
+    quoting = {
+        "question": "When are snapshots taken?",
+        "answer": "Every night.",
+        "model": "m",
+        "system_prompt": "Answer from the context.",
+        "messages": [
+            {"role": "system", "content": system},
+            {"role": "user", "content": "When are snapshots taken?"},
+        ],
+        "context": [{"text": p, "source": "", "title": "", "score": 0.5} for p in passages],
+    }
+    plain = {"question": "How do I restore?", "answer": "Use Backups.", "model": "m"}
+    results = interactions_ingest(user=end_user, items=[quoting, plain])
+    turns = list(Turn.objects.filter(id__in=[r[1] for r in results]))
+    assert approve(lead, turns) == {"approved": 2, "skipped": 0}
+    by_question = {e.question: e.messages for e in Example.objects.filter(turn__in=turns)}
+    assert by_question[quoting["question"]] == quoting["messages"]
+    assert by_question[plain["question"]] == [{"role": "user", "content": plain["question"]}]
