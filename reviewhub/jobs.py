@@ -40,7 +40,7 @@ from functools import partial
 from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -178,7 +178,11 @@ def job_claim(model, pk):
     kind = kind_of(model)
     owner = secrets.token_hex(16)
     now = timezone.now()
-    extra = {"resume_at": None} if kind.waits else {}
+    extra = {}
+    if kind.waits:  # the wait is over: its reason goes with it (set in the same update, as
+        # the sweeper's enqueue may lose the race with this claim)
+        waited = When(resume_at__isnull=False, then=Value(""))
+        extra = {"resume_at": None, "job_note": Case(waited, default=F("job_note"))}
     taken = kind.Model.objects.filter(kind.active, kind.due(now), pk=pk, lease_owner="").update(
         lease_owner=owner,
         heartbeat_at=now,
