@@ -13,6 +13,8 @@ import uuid
 from django.conf import settings
 from django.db import models
 
+from reviewhub.jobs import WaitingJobFields
+
 
 class Evaluator(models.Model):
     class Kind(models.TextChoices):
@@ -171,12 +173,15 @@ class OnlineCursor(models.Model):
         return f"{self.name} until {self.scanned_until}"
 
 
-class BackfillJob(models.Model):
-    """Scoring old turns with one evaluator version; progress lives here."""
+class BackfillJob(WaitingJobFields):
+    """Scoring old turns with one evaluator version; progress lives here. A recoverable job
+    (reviewhub.jobs): a run whose worker died is re-queued by the sweeper and continues at
+    `done`; a run stopped by the evaluator's hourly cap waits until the next hour."""
 
     class Status(models.TextChoices):
         QUEUED = "queued", "Queued"
         RUNNING = "running", "Running"
+        WAITING = "waiting", "Waiting for the hourly cap"
         DONE = "done", "Done"
         FAILED = "failed", "Failed"
 
@@ -198,11 +203,15 @@ class BackfillJob(models.Model):
     created_at = models.DateTimeField(auto_now_add=True)
     finished_at = models.DateTimeField(null=True, blank=True)
 
-    class Meta:
+    class Meta(WaitingJobFields.Meta):
         ordering = ["-created_at"]
 
     def __str__(self) -> str:
         return f"Backfill {self.done}/{self.total} ({self.status})"
+
+    @property
+    def active(self) -> bool:
+        return self.status in (self.Status.QUEUED, self.Status.RUNNING, self.Status.WAITING)
 
     @property
     def percent(self) -> int:

@@ -10,16 +10,17 @@ judge work is recorded as `ScoreRequest` rows and done by `evaluation.tasks.judg
 
 from __future__ import annotations
 
+import logging
 import time
 import zlib
 from collections import defaultdict
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Min
+from django.db.models import F, Min, Q
 from django.utils import timezone
 
 from annotations.models import Review
@@ -36,7 +37,9 @@ from evaluation.models import (
 )
 from evaluation.selectors import latest_version_ids
 from outbox.services import record
-from reviewhub import bulk
+from reviewhub import bulk, jobs
+
+log = logging.getLogger(__name__)
 
 OFFLINE_CRITERION_SCALE = {"scale_min": 0, "scale_max": 1}
 SCORE_UPDATE = (
@@ -247,9 +250,11 @@ def turn_data(turn_ids: Iterable[object]) -> list[TurnData]:
     ):
         references[turn_id] = corrected  # the latest correction wins
     out = []
-    for turn_id, question, answer in Turn.objects.filter(id__in=ids).values_list(
-        "id", "question", "answer"
-    ):
+    rows = Turn.objects.filter(id__in=ids).values_list("id", "question", "answer")
+    # In the order asked for: a capped judge scores the first turns of a batch, and a
+    # backfill moves its cursor over exactly those.
+    order = {str(turn_id): i for i, turn_id in enumerate(ids)}
+    for turn_id, question, answer in sorted(rows, key=lambda row: order[str(row[0])]):
         given = tuple(passages.get(turn_id, ()))
         out.append(
             TurnData(
@@ -330,14 +335,27 @@ def queue_signal_update(turn_ids: Iterable[object]) -> int:
     return queue_eval_scores_set(scores=lowest)
 
 
-def score_offline(*, version: EvaluatorVersion, turns: list[TurnData]) -> int:
+OnStored = Callable[[dict], None]  # called in the scores' transaction with the outcome
+
+
+def score_offline(
+    *, version: EvaluatorVersion, turns: list[TurnData], on_stored: OnStored | None = None
+) -> int:
     """Run one built-in check on the turns and store its scores; returns rows stored."""
-    return score_offline_many(wanted={version: {t.id for t in turns}}, turns=turns)
+    return score_offline_many(
+        wanted={version: {t.id for t in turns}}, turns=turns, on_stored=on_stored
+    )
 
 
-def score_offline_many(*, wanted: dict[EvaluatorVersion, set], turns: list[TurnData]) -> int:
+def score_offline_many(
+    *,
+    wanted: dict[EvaluatorVersion, set],
+    turns: list[TurnData],
+    on_stored: OnStored | None = None,
+) -> int:
     """Run several built-in checks, each on the turns it wants; the passages of a turn are
-    analysed once for all of them. Returns rows stored."""
+    analysed once for all of them. Returns rows stored. `on_stored` runs in the same
+    transaction as the scores (a backfill's progress commits with them, or neither does)."""
     rows = []
     for t in turns:
         evidence = None
@@ -365,6 +383,8 @@ def score_offline_many(*, wanted: dict[EvaluatorVersion, set], turns: list[TurnD
     with transaction.atomic():
         stored = scores_store(rows)
         queue_signal_update([t.id for t in turns])
+        if on_stored:
+            on_stored({"scored": len(turns), "failed": 0, "capped": 0})
     return stored
 
 
@@ -385,9 +405,12 @@ def judge_budget_claim(*, evaluator: Evaluator, wanted: int, now: datetime | Non
     return 0
 
 
-def score_judge(*, version: EvaluatorVersion, turns: list[TurnData]) -> dict:
+def score_judge(
+    *, version: EvaluatorVersion, turns: list[TurnData], on_stored: OnStored | None = None
+) -> dict:
     """Judge the turns within the evaluator's hourly cap and store every outcome (a failed
-    call is stored with its error and no value). Returns {"scored", "failed", "capped"}."""
+    call is stored with its error and no value). Returns {"scored", "failed", "capped"}:
+    the capped ones are the last turns given. `on_stored` as in `score_offline_many`."""
     granted = judge_budget_claim(evaluator=version.evaluator, wanted=len(turns))
     todo, capped = turns[:granted], len(turns) - granted
     outcomes = judge.judge_many(
@@ -425,16 +448,22 @@ def score_judge(*, version: EvaluatorVersion, turns: list[TurnData]) -> dict:
         ScoreRequest.objects.filter(
             evaluator_version=version, turn_id__in=[t.id for t in turns]
         ).delete()
-    return {"scored": len(todo) - failed, "failed": failed, "capped": capped}
+        result = {"scored": len(todo) - failed, "failed": failed, "capped": capped}
+        if on_stored:
+            on_stored(result)
+    return result
 
 
-def score_turns(*, version: EvaluatorVersion, turn_ids: Iterable[object]) -> dict:
+def score_turns(
+    *, version: EvaluatorVersion, turn_ids: Iterable[object], on_stored: OnStored | None = None
+) -> dict:
     """Score these turns with one evaluator version (replacing earlier scores of it)."""
     turns = turn_data(turn_ids)
     if version.evaluator.kind == Evaluator.Kind.OFFLINE:
-        return {"scored": score_offline(version=version, turns=turns), "failed": 0, "capped": 0}
+        stored = score_offline(version=version, turns=turns, on_stored=on_stored)
+        return {"scored": stored, "failed": 0, "capped": 0}
     if version.evaluator.kind == Evaluator.Kind.LLM_JUDGE:
-        return score_judge(version=version, turns=turns)
+        return score_judge(version=version, turns=turns, on_stored=on_stored)
     raise EvaluationError("Scores of a team's own evaluator come in through the API.")
 
 
@@ -541,11 +570,48 @@ def stale_requests(*, older_than_s: float = 900) -> dict[str, list[str]]:
 # --- backfill ---------------------------------------------------------------------------------
 
 
+def _backfill_fail(rows, reason: str) -> int:
+    return rows.update(
+        status=BackfillJob.Status.FAILED, error=reason[:2000], finished_at=timezone.now()
+    )
+
+
+def _backfill_lease_s() -> float:
+    # The heartbeat comes with each batch's scores; a judge batch is one wave of concurrent
+    # calls (EVAL_JUDGE_CONCURRENCY turns), each retried with backoff: the lease outlasts it.
+    per_call = settings.EVAL_JUDGE_TIMEOUT_S + settings.EVAL_JUDGE_BACKOFF_MAX_S
+    return max(settings.JOB_LEASE_S, settings.EVAL_JUDGE_MAX_ATTEMPTS * per_call)
+
+
+BACKFILL_JOB = jobs.JobKind(
+    model="evaluation.BackfillJob",
+    task="evaluation.tasks.backfill_run",
+    active=Q(
+        status__in=[
+            BackfillJob.Status.QUEUED,
+            BackfillJob.Status.RUNNING,
+            BackfillJob.Status.WAITING,
+        ]
+    ),
+    fail=_backfill_fail,
+    on_claim={"status": BackfillJob.Status.RUNNING},
+    lease_s=_backfill_lease_s,
+)
+BACKFILL_OFFLINE_BATCH = 200  # turns per batch of a built-in check (~0.3 s here)
+
+
 @transaction.atomic
 def backfill_job_create(
-    *, evaluator: Evaluator, actor, since: datetime | None = None, rescore: bool = False
+    *,
+    evaluator: Evaluator,
+    actor,
+    since: datetime | None = None,
+    rescore: bool = False,
+    enqueue: bool = True,
 ) -> BackfillJob:
-    """Score old turns with the evaluator's current version, as a job with progress."""
+    """Score old turns with the evaluator's current version, as a job with progress. The
+    job is sent to a worker after commit; a broker outage leaves it waiting for a worker
+    (shown on its page), and the job sweeper sends it later."""
     if evaluator.kind == Evaluator.Kind.EXTERNAL:
         raise EvaluationError("A team's own evaluator has nothing to run here.")
     version = evaluator.current
@@ -563,47 +629,58 @@ def backfill_job_create(
         turn_ids=ids,
         total=len(ids),
     )
-    transaction.on_commit(lambda: _backfill_enqueue(job.id))
+    if enqueue:
+        jobs.job_enqueue_on_commit(job)
     return job
 
 
-def _backfill_enqueue(job_id) -> None:
-    """After commit; a broker outage is written on the job (shown on its page), never a 500.
-    (Follow-up: adopt reviewhub.jobs, whose sweeper re-sends such jobs by itself.)"""
-    from evaluation.tasks import backfill_run
+def backfill_job_run(*, job_id) -> BackfillJob | None:
+    """Run the backfill from where it stopped (`done`), in batches.
 
+    The run holds the job's lease (reviewhub.jobs): a second message for the job does
+    nothing, and a run whose worker died is re-queued by the sweeper. Each batch's scores
+    and the job's progress commit in one transaction, so a re-queued run starts after the
+    last stored batch and never scores a turn twice. When the evaluator's hourly cap stops
+    it, the job waits (`job_wait`) until the next hour, when the sweeper sends it again."""
+    job = jobs.job_claim(BackfillJob, job_id)
+    if job is None:  # done, failed, waiting for later, held by another run, or deleted
+        return BackfillJob.objects.filter(pk=job_id).first()
     try:
-        backfill_run.delay(str(job_id))
-    except Exception as exc:  # kombu/redis raise several types for one outage
-        BackfillJob.objects.filter(pk=job_id).update(
-            error=f"The task queue is unreachable ({type(exc).__name__}); start it again later."
-        )
-
-
-def backfill_job_run(*, job_id, batch: int = 200) -> BackfillJob:
-    """Work through the job in batches, saving progress after each; a redelivered job
-    continues where it stopped. Returns the job; `status` stays running when the hourly
-    judge cap stopped it (the task re-enqueues itself for the next hour)."""
-    job = BackfillJob.objects.select_related("evaluator_version__evaluator").get(pk=job_id)
-    if job.status in (BackfillJob.Status.DONE, BackfillJob.Status.FAILED):
-        return job
-    BackfillJob.objects.filter(pk=job.pk).update(status=BackfillJob.Status.RUNNING)
-    step = batch if job.evaluator_version.evaluator.kind == Evaluator.Kind.OFFLINE else 32
-    while job.done < job.total:
-        ids = job.turn_ids[job.done : job.done + step]
-        result = score_turns(version=job.evaluator_version, turn_ids=ids)
-        handled = len(ids) - result["capped"]
-        job.done += handled
-        job.failed += result["failed"]
-        BackfillJob.objects.filter(pk=job.pk).update(done=job.done, failed=job.failed)
-        if result["capped"]:
-            job.status = BackfillJob.Status.RUNNING
-            return job
-    BackfillJob.objects.filter(pk=job.pk).update(
-        status=BackfillJob.Status.DONE, finished_at=timezone.now()
-    )
+        _backfill_batches(job)
+    except jobs.LeaseLost:
+        log.warning("backfill %s: another run took over", job.pk)
+    except Exception as exc:
+        log.exception("backfill %s failed", job.pk)
+        _backfill_fail(jobs.job_rows(job), f"{type(exc).__name__}: {exc}")
     job.refresh_from_db()
     return job
+
+
+def _backfill_batches(job: BackfillJob) -> None:
+    version = job.evaluator_version
+    offline_kind = version.evaluator.kind == Evaluator.Kind.OFFLINE
+    step = BACKFILL_OFFLINE_BATCH if offline_kind else settings.EVAL_JUDGE_CONCURRENCY
+    while job.done < job.total:
+        ids = job.turn_ids[job.done : job.done + step]
+
+        def progress(result: dict, ids=ids) -> None:  # in the scores' transaction
+            job.done += len(ids) - result["capped"]
+            job.failed += result["failed"]
+            jobs.job_heartbeat(job, done=job.done, failed=job.failed)
+
+        result = score_turns(version=version, turn_ids=ids, on_stored=progress)
+        if result["capped"]:
+            _backfill_wait(job)
+            return
+    jobs.job_rows(job).update(status=BackfillJob.Status.DONE, finished_at=timezone.now())
+
+
+def _backfill_wait(job: BackfillJob) -> None:
+    now = timezone.now()
+    until = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    cap = job.evaluator_version.evaluator.hourly_cap
+    note = f"the evaluator's cap of {cap} judge calls an hour is used up."
+    jobs.job_wait(job, until=until, note=note, status=BackfillJob.Status.WAITING)
 
 
 # --- teams' own scores (API) ------------------------------------------------------------------

@@ -51,13 +51,8 @@ def judge_turns(version_id: str, turn_ids: list[str]) -> dict:
 
 @shared_task(acks_late=True, **retrying(max_retries=5))
 def backfill_run(job_id: str) -> None:
-    """Run a backfill job; when the hourly judge cap stops it, continue next hour."""
-    from django.utils import timezone
-
-    from evaluation.models import BackfillJob
+    """Run a backfill job (claimed on its row: a duplicate message does nothing). A job
+    stopped by the hourly cap waits on its row; the job sweeper sends it again when due."""
     from evaluation.services import backfill_job_run
 
-    job = backfill_job_run(job_id=job_id)
-    if job.status == BackfillJob.Status.RUNNING:
-        now = timezone.now()
-        backfill_run.apply_async((job_id,), countdown=3600 - now.minute * 60 - now.second + 1)
+    backfill_job_run(job_id=job_id)

@@ -16,6 +16,13 @@ committed. The job row, not the broker, is therefore the source of truth:
   older than the lease (the worker vanished): it cleans their temporary files and
   re-queues them, or fails them with a reason after `max_attempts`; it also enqueues
   rows still waiting for a worker and re-sends rows queued long ago but never claimed.
+- `job_wait(job, until=…)` is a clean stop for a while (a rate cap, a budget per hour):
+  the run gives up its lease and the row waits with `resume_at`. The sweeper does not take
+  it for dead (no lease) nor for lost (not queued); once `resume_at` has passed it enqueues
+  it like any row waiting for a worker, and a claim before then does nothing. A model that
+  can wait inherits `WaitingJobFields` instead. (Not a Celery countdown: a message held for
+  an hour is lost with its worker, and Redis redelivers one held past its visibility
+  timeout, one hour by default, so the same wait would run twice.)
 
 A job model inherits `JobFields` and registers a `JobKind` in its app's `ready()`; the
 release build (datasets) and the replay (chat) do, and an experiment run can do the same.
@@ -33,7 +40,7 @@ from functools import partial
 from django.apps import apps
 from django.conf import settings
 from django.db import models, transaction
-from django.db.models import F, Q, QuerySet
+from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
 
@@ -66,6 +73,26 @@ class JobFields(models.Model):
         return self.queued_at is None and not self.lease_owner
 
 
+class WaitingJobFields(JobFields):
+    """JobFields for a job that may stop cleanly and continue later (`job_wait`)."""
+
+    resume_at = models.DateTimeField(
+        null=True, blank=True, help_text="Waiting (e.g. for an hourly cap) until then"
+    )
+
+    class Meta:
+        abstract = True
+
+    @property
+    def waiting_for_worker(self) -> bool:
+        return super().waiting_for_worker and not self.waiting
+
+    @property
+    def waiting(self) -> bool:
+        """Stopped on purpose until `resume_at` (then the sweeper sends it)."""
+        return self.resume_at is not None and not self.lease_owner
+
+
 @dataclass(frozen=True)
 class JobKind:
     model: str  # "app_label.ModelName"
@@ -83,6 +110,16 @@ class JobKind:
 
     def lease(self) -> timedelta:
         return timedelta(seconds=self.lease_s() if self.lease_s else settings.JOB_LEASE_S)
+
+    @property
+    def waits(self) -> bool:
+        return issubclass(self.Model, WaitingJobFields)
+
+    def due(self, now) -> Q:
+        """Rows not waiting for a later time (every row of a kind that never waits)."""
+        if not self.waits:
+            return Q()
+        return Q(resume_at__isnull=True) | Q(resume_at__lte=now)
 
 
 _KINDS: dict[str, JobKind] = {}
@@ -110,7 +147,7 @@ def job_enqueue(model, pk, *, note: str = "") -> bool:
     breaker in `reviewhub.celery` makes this cost microseconds while the broker is
     known to be down."""
     kind = kind_of(model)
-    rows = kind.Model.objects.filter(kind.active, pk=pk, lease_owner="")
+    rows = kind.Model.objects.filter(kind.active, kind.due(timezone.now()), pk=pk, lease_owner="")
     try:
         import_string(kind.task).apply_async(args=[str(pk)])
     except Exception as exc:  # broker down or unreachable: any failure, same answer
@@ -136,13 +173,21 @@ def _short(exc: Exception) -> str:
 
 
 def job_claim(model, pk):
-    """Take the job for this run, or None when it is done, failed or held by a live run."""
+    """Take the job for this run, or None when it is done, failed, held by a live run or
+    waiting for a later time (`job_wait`)."""
     kind = kind_of(model)
     owner = secrets.token_hex(16)
-    taken = kind.Model.objects.filter(kind.active, pk=pk, lease_owner="").update(
+    now = timezone.now()
+    extra = {}
+    if kind.waits:  # the wait is over: its reason goes with it (set in the same update, as
+        # the sweeper's enqueue may lose the race with this claim)
+        waited = When(resume_at__isnull=False, then=Value(""))
+        extra = {"resume_at": None, "job_note": Case(waited, default=F("job_note"))}
+    taken = kind.Model.objects.filter(kind.active, kind.due(now), pk=pk, lease_owner="").update(
         lease_owner=owner,
-        heartbeat_at=timezone.now(),
+        heartbeat_at=now,
         attempts=F("attempts") + 1,
+        **extra,
         **kind.on_claim,
     )
     if not taken:
@@ -155,6 +200,22 @@ def job_heartbeat(job: models.Model, **fields) -> None:
     kind = kind_of(type(job))
     renewed = kind.Model.objects.filter(kind.active, pk=job.pk, lease_owner=job.lease_owner)
     if not renewed.update(heartbeat_at=timezone.now(), **fields):
+        raise LeaseLost(f"{kind.model} {job.pk}")
+
+
+def job_wait(job: models.Model, *, until, note: str, **fields) -> None:
+    """Stop this run cleanly and let the job continue at `until` (the sweeper sends it then).
+
+    The lease is given up, so the sweeper cannot take the row for a dead run, and `attempts`
+    starts again: a planned stop is not a failed attempt (a backfill capped for ten hours
+    would otherwise use up `max_attempts`). Raises LeaseLost if another run has the job."""
+    kind = kind_of(type(job))
+    if not kind.waits:
+        raise TypeError(f"{kind.model} cannot wait: its model needs WaitingJobFields")
+    parked = job_rows(job).update(
+        lease_owner="", queued_at=None, resume_at=until, attempts=0, job_note=note, **fields
+    )
+    if not parked:
         raise LeaseLost(f"{kind.model} {job.pk}")
 
 
@@ -201,12 +262,16 @@ def _sweep_kind(kind: JobKind, report: dict[str, int]) -> None:
             report["temp_files_removed"] += _cleanup(kind, job)
             report["requeued"] += 1
             job_enqueue(Model, job.pk, note=note)
-    for pk in active.filter(lease_owner="", queued_at__isnull=True).values_list("pk", flat=True):
+    # rows waiting for a worker, and waiting rows whose time has come (`job_wait`)
+    unsent = active.filter(kind.due(now), lease_owner="", queued_at__isnull=True)
+    for pk in unsent.values_list("pk", flat=True):
         report["enqueued"] += job_enqueue(Model, pk)
     # Queued long ago and never claimed: the message was lost (a worker took it and
     # died before its claim). A duplicate message is harmless: the claim is a CAS.
     lost = active.filter(
-        lease_owner="", queued_at__lt=now - timedelta(seconds=settings.JOB_RESEND_AFTER_S)
+        kind.due(now),
+        lease_owner="",
+        queued_at__lt=now - timedelta(seconds=settings.JOB_RESEND_AFTER_S),
     )
     for pk in lost.values_list("pk", flat=True):
         report["resent"] += job_enqueue(Model, pk, note="Re-sent: the first message was lost.")
