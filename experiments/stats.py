@@ -11,8 +11,6 @@ from __future__ import annotations
 
 from math import comb
 
-import numpy as np
-
 RESAMPLES = 2000
 
 
@@ -20,6 +18,10 @@ def bootstrap_ci(
     values, *, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float, float] | None:
     """(mean, low, high) of the mean, or None without values."""
+    # numpy when a results page asks for an interval, not with the URLconf: the web
+    # worker imports this module through experiments.views (~9 MB it otherwise never uses).
+    import numpy as np
+
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:
         return None
