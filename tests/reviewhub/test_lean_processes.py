@@ -10,7 +10,7 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ["pandas", "pyarrow", "sklearn", "scipy"]
+HEAVY = ["pandas", "pyarrow", "sklearn", "scipy", "numpy", "phonenumbers"]
 
 WEB = """
 import json, sys
