@@ -33,20 +33,20 @@ import types
 NAME = "neo4j._optional_deps"
 
 
-class _Computed:
-    """Read-only lookup standing in for a precomputed dict or list: `compute(key)` for a
-    key `valid` accepts, KeyError (IndexError for a sequence) for any other, as before."""
+class _Computed(dict):
+    """Stands in for a precomputed dict or list: filled as keys are asked for, with
+    `compute(key)` for a key `valid` accepts (a dict lookup from then on, as fast as the
+    full table); KeyError (IndexError for a sequence) for any other key, as before."""
 
     def __init__(self, compute, valid, *, sequence: bool = False):
+        super().__init__()
         self._compute, self._valid, self._sequence = compute, valid, sequence
 
-    def __getitem__(self, key):
+    def __missing__(self, key):
         if not self._valid(key):
             raise (IndexError if self._sequence else KeyError)(key)
-        return self._compute(key)
-
-    def __contains__(self, key) -> bool:
-        return self._valid(key)
+        value = self[key] = self._compute(key)
+        return value
 
 
 def _slim_time(module) -> None:
