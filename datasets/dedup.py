@@ -197,12 +197,15 @@ class Deduper:
     CROWD = 2 * BUCKET_CAP  # questions of a batch sharing a band key beyond which each
     # is checked on its own (`_best`) rather than against all the others
 
-    def __init__(self, threshold: float = 0.8):
+    def __init__(self, threshold: float = 0.8, expected: int = 1024):
+        """`expected`: how many questions will come (the build knows): the signature
+        matrix is allocated for them at once, not doubled as it fills (at 20,000, a
+        32,768-row matrix of 16 MB and, while it grew, the 8 MB one beside it)."""
         self.threshold = threshold
         self.exact: dict[str, str] = {}
         self.keys: list[str] = []
         self.norms: list[str] = []
-        self.matrix = np.empty((1024, NUM_PERM), dtype=np.uint64)
+        self.matrix = np.empty((max(expected, 1), NUM_PERM), dtype=np.uint64)
         self.band_index = np.empty(0, dtype=np.uint64)  # sorted band keys of kept rows
         self.band_rows = np.empty(0, dtype=np.int64)  # the row of each, ascending per key
         self.drops: list[Drop] = []

@@ -25,7 +25,6 @@ from django.utils import timezone
 
 from datasets import exports, hf, selectors
 from datasets.models import Format, License, Release, ReleaseItem
-from datasets.snapshot import Snapshot, TooFewKept
 from outbox.services import record
 from reviewhub import jobs
 from reviewhub.preferences import preference
@@ -284,7 +283,11 @@ def _build(release: Release) -> None:
             f"A release needs at least {exports.MIN_EXAMPLES} examples; "
             f"the filters select {selected}."
         )
-    snap = Snapshot(release)
+    # Here, not with the module: the web process imports this module for its views, and
+    # the snapshot brings the PII scrubber's phonenumbers (~3 MB) that only a build uses.
+    from datasets.snapshot import Snapshot, TooFewKept
+
+    snap = Snapshot(release, expected=selected)
     rows = snap.rows(
         matching, on_progress=lambda n: _progress(release, "snapshotting and writing", n)
     )

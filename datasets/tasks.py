@@ -12,6 +12,7 @@ from celery import shared_task
 from django.db import InterfaceError, OperationalError
 
 from reviewhub.celery import retrying
+from reviewhub.memory import give_back
 
 
 @shared_task(
@@ -22,4 +23,7 @@ from reviewhub.celery import retrying
 def build_release(release_id: str) -> None:
     from datasets.services import release_build
 
-    release_build(release_id=release_id)
+    try:
+        release_build(release_id=release_id)
+    finally:
+        give_back()  # what the build freed, to the system rather than the worker's malloc

@@ -18,7 +18,9 @@ def bootstrap_ci(
     values, *, level: float = 0.95, resamples: int = RESAMPLES, seed: int = 0
 ) -> tuple[float, float, float] | None:
     """(mean, low, high) of the mean, or None without values."""
-    import numpy as np  # here, not at import: the web process loads numpy only for this page
+    # numpy when a results page asks for an interval, not with the URLconf: the web
+    # worker imports this module through experiments.views (~9 MB it otherwise never uses).
+    import numpy as np
 
     data = np.asarray(values, dtype=np.float64)
     if data.size == 0:

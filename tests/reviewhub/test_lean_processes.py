@@ -10,7 +10,7 @@ import sys
 
 from tests.conftest import ROOT
 
-HEAVY = ["pandas", "pyarrow", "sklearn", "scipy"]
+HEAVY = ["pandas", "pyarrow", "sklearn", "scipy", "numpy", "phonenumbers"]
 
 WEB = """
 import json, sys
@@ -51,3 +51,36 @@ def test_the_supervisor_and_the_graph_server_scripts_import_no_django():
         "print(json.dumps(sorted(m for m in {HEAVY} + ['django', 'celery'] if m in sys.modules)))\n"
     )
     assert _loaded(code) == []
+
+
+def test_the_graph_drivers_calendar_is_unchanged_by_its_slimmed_tables():
+    """driver_deps replaces neo4j's import-time calendar and packing tables (~19 MB a
+    process) by lookups computed on demand: dates sent to and read from the graph must
+    come out as before."""
+    import calendar
+    import datetime as dt
+
+    import neo4j.time as nt
+    from neo4j._codec.packstream import v1
+
+    from reviewhub import driver_deps
+
+    assert isinstance(nt._DAYS_IN_MONTH, driver_deps._Computed)  # the hook ran
+    for year in (1, 4, 100, 1900, 2000, 2023, 2024, 2100, 9999):
+        assert nt.Date.is_leap_year(year) == calendar.isleap(year)
+        assert nt.Date.days_in_year(year) == 365 + calendar.isleap(year)
+        for month in range(1, 13):
+            assert nt.Date.days_in_month(year, month) == calendar.monthrange(year, month)[1]
+    assert nt.Date(2023, 1, 31) + nt.Duration(months=1) == nt.Date(2023, 2, 28)
+    assert nt.Date(2024, 2, 29) + nt.Duration(years=1) == nt.Date(2025, 2, 28)
+    moment = dt.datetime(2024, 2, 29, 23, 59, 59, 123456, tzinfo=dt.UTC)
+    assert nt.DateTime.from_native(moment).to_native() == moment
+    for bad in (0, 10000):
+        try:
+            nt.Date.days_in_year(bad)
+        except ValueError:
+            pass
+        else:
+            raise AssertionError(f"year {bad} accepted")
+    assert [v1.PACKED_UINT_16[v] for v in (0, 258, 0xFFFF)] == [b"\0\0", b"\1\2", b"\xff\xff"]
+    assert v1.UNPACKED_UINT_16[b"\1\2"] == 258
