@@ -25,6 +25,7 @@ from graph.cypher import (
     as_strs,
     as_uuids,
     batches,
+    create_node,
     delete_nodes,
     existing_uids,
     is_transient,
@@ -70,9 +71,10 @@ def _write_at_answer(label: str, rel: str, dates: list[str], rows: list[dict]) -
     write(upsert, [r for r in rows if r["uid"] in known])
     fresh = [r for r in rows if r["uid"] not in known]
     if fresh:
+        keys = {k for r in fresh for k in r["p"]}
         create = (
-            f"UNWIND $rows AS row CREATE (n:{label} {{uid: row.uid}}) SET n += row.p"
-            + "".join(f", n.{d} = datetime(row.{d})" for d in dates)
+            "UNWIND $rows AS row "
+            + create_node("n", label, keys, dates)
             + " WITH n, row "
             + _placeholder_answer("a", "row.turn")
             + f" CREATE (n)-[:{rel}]->(a)"
@@ -211,8 +213,9 @@ WRITE_CHUNKS = (
     "WITH c, row MATCH (d:Document {uid: row.doc}) MERGE (c)<-[:HAS_CHUNK]-(d)"
 )
 CREATE_CHUNKS = (
-    "UNWIND $rows AS row CREATE (c:Chunk {uid: row.uid}) SET c += row.p "
-    "WITH c, row MATCH (d:Document {uid: row.doc}) CREATE (c)<-[:HAS_CHUNK]-(d)"
+    "UNWIND $rows AS row MATCH (d:Document {uid: row.doc}) "
+    + create_node("c", "Chunk", ["document_uid", "text", "external"])
+    + "<-[:HAS_CHUNK]-(d)"
 )
 
 
@@ -249,9 +252,9 @@ WRITE_CONVERSATIONS = (
     + " WITH n, row MERGE (u:User {uid: row.user}) MERGE (n)<-[:STARTED]-(u)"
 )
 CREATE_CONVERSATIONS = (
-    "UNWIND $rows AS row CREATE (n:Conversation {uid: row.uid}) "
-    "SET n += row.p, n.created_at = datetime(row.created_at) "
-    "WITH n, row MATCH (u:User {uid: row.user}) CREATE (n)<-[:STARTED]-(u)"
+    "UNWIND $rows AS row MATCH (u:User {uid: row.user}) "
+    + create_node("n", "Conversation", ["title", "source"], ["created_at"])
+    + "<-[:STARTED]-(u)"
 )
 
 
