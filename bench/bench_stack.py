@@ -344,7 +344,8 @@ def run() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-stack-"))
     admin_url = os.environ.get("DATABASE_URL", "")
     pg = admin_url.startswith(("postgres://", "postgresql://"))
-    dbname = f"bench_stack_{os.getpid()}"
+    # BENCH_POSTGRES_DB_PREFIX names the temporary database (as in bench_chat)
+    dbname = f"{os.environ.get('BENCH_POSTGRES_DB_PREFIX', 'bench_stack')}_{os.getpid()}"
     if pg:
         import psycopg
 
