@@ -3,6 +3,7 @@ and headless Chromium. Servers are started once per test session, as subprocesse
 
 from __future__ import annotations
 
+import json
 import os
 import shutil
 import signal
@@ -247,6 +248,32 @@ def celery_worker(celery_worker_process, graph_server):
     if celery_worker_process.poll() is not None:
         pytest.fail("the Celery worker exited; see its log in the temp folder")
     return celery_worker_process
+
+
+def run_sweep(env: dict) -> dict:
+    """The jobs sweeper, run as its own process on the worker's broker (as beat would run
+    it); returns what it reports."""
+    out = subprocess.run(
+        [sys.executable, "manage.py", "jobs_sweep"],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=True,
+    )
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+@pytest.fixture
+def role_groups_restored(request):
+    """Transactional tests flush the role groups (a data migration made them): put them back."""
+    marker = request.node.get_closest_marker("django_db")
+    if marker and marker.kwargs.get("transaction"):
+        request.getfixturevalue("transactional_db")
+        from accounts.services import role_groups_ensure
+
+        role_groups_ensure()
 
 
 def wait_until(predicate, timeout: float = 30, interval: float = 0.2, message: str = ""):

@@ -4,11 +4,8 @@ when it continues, and is not taken for dead; the sweeper sends it again when du
 
 from __future__ import annotations
 
-import json
 import os
 import signal
-import subprocess
-import sys
 import tempfile
 import time
 import uuid
@@ -24,20 +21,12 @@ from evaluation import services
 from evaluation.models import BackfillJob, JudgeUsage, Score
 from reviewhub import jobs
 from tests.chat.llm_server import API_KEY
-from tests.conftest import ROOT, start_worker, stop_process, wait_until, worker_env
+from tests.conftest import run_sweep, start_worker, stop_process, wait_until, worker_env
 
 SUPPORTED = "Every paid instance takes a daily snapshot that is kept for seven days."
 
 
-@pytest.fixture(autouse=True)
-def _role_groups(request):
-    """Transactional tests flush the role groups (a data migration made them): put them back."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker and marker.kwargs.get("transaction"):
-        request.getfixturevalue("transactional_db")
-        from accounts.services import role_groups_ensure
-
-        role_groups_ensure()
+pytestmark = pytest.mark.usefixtures("role_groups_restored")
 
 
 def _judge_env(llm_server, **extra: str) -> dict:
@@ -53,20 +42,6 @@ def _judge_env(llm_server, **extra: str) -> dict:
         EVAL_JUDGE_BACKOFF_MAX_S="0.05",
         **extra,
     )
-
-
-def _sweep(env: dict) -> dict:
-    """The sweeper, run as its own process on the same broker (as beat would run it)."""
-    out = subprocess.run(
-        [sys.executable, "manage.py", "jobs_sweep"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _judged(llm_server) -> Counter:
@@ -105,7 +80,7 @@ def test_a_backfill_whose_worker_died_is_requeued_and_scores_each_turn_once(
     log = _log()
     doomed = start_worker(env, log)
     try:
-        assert _sweep(env)["enqueued"] == 1  # created without a message: the sweeper sends it
+        assert run_sweep(env)["enqueued"] == 1  # created without a message: the sweeper sends it
         wait_until(
             lambda: sum(_judged(llm_server).values()) >= 6 or doomed.poll() is not None,
             timeout=90,
@@ -122,7 +97,7 @@ def test_a_backfill_whose_worker_died_is_requeued_and_scores_each_turn_once(
     time.sleep(1.5)  # the dead run's heartbeat is now older than its lease (1 s here)
     quick_lease = {"JOB_LEASE_S": "1", "EVAL_JUDGE_TIMEOUT_S": "0.1"}
     quick_lease |= {"EVAL_JUDGE_MAX_ATTEMPTS": "1", "EVAL_JUDGE_BACKOFF_MAX_S": "0"}
-    assert _sweep({**env, **quick_lease})["requeued"] == 1
+    assert run_sweep({**env, **quick_lease})["requeued"] == 1
     job.refresh_from_db()
     assert "stopped responding" in job.job_note and "attempt 2 of 3" in job.job_note
 
@@ -158,7 +133,7 @@ def test_a_capped_backfill_waits_is_not_swept_as_dead_and_continues_when_due(
     log = _log()
     worker = start_worker(env, log)
     try:
-        assert _sweep(env)["enqueued"] == 1
+        assert run_sweep(env)["enqueued"] == 1
         wait_until(
             lambda: BackfillJob.objects.get(pk=job.pk).status == "waiting",
             timeout=90,
@@ -175,7 +150,7 @@ def test_a_capped_backfill_waits_is_not_swept_as_dead_and_continues_when_due(
 
         # long past its lease, with every message taken for lost: still just waiting
         time.sleep(1.5)
-        report = _sweep({**env, "JOB_LEASE_S": "1", "JOB_RESEND_AFTER_S": "0"})
+        report = run_sweep({**env, "JOB_LEASE_S": "1", "JOB_RESEND_AFTER_S": "0"})
         assert report == dict.fromkeys(report, 0)
         # a message before its time (a duplicate, a manual send) does nothing
         assert services.backfill_job_run(job_id=job.id).status == "waiting"
@@ -186,7 +161,7 @@ def test_a_capped_backfill_waits_is_not_swept_as_dead_and_continues_when_due(
         # the hour has passed: this hour's calls are last hour's, and resume_at is due
         JudgeUsage.objects.filter(evaluator=judge).update(hour=F("hour") - timedelta(hours=1))
         BackfillJob.objects.filter(pk=job.pk).update(resume_at=F("resume_at") - timedelta(hours=1))
-        assert _sweep(env)["enqueued"] == 1
+        assert run_sweep(env)["enqueued"] == 1
         wait_until(
             lambda: BackfillJob.objects.get(pk=job.pk).status == "done",
             timeout=90,

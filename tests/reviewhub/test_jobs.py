@@ -23,19 +23,18 @@ from datasets import selectors, services
 from datasets.models import Release
 from experiments.models import Experiment
 from reviewhub import jobs
-from tests.conftest import ROOT, free_port, start_worker, stop_process, wait_until, worker_env
+from tests.conftest import (
+    ROOT,
+    free_port,
+    run_sweep,
+    start_worker,
+    stop_process,
+    wait_until,
+    worker_env,
+)
 from tests.factories import make_examples
 
-
-@pytest.fixture(autouse=True)
-def _role_groups(request):
-    """Transactional tests flush the role groups (a data migration made them): put them back."""
-    marker = request.node.get_closest_marker("django_db")
-    if marker and marker.kwargs.get("transaction"):
-        request.getfixturevalue("transactional_db")
-        from accounts.services import role_groups_ensure
-
-        role_groups_ensure()
+pytestmark = pytest.mark.usefixtures("role_groups_restored")
 
 
 # Run inside the worker before Celery starts: the first finished export file's move into
@@ -50,20 +49,6 @@ def _blocking_replace(src, dst):
     return _real_replace(src, dst)
 os.replace = _blocking_replace
 """
-
-
-def _sweep(env: dict) -> dict:
-    """The sweeper, run as its own process on the same broker (as beat would run it)."""
-    out = subprocess.run(
-        [sys.executable, "manage.py", "jobs_sweep"],
-        cwd=ROOT,
-        env=env,
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=True,
-    )
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _temp_files(release: Release) -> list[Path]:
@@ -84,7 +69,7 @@ def test_a_worker_killed_mid_build_is_recovered_by_the_sweeper(lead, graph_serve
     log = open(Path(tempfile.gettempdir()) / f"rh-killed-worker-{os.getpid()}.log", "w")
     doomed = start_worker({**env, "RH_BLOCK_MARKER": str(marker)}, log, prelude=BLOCK_IN_EXPORT)
     try:
-        assert _sweep(env)["enqueued"] == 1  # waiting for a worker → sent
+        assert run_sweep(env)["enqueued"] == 1  # waiting for a worker → sent
         wait_until(lambda: marker.exists() or doomed.poll() is not None, timeout=90)
         assert doomed.poll() is None, "the worker exited before it was killed"
     finally:
@@ -95,7 +80,7 @@ def test_a_worker_killed_mid_build_is_recovered_by_the_sweeper(lead, graph_serve
     assert _temp_files(release), "the killed build left no temporary file to clean"
 
     time.sleep(1.5)  # the dead run's heartbeat is now older than its lease (1 s here)
-    report = _sweep(env)
+    report = run_sweep(env)
     assert report["requeued"] == 1 and report["temp_files_removed"] >= 1
     assert not _temp_files(release)
     release.refresh_from_db()
