@@ -31,6 +31,7 @@ from django.db.models.functions import Cast
 from chat.prompts import production_messages
 from datasets import exports, pii, selectors
 from datasets.models import Release, ReleaseItem
+from reviewhub import bulk
 
 BATCH = 1000
 # Scrubbed texts remembered: a batch's (each question is scrubbed twice; a system prompt
@@ -265,9 +266,6 @@ def _store(items: list[dict]) -> None:
     """
     if not items:
         return
-    qn = connection.ops.quote_name
-    columns = {f.attname: f.column for f in ReleaseItem._meta.concrete_fields}
-    table, names = qn(ReleaseItem._meta.db_table), ", ".join(qn(columns[c]) for c in COLUMNS)
     postgres = connection.vendor == "postgresql"
     release = items[0]["release_id"]
     release = str(release) if postgres else release.hex  # SQLite keeps UUIDs as 32 hex digits
@@ -288,13 +286,8 @@ def _store(items: list[dict]) -> None:
         )
         for item in items
     ]
-    with transaction.atomic(), connection.cursor() as cursor:
-        if not postgres:
-            cursor.executemany(
-                f"INSERT INTO {table} ({names}) VALUES ({', '.join(['%s'] * len(COLUMNS))})", rows
-            )
-            return
-        cursor.execute("SET LOCAL synchronous_commit TO OFF")
-        with cursor.cursor.copy(f"COPY {table} ({names}) FROM STDIN") as copy:
-            for row in rows:
-                copy.write_row(row)
+    with transaction.atomic():
+        if postgres:
+            with connection.cursor() as cursor:
+                cursor.execute("SET LOCAL synchronous_commit TO OFF")
+        bulk.insert_values(ReleaseItem, COLUMNS, rows)

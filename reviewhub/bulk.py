@@ -152,6 +152,24 @@ def _execute(model: type[models.Model], rows: Iterable[dict], suffix: str) -> in
     return len(values)
 
 
+def insert_values(model: type[models.Model], names: tuple[str, ...], values: list[tuple]) -> int:
+    """INSERT rows already in the form the database takes (a tuple per row, one value per
+    field attname in `names`: no conversion here), by COPY on PostgreSQL as `insert` does;
+    for a caller that builds its values in one pass (the release snapshot)."""
+    if not values:
+        return 0
+    qn = connection.ops.quote_name
+    column = {f.attname: f.column for f in model._meta.concrete_fields}
+    table, columns = qn(model._meta.db_table), ", ".join(qn(column[n]) for n in names)
+    with connection.cursor() as cursor:
+        if connection.vendor == "postgresql" and len(values) >= COPY_MIN_ROWS:
+            _copy(cursor, f"COPY {table} ({columns}) FROM STDIN", values)
+        else:
+            placeholders = ", ".join(["%s"] * len(names))
+            cursor.executemany(f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
+    return len(values)
+
+
 def _copy(cursor, sql: str, values: list[tuple]) -> None:
     # Django's cursor wrapper passes .copy through to psycopg's cursor, unwrapped: its errors
     # are made Django's here (an IntegrityError for a duplicate key, as executemany raises)
