@@ -8,8 +8,9 @@ processes configured through the environment:
   review-queue refresh in one transaction, commit included (the provider call is not timed).
 * ingest_throughput_per_s — interactions stored per second by POST /api/v1/interactions on the
   production server (gunicorn with reviewhub.gunicorn_conf, as `make run` starts it) over
-  HTTP, in batches of 500 sent one after another; on SQLite (`…_sqlite`) and, when a
-  PostgreSQL server answers at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432,
+  HTTP, in batches of 500 sent one after another (then, as `…_2_clients_…`, as many batches
+  from 2 clients at once: reported beside, not in place of, one client's rate); on SQLite
+  (`…_sqlite`) and, when a PostgreSQL server answers at BENCH_POSTGRES_URL (default postgres://postgres@127.0.0.1:5432,
   a temporary database is made there), on PostgreSQL (`…_postgresql`); the headline is the
   lower of the two. One interaction is a ~60-character question, a ~400-character answer, a
   model name and 3 context passages of ~300 characters, with a client id (the idempotent-retry
@@ -46,6 +47,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 import uuid
 from pathlib import Path
@@ -54,6 +56,7 @@ ROOT = Path(__file__).resolve().parent.parent
 PY = sys.executable
 LOGGED_TURNS = 300
 BATCH, BATCHES = 500, 24
+CLIENTS = 2  # the concurrent ingestion figure: as many clients as this machine has cores
 RETRIEVAL_CHUNKS, RETRIEVAL_QUERIES = 100_000, 300
 
 
@@ -160,7 +163,8 @@ def _ingest_figures(env: dict) -> dict:
             f"{figure['p95_request_ms']:.0f} ms; CPU per request: web server "
             f"{figure['server_cpu_ms_per_batch']:.0f} ms = "
             f"{figure['cpu_rate']:,.0f} interactions per CPU-second{database}, bench client "
-            f"{figure['client_cpu_ms_per_batch']:.1f} ms; load average {figure['load']})",
+            f"{figure['client_cpu_ms_per_batch']:.1f} ms; load average {figure['load']}); "
+            f"{CLIENTS} clients at once: {figure['concurrent_rate']:,.0f} interactions/s",
             flush=True,
         )
     return {
@@ -185,6 +189,15 @@ def _ingest_figures(env: dict) -> dict:
                 ),
                 "client_cpu_ms_per_batch": round(figure["client_cpu_ms_per_batch"], 1),
                 "load_average": figure["load"],
+            }
+            for vendor, figure in ingest.items()
+        },
+        **{
+            f"ingest_throughput_per_s_{CLIENTS}_clients_{vendor}": {
+                "value": round(figure["concurrent_rate"], 1),
+                "unit": "interactions/s",
+                "target": "(reported: the target is for one client)",
+                "n": figure["n"],
             }
             for vendor, figure in ingest.items()
         },
@@ -314,7 +327,7 @@ def _ingest(env: dict, postgres_url: str | None = None) -> dict:
         ]
         bodies = [
             json.dumps([_interaction(rng, words) for _ in range(BATCH)]).encode()
-            for _ in range(BATCHES + 2)
+            for _ in range(2 * BATCHES + 2)
         ]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
 
@@ -343,7 +356,7 @@ def _ingest(env: dict, postgres_url: str | None = None) -> dict:
         cpu_before = _cpu_seconds(server.pid)
         client_before = time.process_time()
         started = time.perf_counter()
-        for body in bodies[2:]:
+        for body in bodies[2 : BATCHES + 2]:
             t0 = time.perf_counter()
             conn = post(conn, body)
             timings.append((time.perf_counter() - t0) * 1000)
@@ -353,12 +366,39 @@ def _ingest(env: dict, postgres_url: str | None = None) -> dict:
         database_cpu = _database_cpu(postgres_url, database_before) if postgres_url else None
         load = round(os.getloadavg()[0], 2)
         conn.close()
+        # The same server with CLIENTS clients posting at once (other batches, as many):
+        # what several apps logging together get from it, beside one client's rate above.
+        rest = bodies[BATCHES + 2 :]
+        errors: list[BaseException] = []
+
+        def client(mine: list[bytes]) -> None:
+            own = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
+            try:
+                for body in mine:
+                    own = post(own, body)
+            except BaseException as exc:  # reported after the join
+                errors.append(exc)
+            finally:
+                own.close()
+
+        threads = [
+            threading.Thread(target=client, args=(rest[i::CLIENTS],)) for i in range(CLIENTS)
+        ]
+        started = time.perf_counter()
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        concurrent_elapsed = time.perf_counter() - started
+        if errors:
+            raise errors[0]
     finally:
         os.killpg(server.pid, signal.SIGTERM)
         server.wait(timeout=20)
     n = BATCH * BATCHES
     return {
         "rate": n / elapsed,
+        "concurrent_rate": n / concurrent_elapsed,
         "n": n,
         "p95_request_ms": p95(timings),
         "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,

@@ -40,6 +40,7 @@ from chat.signals import turns_changed
 from knowledge.retrieval import DEFAULT_K, retrieve
 from outbox.services import record
 from reviewhub import bulk, jobs
+from reviewhub.ids import uuid7
 from reviewhub.preferences import preference
 
 log = logging.getLogger(__name__)
@@ -498,7 +499,8 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     """
     wanted_ids = [item["id"] for item in items if item.get("id")]
     found = (
-        dict(Turn.objects.filter(id__in=wanted_ids).values_list("id", "user_id"))
+        # (no ordering: Turn's default one joins conversations to sort what is only looked up)
+        dict(Turn.objects.order_by().filter(id__in=wanted_ids).values_list("id", "user_id"))
         if wanted_ids
         else {}
     )
@@ -526,7 +528,7 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     new_conversations: dict[uuid.UUID, dict] = {}
     conversation_ids: dict[str, uuid.UUID] = {ext: conv.id for ext, conv in conversations.items()}
     for ext in sorted(external - conversations.keys()):
-        conversation_ids[ext] = uuid.uuid4()
+        conversation_ids[ext] = uuid7()
         new_conversations[conversation_ids[ext]] = {
             "id": conversation_ids[ext],
             "external_id": ext[:200],
@@ -550,7 +552,7 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
         if ext:
             conv_id = conversation_ids[ext]
         else:
-            conv_id = uuid.uuid4()
+            conv_id = uuid7()
             new_conversations[conv_id] = {"id": conv_id, "external_id": "", "title": ""}
         new_conv = new_conversations.get(conv_id)
         if new_conv is not None and not new_conv["title"]:
@@ -559,7 +561,7 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
         next_position[conv_id] = position + 1
         ctx = item.get("context") or []
         system_prompt = item.get("system_prompt") or ""
-        turn_id = client_id or uuid.uuid4()
+        turn_id = client_id or uuid7()
         batch.add(turn_id)
         turns.append(
             {

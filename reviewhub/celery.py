@@ -88,7 +88,28 @@ class Task(CeleryTask):
         return result
 
 
-app = Celery("reviewhub", task_cls=Task)
+class App(Celery):
+    """One result backend for all threads when there is none to talk to.
+
+    Celery builds `app.backend` once per thread, and each build looks the backend up among
+    every installed package's entry points (importlib.metadata reads them all): ~60 ms, paid
+    by each of the web's threads the first time it enqueued a task (the graph drain after an
+    ingestion request, issue #17). With no result backend configured (CELERY_RESULT_BACKEND
+    = None: Celery's disabled backend, which holds no connection or state) one instance
+    serves every thread; a configured backend keeps Celery's per-thread instances."""
+
+    _shared_backend = None
+
+    @property
+    def backend(self):
+        if self.conf.result_backend:
+            return super().backend
+        if self._shared_backend is None:
+            self._shared_backend = self._get_backend()
+        return self._shared_backend
+
+
+app = App("reviewhub", task_cls=Task)
 app.config_from_object("django.conf:settings", namespace="CELERY")
 app.autodiscover_tasks()
 

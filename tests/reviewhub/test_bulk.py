@@ -197,3 +197,51 @@ def test_a_duplicate_key_is_an_integrity_error_and_stores_nothing(end_user) -> N
         bulk.insert(Turn, copies)
     assert Turn.objects.count() == 1
     assert not OutboxEntry.objects.filter(entity_id="x").exists()
+
+
+@pytest.mark.django_db
+def test_rows_sent_over_several_statements_are_all_stored_and_a_watched_insert_is_logged(
+    end_user, monkeypatch
+) -> None:
+    """SQLite sends the rows as multi-row INSERTs, as many per statement as fit: a batch split
+    over several stores every row, an upsert's key repeated in a later statement ends as rows
+    sent one after another would, and a query log (a test's, DEBUG's) sees the statements."""
+    from django.db import connection
+    from django.test.utils import CaptureQueriesContext
+
+    from evaluation.models import Score
+    from outbox.models import OutboxEntry
+
+    monkeypatch.setattr(bulk, "MAX_ROWS_PER_STATEMENT", 3)
+    rows = [
+        {"entity": "turn", "entity_id": f"split-{i:02d}", "created_at": NOW, "attempts": i}
+        for i in range(10)
+    ]
+    assert bulk.insert(OutboxEntry, rows) == 10
+    stored = OutboxEntry.objects.filter(entity_id__startswith="split-").order_by("entity_id")
+    assert [(e.entity_id, e.attempts) for e in stored] == [(f"split-{i:02d}", i) for i in range(10)]
+
+    turn = services.interactions_ingest(
+        user=end_user, items=[{"question": "q", "answer": "a", "model": "m"}]
+    )[0][1]
+    version = _evaluator_version()
+    scores = [
+        {"turn_id": turn, "evaluator_version_id": version.pk, "criterion": f"c{i % 5}"}
+        | {"value": float(i), "reason": f"r{i}", "created_at": NOW, "updated_at": NOW}
+        for i in range(7)  # c0 and c1 come back in the third statement
+    ]
+    bulk.upsert(Score, scores, unique=UNIQUE, update=("value", "reason"))
+    stored = {s.criterion: (s.value, s.reason) for s in Score.objects.filter(turn_id=turn)}
+    assert stored == {
+        "c0": (5.0, "r5"),
+        "c1": (6.0, "r6"),
+        "c2": (2.0, "r2"),
+        "c3": (3.0, "r3"),
+        "c4": (4.0, "r4"),
+    }
+
+    with CaptureQueriesContext(connection) as log:
+        bulk.insert(OutboxEntry, [r | {"entity_id": r["entity_id"] + "-logged"} for r in rows])
+    assert OutboxEntry.objects.filter(entity_id__endswith="-logged").count() == 10
+    if connection.vendor == "sqlite":
+        assert sum("graph_outboxentry" in q["sql"] for q in log.captured_queries) == 4
