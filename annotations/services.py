@@ -232,7 +232,9 @@ def _refresh_batch(ids: list[object]) -> None:
     """
     params = {
         **queue_priority_params(),
-        "ids": json.dumps([uuid.UUID(str(i)).hex for i in ids]),
+        "ids": json.dumps(
+            [i.hex if isinstance(i, uuid.UUID) else uuid.UUID(str(i)).hex for i in ids]
+        ),
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
     }
     with connection.cursor() as cursor:
