@@ -39,6 +39,7 @@ from chat.prompt_storage import is_packed
 from chat.prompts import turn_production_messages
 from outbox.services import record
 from reviewhub import bulk
+from reviewhub.ids import UUID7_SQL
 from reviewhub.preferences import preference
 
 REFRESH_BATCH = 1000
@@ -162,7 +163,8 @@ def _refresh_batch_pg(ids: list[object]) -> None:
         INSERT INTO {q} (id, turn_id, state, priority, reviews_done, author_id, turn_created_at,
                          model, grounded, max_context_score, topic_id, feedback, created_at,
                          updated_at)
-        SELECT gen_random_uuid(), t.id, 'pending', {base} + %(w_never_reviewed)s, 0, t.user_id,
+        SELECT {UUID7_SQL["postgresql"]}, t.id, 'pending', {base} + %(w_never_reviewed)s, 0,
+               t.user_id,
                t.created_at, t.model, t.grounded, t.max_context_score, t.topic_id, t.signal,
                now(), now()
         FROM t
@@ -217,7 +219,7 @@ def _refresh_batch(ids: list[object]) -> None:
         INSERT INTO {q} (id, turn_id, state, priority, reviews_done, author_id, turn_created_at,
                          model, grounded, max_context_score, topic_id, feedback, created_at,
                          updated_at)
-        SELECT lower(hex(randomblob(16))), t.id, 'pending', {base} + %(w_never_reviewed)s, 0,
+        SELECT {UUID7_SQL["sqlite"]}, t.id, 'pending', {base} + %(w_never_reviewed)s, 0,
                t.user_id, t.created_at, t.model, t.grounded, t.max_context_score, t.topic_id,
                t.signal, %(now)s, %(now)s
         FROM t WHERE true

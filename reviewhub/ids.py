@@ -14,4 +14,22 @@ from __future__ import annotations
 
 from uuid6 import uuid7
 
-__all__ = ["uuid7"]
+__all__ = ["UUID7_SQL", "uuid7"]
+
+# The same, made by the database for rows it inserts from a SELECT (the review queue's items):
+# 48 bits of Unix time in milliseconds, the version (7), random bits, the RFC variant. For a
+# statement sent with parameters (a literal % is written %%).
+UUID7_SQL = {
+    # from a v4 (its variant kept): the first 6 bytes become the time, bits 52-53 make 4 a 7
+    "postgresql": (
+        "encode(set_bit(set_bit(overlay(uuid_send(gen_random_uuid()) placing "
+        "substring(int8send((extract(epoch FROM clock_timestamp()) * 1000)::bigint) FROM 3) "
+        "FROM 1 FOR 6), 52, 1), 53, 1), 'hex')::uuid"
+    ),
+    # Django keeps a UUID in SQLite as 32 lowercase hex digits
+    "sqlite": (
+        "printf('%%012x', CAST((julianday('now') - 2440587.5) * 86400000.0 AS INTEGER))"
+        " || '7' || substr(lower(hex(randomblob(2))), 2)"
+        " || substr('89ab', 1 + (random() & 3), 1) || substr(lower(hex(randomblob(8))), 2)"
+    ),
+}
