@@ -148,10 +148,8 @@ def _execute(model: type[models.Model], rows: Iterable[dict], suffix: str) -> in
             _copy(cursor, sql, values)
         elif len(values) == 1:
             cursor.execute(sql + suffix, values[0])
-        elif connection.vendor == "sqlite":
-            _sqlite_rows(cursor, sql, values, suffix)
         else:
-            cursor.executemany(sql + suffix, values)
+            _insert_many(cursor, sql, values, suffix)
     return len(values)
 
 
@@ -169,12 +167,17 @@ def insert_values(model: type[models.Model], names: tuple[str, ...], values: lis
             _copy(cursor, f"COPY {table} ({columns}) FROM STDIN", values)
         else:
             placeholders = ", ".join(["%s"] * len(names))
-            sql = f"INSERT INTO {table} ({columns}) VALUES ({placeholders})"
-            if connection.vendor == "sqlite":
-                _sqlite_rows(cursor, sql, values, "")
-            else:
-                cursor.executemany(sql, values)
+            _insert_many(cursor, f"INSERT INTO {table} ({columns}) VALUES ({placeholders})", values)
     return len(values)
+
+
+def _insert_many(cursor, sql: str, values: list[tuple], suffix: str = "") -> None:
+    """Many rows by one INSERT of one row's placeholders: multi-row statements on SQLite,
+    an executemany elsewhere (PostgreSQL's COPY threshold is the callers')."""
+    if connection.vendor == "sqlite":
+        _sqlite_rows(cursor, sql, values, suffix)
+    else:
+        cursor.executemany(sql + suffix, values)
 
 
 def _sqlite_rows(cursor, sql: str, values: list[tuple], suffix: str) -> None:

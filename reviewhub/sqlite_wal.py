@@ -39,8 +39,7 @@ def on_connection_created(sender, connection, **kwargs) -> None:
     path = str(connection.settings_dict["NAME"])
     if path == ":memory:" or path.startswith("file:"):
         return  # in-memory: no log, nothing to checkpoint
-    with connection.connection:  # (no transaction is open on a new connection)
-        connection.connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
+    connection.connection.execute(f"PRAGMA wal_autocheckpoint={BACKSTOP_PAGES}")
     key = (os.getpid(), path)  # threads do not survive a fork: one per process
     with _lock:
         if key not in _threads or not _threads[key].is_alive():
