@@ -5,7 +5,6 @@ from chat.models import (
     Conversation,
     Feedback,
     PromptTemplate,
-    ReplayJob,
     Topic,
     Turn,
     TurnContext,
@@ -55,13 +54,6 @@ class ApiTokenAdmin(admin.ModelAdmin):
     list_display = ("name", "user", "prefix", "created_at", "last_used_at", "revoked_at")
     readonly_fields = ("user", "prefix", "token_hash", "created_at", "last_used_at")
     list_select_related = ("user",)
-
-
-@admin.register(ReplayJob)
-class ReplayJobAdmin(admin.ModelAdmin):
-    list_display = ("created_at", "created_by", "model_key", "grounded", "done", "total", "status")
-    list_select_related = ("created_by",)
-    readonly_fields = ("turn_ids",)
 
 
 @admin.register(Topic)

@@ -4,9 +4,3 @@ from django.apps import AppConfig
 class ChatConfig(AppConfig):
     name = "chat"
     default_auto_field = "django.db.models.BigAutoField"
-
-    def ready(self) -> None:
-        from chat.services import REPLAY_JOB
-        from reviewhub import jobs
-
-        jobs.register(REPLAY_JOB)

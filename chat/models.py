@@ -7,7 +7,6 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
 from chat import prompt_storage
-from reviewhub.jobs import JobFields
 
 
 class PromptTemplate(models.Model):
@@ -226,7 +225,7 @@ class Turn(models.Model):
     error = models.TextField(blank=True)
 
     # What produced the answer.
-    # The four nullable foreign keys are indexed only where set (Meta.indexes): most turns
+    # The three nullable foreign keys are indexed only where set (Meta.indexes): most turns
     # have none of them, and a full index holds a NULL entry per turn.
     prompt_template = models.ForeignKey(
         PromptTemplate,
@@ -267,14 +266,6 @@ class Turn(models.Model):
         related_name="replays",
         db_index=False,
     )
-    replay_job = models.ForeignKey(
-        "ReplayJob",
-        null=True,
-        blank=True,
-        on_delete=models.SET_NULL,
-        related_name="turns",
-        db_index=False,
-    )
     external_user = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
     created_at = models.DateTimeField(db_index=True)
@@ -292,7 +283,7 @@ class Turn(models.Model):
                     condition=models.Q(**{f"{name}__isnull": False}),
                     name=f"turn_{name}_set",
                 )
-                for name in ("prompt_template", "topic", "replay_of", "replay_job")
+                for name in ("prompt_template", "topic", "replay_of")
             ),
         ]
 
@@ -431,45 +422,3 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
-
-
-class ReplayJob(JobFields):
-    """Re-asking selected logged questions with chosen settings; progress lives here."""
-
-    class Status(models.TextChoices):
-        QUEUED = "queued", "Queued"
-        RUNNING = "running", "Running"
-        DONE = "done", "Done"
-        FAILED = "failed", "Failed"
-
-    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
-    created_by = models.ForeignKey(
-        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="replay_jobs"
-    )
-    conversation = models.ForeignKey(
-        Conversation, null=True, blank=True, on_delete=models.SET_NULL, related_name="+"
-    )
-    filters = models.JSONField(default=dict, blank=True)
-    grounded = models.BooleanField(default=True)
-    model_key = models.CharField(max_length=160)
-    prompt_template = models.ForeignKey(
-        PromptTemplate, null=True, blank=True, on_delete=models.PROTECT, related_name="+"
-    )
-    turn_ids = models.JSONField(default=list, help_text="The original turns, in order")
-    total = models.PositiveIntegerField(default=0)
-    done = models.PositiveIntegerField(default=0)
-    failed = models.PositiveIntegerField(default=0)
-    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
-    error = models.TextField(blank=True)
-    created_at = models.DateTimeField(auto_now_add=True)
-    finished_at = models.DateTimeField(null=True, blank=True)
-
-    class Meta:
-        ordering = ["-created_at"]
-
-    def __str__(self) -> str:
-        return f"Replay {self.done}/{self.total} ({self.status})"
-
-    @property
-    def percent(self) -> int:
-        return 100 if not self.total else int(100 * self.done / self.total)

@@ -1,4 +1,4 @@
-"""Chat writes: conversations, logged turns, feedback, API tokens, ingested interactions, replays.
+"""Chat writes: conversations, logged turns, feedback, API tokens and ingested interactions.
 
 Every turn — from the chat page, the ingestion API or a replay — is logged by `turn_log` (or
 `interactions_ingest` in bulk) in ONE transaction: the Turn, its TurnContext rows, the graph
@@ -18,9 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 
-from django.conf import settings
 from django.db import transaction
-from django.db.models import Max, Q
+from django.db.models import Max
 from django.utils import timezone
 
 from chat import llm, prompt_storage, prompts
@@ -30,7 +29,6 @@ from chat.models import (
     Feedback,
     ModelEndpoint,
     PromptTemplate,
-    ReplayJob,
     Topic,
     Turn,
     TurnContext,
@@ -39,7 +37,7 @@ from chat.prompts import production_messages
 from chat.signals import turns_changed
 from knowledge.retrieval import DEFAULT_K, retrieve
 from outbox.services import record
-from reviewhub import bulk, jobs
+from reviewhub import bulk
 from reviewhub.ids import uuid7
 from reviewhub.preferences import preference
 
@@ -146,7 +144,6 @@ class PreparedTurn:
     position: int
     source: str = Conversation.Source.CHAT
     replay_of: Turn | None = None
-    replay_job: ReplayJob | None = None
     created_at: datetime = field(default_factory=timezone.now)
 
     def llm_contexts(self) -> list[llm.Context]:
@@ -166,7 +163,6 @@ def turn_prepare(
     template: PromptTemplate | None = None,
     source: str = Conversation.Source.CHAT,
     replay_of: Turn | None = None,
-    replay_job: ReplayJob | None = None,
     k: int = DEFAULT_K,
     standalone: bool = False,
     choice: llm.ModelChoice | None = None,
@@ -230,7 +226,6 @@ def turn_prepare(
         position=position,
         source=source,
         replay_of=replay_of,
-        replay_job=replay_job,
     )
 
 
@@ -305,7 +300,6 @@ def turns_log(*, logged: list[Logged]) -> list[Turn]:
             "prompt_tokens": item.prompt_tokens,
             "completion_tokens": item.completion_tokens,
             "replay_of_id": p.replay_of.id if p.replay_of else None,
-            "replay_job_id": p.replay_job.id if p.replay_job else None,
             "created_at": p.created_at,
             "completed_at": now,
         }
@@ -636,121 +630,6 @@ def _packed_messages(item: dict, system_prompt: str, ctx: list[dict]) -> list:
         question=item["question"],
         passages={rank: c["text"] for rank, c in enumerate(ctx, start=1)},
     ).prompt_messages
-
-
-# --- replay -----------------------------------------------------------------------------------
-
-
-@transaction.atomic
-def replay_job_create(
-    *,
-    user,
-    turn_ids: list,
-    grounded: bool,
-    model_key: str,
-    template: PromptTemplate | None,
-    filters: dict,
-) -> ReplayJob:
-    """A replay of the given logged turns with the given settings, run by a Celery task."""
-    if not turn_ids:
-        raise ChatError("No logged questions match these filters.")
-    llm.resolve_model(model_key)
-    conversation = Conversation.objects.create(
-        user=user,
-        source=Conversation.Source.REPLAY,
-        title=f"Replay of {len(turn_ids)} questions",
-    )
-    record("conversation", [conversation.id])
-    job = ReplayJob.objects.create(
-        created_by=user,
-        conversation=conversation,
-        filters=filters,
-        grounded=grounded,
-        model_key=model_key,
-        prompt_template=template,
-        turn_ids=[str(t) for t in turn_ids],
-        total=len(turn_ids),
-    )
-    jobs.job_enqueue_on_commit(job)
-    return job
-
-
-def _replay_fail(rows, reason: str) -> int:
-    return rows.update(status=ReplayJob.Status.FAILED, error=reason, finished_at=timezone.now())
-
-
-def _replay_lease_s() -> float:
-    # one replayed question is one LLM call (with its retries): the lease must outlast it
-    return max(
-        settings.JOB_LEASE_S, 3 * settings.OPENAI_TIMEOUT_S * (1 + settings.OPENAI_MAX_RETRIES)
-    )
-
-
-REPLAY_JOB = jobs.JobKind(
-    model="chat.ReplayJob",
-    task="chat.tasks.replay_run",
-    active=Q(status__in=[ReplayJob.Status.QUEUED, ReplayJob.Status.RUNNING]),
-    fail=_replay_fail,
-    on_claim={"status": ReplayJob.Status.RUNNING},
-    lease_s=_replay_lease_s,
-)
-
-
-def replay_job_run(*, job_id) -> ReplayJob:
-    """Replay each original turn not yet replayed by this job (safe to run again: the
-    claim is a compare-and-set on the job's lease, and replayed turns are skipped)."""
-    claimed = jobs.job_claim(ReplayJob, job_id)
-    related = ReplayJob.objects.select_related("created_by", "conversation", "prompt_template")
-    if claimed is None:  # done, failed, or another run holds it
-        return related.get(pk=job_id)
-    job = related.get(pk=job_id)
-    try:
-        _replay_all(job)
-    except jobs.LeaseLost:
-        log.warning("replay %s: another run took over", job.pk)
-    job.refresh_from_db()
-    return job
-
-
-def _replay_all(job: ReplayJob) -> None:
-    # progress is recomputed from the stored replays, so a redelivered task counts right
-    replayed = Turn.objects.filter(replay_job=job)
-    done = set(replayed.values_list("replay_of_id", flat=True))
-    failed = replayed.filter(status=Turn.Status.ERROR).count()
-    progress = len(done)
-    originals = Turn.objects.in_bulk(job.turn_ids)
-    for turn_id in job.turn_ids:
-        original = originals.get(_uuid(turn_id))
-        if original is not None and original.id in done:
-            continue
-        if original is not None:  # (a deleted original is skipped, and counts as done)
-            turn = _replay_one(job, original)
-            failed += int(turn.status == Turn.Status.ERROR)
-        progress += 1
-        jobs.job_heartbeat(job, done=progress, failed=failed)
-    jobs.job_rows(job).update(status=ReplayJob.Status.DONE, finished_at=timezone.now())
-
-
-def _replay_one(job: ReplayJob, original: Turn) -> Turn:
-    prepared = turn_prepare(
-        conversation=job.conversation,
-        user=job.created_by,
-        question=original.question,
-        grounded=job.grounded,
-        model_key=job.model_key,
-        template=job.prompt_template,
-        source=Conversation.Source.REPLAY,
-        replay_of=original,
-        replay_job=job,
-        standalone=True,  # each replayed question stands alone
-    )
-    return turn_answer(prepared=prepared)
-
-
-def _uuid(value):
-    import uuid
-
-    return value if isinstance(value, uuid.UUID) else uuid.UUID(str(value))
 
 
 # --- topics -----------------------------------------------------------------------------------

@@ -216,7 +216,6 @@ CELERY_TASK_ROUTES = {
     "graph.*": {"queue": CELERY_QUEUE_GRAPH},
     "evaluation.*": {"queue": CELERY_QUEUE_EVALUATION},
     "experiments.*": {"queue": CELERY_QUEUE_EVALUATION},
-    "chat.tasks.replay_run": {"queue": CELERY_QUEUE_EVALUATION},  # a replay is an experiment
     "datasets.*": {"queue": CELERY_QUEUE_RELEASES},
 }
 CELERY_RESULT_BACKEND = None  # progress lives on our own rows, not in a result backend

@@ -1,11 +1,11 @@
-import importlib
-
 import pytest
-from django.apps import apps as django_apps
+from django.db import connection
+from django.db.migrations.executor import MigrationExecutor
 from django.urls import reverse
+from django.utils import timezone
 
 from chat import services
-from chat.models import ReplayJob, Turn
+from chat.models import Turn
 from experiments import selectors
 from experiments import services as experiment_services
 from experiments.models import Experiment
@@ -139,24 +139,55 @@ def test_replay_progress_partial_polls_until_done(client_for, expert, ask):
     assert "HX-Refresh" not in response
 
 
-@pytest.mark.django_db
+OLD_REPLAYS = [("experiments", "0001_initial"), ("chat", "0010_question_uid_not_unique")]
+
+
+@pytest.mark.django_db(transaction=True)
 def test_an_old_replay_becomes_an_experiment_and_its_address_still_leads_to_it(
-    client_for, expert, ask, kb
+    role_groups_restored, client_for, expert, end_user
 ):
-    original = ask("What port does Bolt use?", grounded=False)
-    job = services.replay_job_create(
-        user=expert,
-        turn_ids=[original.id],
+    executor = MigrationExecutor(connection)
+    executor.migrate(OLD_REPLAYS)  # a database from before replays were experiments
+    old = executor.loader.project_state(OLD_REPLAYS).apps
+    Conversation, Turn_, ReplayJob = (
+        old.get_model("chat", name) for name in ("Conversation", "Turn", "ReplayJob")
+    )
+    now = timezone.now()
+    asked = Conversation.objects.create(user_id=end_user.id, title="Ports")
+    original = Turn_.objects.create(
+        conversation=asked,
+        user_id=end_user.id,
+        question="What port does Bolt use?",
+        answer="7687",
+        created_at=now,
+    )
+    replays = Conversation.objects.create(user_id=expert.id, source="replay", title="Replay")
+    job = ReplayJob.objects.create(
+        created_by_id=expert.id,
+        conversation=replays,
+        filters={"rating": "down"},
         grounded=True,
         model_key="offline:offline-extractive",
-        template=None,
-        filters={"rating": "down"},
+        turn_ids=[str(original.id)],
+        total=1,
+        done=1,
+        status="done",
     )
-    services.replay_job_run(job_id=job.id)
-    replayed = Turn.objects.get(replay_job=job)
-    migration = importlib.import_module("experiments.migrations.0002_replays_become_experiments")
-    assert migration.replays_to_experiments(django_apps) == 1
-    assert not ReplayJob.objects.exists()
+    replayed = Turn_.objects.create(
+        conversation=replays,
+        user_id=expert.id,
+        question=original.question,
+        answer="Bolt: 7687",
+        source="replay",
+        grounded=True,
+        replay_of=original,
+        replay_job=job,
+        created_at=now,
+    )
+    executor = MigrationExecutor(connection)  # reload the graph of applied migrations
+    executor.migrate(executor.loader.graph.leaf_nodes())
+
+    assert "chat_replayjob" not in connection.introspection.table_names()
     assert OutboxEntry.objects.filter(entity="experiment", entity_id=str(job.id)).exists()
     experiment = Experiment.objects.get(pk=job.id)  # the same id
     assert experiment.status == "done" and experiment.question_ids == [str(original.id)]
@@ -164,29 +195,32 @@ def test_an_old_replay_becomes_an_experiment_and_its_address_still_leads_to_it(
     logged, new = experiment.arms.order_by("position")
     assert logged.kind == "logged" and new.model_key == "offline:offline-extractive"
     assert new.conversation_id == replayed.conversation_id and new.grounded
+    assert Turn.objects.get(pk=replayed.pk).replay_of_id == original.id  # nothing copied
     client = client_for(expert)
-    old = client.get(reverse("chat:replay", args=[job.id]))
-    assert old.status_code == 301
-    assert old["Location"] == reverse("experiments:compare", args=[job.id])
-    page = client.get(old["Location"]).content.decode()
+    response = client.get(reverse("chat:replay", args=[job.id]))
+    assert response.status_code == 301
+    assert response["Location"] == reverse("experiments:compare", args=[job.id])
+    page = client.get(response["Location"]).content.decode()
     assert page.count('class="compare"') == 1 and "What port does Bolt use?" in page
     assert selectors.results(experiment)["summary"][1]["n"] == 1
 
 
 @pytest.mark.django_db
-def test_replay_run_is_idempotent_and_counts_deleted_originals_as_done(expert, ask, kb):
+def test_a_replay_run_again_answers_nothing_twice_and_skips_deleted_questions(expert, ask, kb):
     kept = ask("What port does Bolt use?", grounded=False)
     gone = ask("How do I restore a snapshot?", grounded=False)
-    job = services.replay_job_create(
+    experiment = experiment_services.replay_create(
         user=expert,
-        turn_ids=[kept.id, gone.id],
-        grounded=True,
+        question_ids=[str(kept.id), str(gone.id)],
         model_key="offline:offline-extractive",
-        template=None,
-        filters={},
+        grounded=True,
     )
     gone.delete()
-    for _ in range(2):  # a redelivered task must not replay or count anything twice
-        job = services.replay_job_run(job_id=job.id)
-        assert (job.done, job.total, job.failed, job.status) == (2, 2, 0, "done")
-    assert Turn.objects.filter(replay_job=job).count() == 1
+    arm = experiment.arms.get(position=1)
+    for _ in range(2):  # a redelivered task must not answer anything twice
+        experiment_services.experiment_run(experiment_id=experiment.pk)
+        experiment.refresh_from_db()
+        assert experiment.status == "done"
+        assert list(
+            Turn.objects.filter(conversation=arm.conversation).values_list("replay_of", flat=True)
+        ) == [kept.id]

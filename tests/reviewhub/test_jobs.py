@@ -18,7 +18,6 @@ from django.urls import reverse
 from django.utils import timezone
 
 from chat import services as chat_services
-from chat.models import ReplayJob, Turn
 from datasets import selectors, services
 from datasets.models import Release
 from experiments.models import Experiment
@@ -155,35 +154,6 @@ def test_a_job_is_claimed_by_one_run_only_and_a_run_that_lost_it_stops(lead, set
         jobs.job_heartbeat(first, progress_stage="zombie")
     services.release_build(release_id=release.id)  # a third message: the second run holds it
     assert Release.objects.get(id=release.id).progress_stage != "zombie"
-
-
-@pytest.mark.django_db
-def test_a_replay_whose_worker_vanished_is_requeued_and_finishes(expert, end_user, settings):
-    conversation = chat_services.conversation_create(user=end_user)
-    originals = [
-        chat_services.chat_ask(
-            conversation=conversation, user=end_user, question=f"Question {i}?", grounded=False
-        )
-        for i in range(3)
-    ]
-    job = chat_services.replay_job_create(
-        user=expert,
-        turn_ids=[t.id for t in originals],
-        grounded=False,
-        model_key="offline:offline-extractive",
-        template=None,
-        filters={},
-    )
-    dead = jobs.job_claim(ReplayJob, job.id)  # a worker took it, then vanished
-    assert dead.status == "running"
-    settings.JOB_LEASE_S = 1  # a replay's lease is the longer of this and its LLM calls'
-    settings.OPENAI_TIMEOUT_S = 0.1
-    settings.OPENAI_MAX_RETRIES = 0
-    ReplayJob.objects.filter(id=job.id).update(heartbeat_at=timezone.now() - timedelta(seconds=5))
-    assert jobs.job_sweep()["requeued"] == 1
-    job = chat_services.replay_job_run(job_id=job.id)  # what the re-sent message runs
-    assert (job.status, job.done, job.total, job.attempts) == ("done", 3, 3, 2)
-    assert Turn.objects.filter(replay_job=job).count() == 3
 
 
 @pytest.mark.django_db(transaction=True)

@@ -10,7 +10,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[2]
 TASKS = [
     "graph.tasks.drain_outbox",
-    "chat.tasks.replay_run",
+    "experiments.tasks.run_experiment",
     "datasets.tasks.build_release",
     "annotations.tasks.queue_backfill",
 ]
@@ -49,7 +49,7 @@ def test_graph_evaluation_and_release_work_go_to_their_own_queues():
     )
     assert routed == {
         "graph.tasks.drain_outbox": "graph",
-        "chat.tasks.replay_run": "evaluation",
+        "experiments.tasks.run_experiment": "evaluation",
         "datasets.tasks.build_release": "releases",
         "annotations.tasks.queue_backfill": "reviewhub",
     }
