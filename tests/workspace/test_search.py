@@ -226,3 +226,27 @@ def test_turns_logged_before_the_index_changed_are_found_after_it(roles_seeded, 
         executor.migrate(latest)
     assert found(expert, q="alpaca spring") == {"Llama shearing season?"}
     assert found(expert, q="llama -alpaca") == set()
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite rebuilds a table to alter it")
+@pytest.mark.django_db(transaction=True)  # migrations run outside a test transaction
+def test_a_database_upgraded_past_a_rebuild_of_chat_turn_still_indexes_new_turns(
+    roles_seeded, end_user, expert
+):
+    """chat 0011 rebuilds chat_turn on SQLite, which loses the table's triggers; a database
+    migrated in that order (the search index already there) gets them back (workspace 0007)."""
+    from django.db.migrations.executor import MigrationExecutor
+
+    make_turn(end_user, question="Alpaca fleece care?", answer="Wash it cold.")
+    executor = MigrationExecutor(connection)
+    latest = executor.loader.graph.leaf_nodes()
+    try:
+        executor.migrate([("workspace", "0006_search_index_without_text_copies")])
+        executor = MigrationExecutor(connection)
+        executor.migrate([("chat", "0010_question_uid_not_unique")])
+    finally:
+        executor = MigrationExecutor(connection)
+        executor.migrate(latest)  # chat 0011 after the search index: the upgrade's order
+    make_turn(end_user, question="Llama wool care?", answer="Brush it dry.")
+    assert found(expert, q="care") == {"Alpaca fleece care?", "Llama wool care?"}
+    assert found(expert, q="brush") == {"Llama wool care?"}
