@@ -250,3 +250,21 @@ def test_a_database_upgraded_past_a_rebuild_of_chat_turn_still_indexes_new_turns
     make_turn(end_user, question="Llama wool care?", answer="Brush it dry.")
     assert found(expert, q="care") == {"Alpaca fleece care?", "Llama wool care?"}
     assert found(expert, q="brush") == {"Llama wool care?"}
+
+
+@pytest.mark.skipif(connection.vendor != "postgresql", reason="the stored tsvector is PostgreSQL's")
+def test_a_logged_turns_stored_document_is_the_one_the_document_function_makes(end_user, expert):
+    """The insert trigger makes the document inline (workspace 0008); it must be exactly what
+    the function makes, which an edit or a comment recomputes it with."""
+    turn = make_turn(end_user, question="Running shoes for trails?", answer="Grippy soles help.")
+    commented = make_turn(end_user, question="Hiking boots?", answer="Waterproof ones.")
+    feedback_set(turn=commented, user=end_user, rating="down", comment="blisters again")
+    with connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT id, search_document::text FROM chat_turn WHERE search_document"
+            " IS DISTINCT FROM workspace_turn_document(question, answer, id)"
+        )
+        assert cursor.fetchall() == []
+        cursor.execute("SELECT search_document::text FROM chat_turn WHERE id = %s", [turn.id])
+        assert cursor.fetchone()[0] == "'grippi':5 'help':7 'run':1 'shoe':2 'sole':6 'trail':4"
+    assert found(expert, q="blisters") == {"Hiking boots?"}
