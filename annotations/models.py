@@ -12,8 +12,8 @@ class Example(models.Model):
 
     `messages` are the messages the model saw in production (system prompt with the
     rendered context, earlier turns, the question), snapshotted at approval. Each text is
-    stored once: `system_prompt` and `rendered_context` are empty when `messages` hold them
-    (every example approved since issue #17), `original_answer` when nothing was corrected.
+    stored once (issue #17): the prompt only in `messages`, the model's answer only in
+    `answer` unless it was corrected (`original_answer` is empty otherwise).
     """
 
     class Status(models.TextChoices):
@@ -24,8 +24,6 @@ class Example(models.Model):
     turn = models.OneToOneField("chat.Turn", on_delete=models.PROTECT, related_name="example")
     status = models.CharField(max_length=10, choices=Status.choices, default=Status.APPROVED)
     messages = models.JSONField(default=list)
-    system_prompt = models.TextField(blank=True)
-    rendered_context = models.TextField(blank=True)
     question = models.TextField()
     answer = models.TextField(
         help_text="The final answer: the correction if any, else the original"

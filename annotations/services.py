@@ -596,9 +596,6 @@ def _example_upsert(
         defaults={
             "status": Example.Status.APPROVED,
             "messages": turn_production_messages(turn),
-            # The prompt is whole in `messages`; each text is stored once (issue #17).
-            "system_prompt": "",
-            "rendered_context": "",
             "question": turn.question,
             "answer": correction or turn.answer,
             "original_answer": turn.answer if correction else "",
@@ -761,9 +758,6 @@ def _example_row(turn: Turn, *, actor, reason: str, now: datetime) -> dict:
         "turn_id": turn.id,
         "status": Example.Status.APPROVED,
         "messages": turn_production_messages(turn),
-        # The prompt is whole in `messages`; these are kept only where it is not.
-        "system_prompt": "",
-        "rendered_context": "",
         "question": turn.question,
         "answer": turn.answer,
         "original_answer": "",  # uncorrected: the answer is the original

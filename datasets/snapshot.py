@@ -28,7 +28,6 @@ from django.db import connection, transaction
 from django.db.models import IntegerField, QuerySet, TextField
 from django.db.models.functions import Cast
 
-from chat.prompts import production_messages
 from datasets import exports, pii, selectors
 from datasets.models import Release, ReleaseItem
 from reviewhub import bulk
@@ -84,8 +83,6 @@ class Snapshot:
             "id_text",
             "tags_text",
             "messages_text",
-            "system_prompt",
-            "rendered_context",
             "question",
             "answer",
             "original_answer",
@@ -114,7 +111,7 @@ class Snapshot:
         self.selected += len(batch)
         filters, loads = self.release.filters, orjson.loads
         batch = [ex for ex in batch if selectors.passes_tags(filters, loads(ex[1]))]
-        questions = [self._scrub(ex[5], counted=False) for ex in batch]  # counted in messages
+        questions = [self._scrub(ex[3], counted=False) for ex in batch]  # counted in messages
         keys = [exports.dashed_uuid(ex[0]) for ex in batch]
         keep = self.deduper.keep(list(zip(keys, questions, strict=True)))
         items, rows = [], []
@@ -138,11 +135,11 @@ class Snapshot:
         return rows
 
     def _item(self, ex: tuple, key: str, question: str) -> dict:
-        example_id, _, messages, system_prompt, rendered_context, _, answer, original = ex[:8]
+        example_id, _, messages, _, answer, original = ex[:6]
         corrected, grounded, model, topic, scores, balance_topic = (
-            bool(ex[8]),
-            bool(ex[9]),
-            *ex[10:],
+            bool(ex[6]),
+            bool(ex[7]),
+            *ex[8:],
         )
         answer = pii.scrub(answer, self.pii)  # answers rarely repeat: not remembered
         original = pii.scrub(original, self.pii) if corrected else ""  # else: the answer
@@ -159,14 +156,10 @@ class Snapshot:
                 self.score_sums[name][0] += value
                 self.score_sums[name][1] += 1
         position, self.kept = self.kept, self.kept + 1
-        # The messages the model saw, by the one rule (examples without logged messages are
-        # rebuilt from the system prompt, the rendered context and the question), scrubbed.
-        prompt = production_messages(
-            prompt_messages=orjson.loads(messages),
-            system_prompt=system_prompt,
-            rendered_context=rendered_context,
-            question=ex[5],
-        )
+        # The messages the model saw, stored whole at approval (annotations 0009 rebuilt
+        # the older ones), scrubbed. An example without any would be invalid in every
+        # format: exports.write_files excludes and counts it rather than guess a prompt.
+        prompt = orjson.loads(messages)
         return {
             "release_id": self.release.id,
             "example_id": example_id,  # as the database gives it as text

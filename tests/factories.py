@@ -193,7 +193,6 @@ def example(t: Turn, approver=None, **fields) -> Example:
         "grounded": t.grounded,
         "model": t.model,
         "messages": t.prompt_messages,
-        "system_prompt": t.system_prompt,
         **fields,
     }
     e = Example.objects.create(turn=t, **values)

@@ -70,8 +70,7 @@ def test_approval_creates_the_example_with_the_production_prompt(end_user, exper
     item = claim(expert, turn)
     review = submit(item, expert, tags=["outdated"], corrected_answer="Bolt uses port 7687.  ")
     example = Example.objects.get(turn=turn)
-    assert example.messages == PROMPT  # exactly what the model saw, and stored once:
-    assert example.system_prompt == "" and example.rendered_context == ""
+    assert example.messages == PROMPT  # exactly what the model saw
     assert example.question == turn.question
     assert example.answer == "Bolt uses port 7687." and example.original_answer == "Bolt uses 7474."
     assert example.corrected and example.status == "approved"
