@@ -41,57 +41,19 @@ import json
 import os
 import random
 import shutil
-import signal
-import socket
 import statistics
-import subprocess
 import sys
 import tempfile
 import threading
 import time
-import uuid
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+import common
+
 LOGGED_TURNS = 300
 BATCH, BATCHES = 500, 24
 CLIENTS = 2  # the concurrent ingestion figure: as many clients as this machine has cores
 RETRIEVAL_CHUNKS, RETRIEVAL_QUERIES = 100_000, 300
-
-
-def p95(values: list[float]) -> float:
-    ordered = sorted(values)
-    return ordered[max(0, int(round(0.95 * len(ordered))) - 1)]
-
-
-def _env(tmp: Path) -> dict:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "OPENAI_API_KEY", "NEO4J_URL"}
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "REVIEWHUB_BROKER_DIR": str(tmp / "broker"),
-            "REVIEWHUB_QUEUE": "bench-chat",
-            "REVIEWHUB_VAR_DIR": str(tmp / "var"),
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "CHAT_DAILY_QUESTION_LIMIT": "0",
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
-
-
-def _child(phase: str, env: dict) -> dict:
-    out = subprocess.run([PY, __file__, phase], env=env, cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"bench phase {phase} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 PARTS = ("logging", "ingest", "storage", "retrieval")
@@ -108,20 +70,20 @@ def _parts() -> set[str]:
 def run() -> dict:
     parts = _parts()
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-chat-"))
-    env = _env(tmp)
+    env = common.offline_env(
+        tmp, queue="bench-chat", ALLOWED_HOSTS="127.0.0.1,localhost", CHAT_DAILY_QUESTION_LIMIT="0"
+    )
     figures: dict = {}
     try:
-        subprocess.run(
-            [PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
-        )
+        common.migrate(env)
         if "logging" in parts:
-            figures.update(_logging_figures(_child("logging", env)))
+            figures.update(_logging_figures(common.child_json(__file__, env, "logging")))
         if "ingest" in parts:
             figures.update(_ingest_figures(env))
         if "storage" in parts:
-            figures.update(_storage_figures(_child("storage", env)))
+            figures.update(_storage_figures(common.child_json(__file__, env, "storage")))
         if "retrieval" in parts:
-            figures.update(_retrieval_figures(_child("retrieval", env)))
+            figures.update(_retrieval_figures(common.child_json(__file__, env, "retrieval")))
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
     return figures
@@ -257,46 +219,12 @@ def _retrieval_figures(result: dict) -> dict:
 # --- ingestion over HTTP ------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _text(rng: random.Random, words: list[str], chars: int) -> str:
-    out: list[str] = []
-    length = 0
-    while length < chars:
-        word = rng.choice(words)
-        out.append(word)
-        length += len(word) + 1
-    return " ".join(out)[:chars]
-
-
-def _interaction(rng: random.Random, words: list[str]) -> dict:
-    return {
-        "id": str(uuid.uuid4()),
-        "question": _text(rng, words, 60).rstrip() + "?",
-        "answer": _text(rng, words, 400),
-        "model": "gpt-4o-mini",
-        "context": [
-            {
-                "text": _text(rng, words, 300),
-                "source": f"docs/page-{rng.randint(1, 99)}.md",
-                "score": round(rng.random(), 3),
-            }
-            for _ in range(3)
-        ],
-    }
-
-
 def _ingest(env: dict, postgres_url: str | None = None) -> dict:
-    token = _child("token", env)["token"]
-    port = _free_port()
+    token = common.child_json(__file__, env, "token")["token"]
+    port = common.free_port()
     # the command serve_all starts for `make run` (reviewhub/management/commands/serve_all.py)
-    server = subprocess.Popen(
+    server = common.start_server(
         [
-            PY,
             "-m",
             "gunicorn",
             "-c",
@@ -305,28 +233,14 @@ def _ingest(env: dict, postgres_url: str | None = None) -> dict:
             f"127.0.0.1:{port}",
             "reviewhub.wsgi:application",
         ],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+        env,
+        port,
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the bench server did not start") from None
-                time.sleep(0.2)
         rng = random.Random(6)
-        words = [
-            w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()
-        ]
+        words = common.kb_words()
         bodies = [
-            json.dumps([_interaction(rng, words) for _ in range(BATCH)]).encode()
+            json.dumps([common.interaction(rng, words) for _ in range(BATCH)]).encode()
             for _ in range(2 * BATCHES + 2)
         ]
         headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
@@ -393,14 +307,13 @@ def _ingest(env: dict, postgres_url: str | None = None) -> dict:
         if errors:
             raise errors[0]
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        common.stop_server(server)
     n = BATCH * BATCHES
     return {
         "rate": n / elapsed,
         "concurrent_rate": n / concurrent_elapsed,
         "n": n,
-        "p95_request_ms": p95(timings),
+        "p95_request_ms": common.p95(timings),
         "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,
         "cpu_rate": n / server_cpu if server_cpu else 0.0,
         "client_cpu_ms_per_batch": client_cpu * 1000 / BATCHES,
@@ -470,9 +383,7 @@ def _postgres_env(env: dict) -> tuple[dict, object] | None:
     url = base.rsplit("/", 1)[0] + f"/{name}"
     pg_env = {**env, "DATABASE_URL": url}
     try:
-        subprocess.run(
-            [PY, "manage.py", "migrate", "--noinput", "-v0"], env=pg_env, cwd=ROOT, check=True
-        )
+        common.migrate(pg_env)
     except BaseException:
         drop()
         raise
@@ -482,18 +393,8 @@ def _postgres_env(env: dict) -> tuple[dict, object] | None:
 # --- child phases (run with Django configured for the temporary database) ------------------------
 
 
-class _Quiet:
-    def write(self, *_):
-        pass
-
-
 def _phase_token() -> dict:
-    from django.contrib.auth.models import User
-
-    from chat.services import api_token_create
-
-    user = User.objects.create_user("bench-api")
-    return {"token": api_token_create(user=user, name="bench")[1]}
+    return {"token": common.user_token("bench-api")}
 
 
 def _phase_storage() -> dict:
@@ -504,7 +405,6 @@ def _phase_storage() -> dict:
     from chat import llm, services
     from chat.api import _clean
     from chat.openapi import Interaction
-    from knowledge.demo import seed
 
     own = {"chat_turn", "chat_turncontext"}
 
@@ -524,13 +424,13 @@ def _phase_storage() -> dict:
         )
 
     rng = random.Random(17)
-    words = [w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()]
+    words = common.kb_words()
     user = User.objects.create_user("bench-storage")
     n = 2000
     before = pages()
     cpu = 0.0
     for _ in range(n // BATCH):
-        batch = [_full_prompt(_interaction(rng, words)) for _ in range(BATCH)]
+        batch = [_full_prompt(common.interaction(rng, words)) for _ in range(BATCH)]
         items = _clean([Interaction.model_validate_json(json.dumps(i)) for i in batch])
         t0 = time.process_time()
         services.interactions_ingest(user=user, items=items)
@@ -545,7 +445,7 @@ def _phase_storage() -> dict:
     )
     ingest_cpu_ms = cpu * 1000 / (n // BATCH)
 
-    seed(_Quiet())
+    common.seed_demo_kb()
     chatter = User.objects.create_user("bench-storage-chat")
     chat_n = 200
     chat_before = pages()
@@ -596,9 +496,8 @@ def _phase_logging() -> dict:
     from django.contrib.auth.models import User
 
     from chat import llm, services
-    from knowledge.demo import seed
 
-    seed(_Quiet())
+    common.seed_demo_kb()
     user = User.objects.create_user("bench-chat")
     questions = [
         "How do I restore a snapshot?",
@@ -639,10 +538,10 @@ def _phase_logging() -> dict:
             log_ms.append((t2 - t1) * 1000)
             turn_ms.append((t2 - t0) * 1000)
     return {
-        "p95": p95(log_ms),
+        "p95": common.p95(log_ms),
         "p50": statistics.median(log_ms),
         "n": len(log_ms),
-        "turn_p95": p95(turn_ms),
+        "turn_p95": common.p95(turn_ms),
     }
 
 
@@ -744,7 +643,7 @@ def _phase_retrieval() -> dict:
         timings.append((time.perf_counter() - t) * 1000)
         assert hits, query
     return {
-        "p95": p95(timings),
+        "p95": common.p95(timings),
         "p50": statistics.median(timings),
         "n": len(timings),
         "build_s": build_s,

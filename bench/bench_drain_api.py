@@ -21,18 +21,12 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
 TURNS = int(os.environ.get("BENCH_DRAIN_TURNS", "4000"))
 ROUNDS = int(os.environ.get("BENCH_DRAIN_ROUNDS", "2"))
 WARM = int(os.environ.get("BENCH_DRAIN_WARM", "2000"))
-TICK = os.sysconf("SC_CLK_TCK")
-
-
-def _cpu(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def _own_cpu() -> float:
@@ -77,7 +71,6 @@ def child(tmp: str) -> None:
     from django.core.management import call_command
     from neomodel import db
 
-    from bench.bench_chat import _interaction
     from bench.bench_graph import _start_graph
     from chat import services
     from chat.api import _DUMP, _clean
@@ -90,23 +83,21 @@ def child(tmp: str) -> None:
     try:
         user = User.objects.create(username="api")
         rng = random.Random(17)
-        words = [
-            w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()
-        ]
+        words = common.kb_words()
 
         def ingest(n: int) -> None:
             for start in range(0, n, 500):
-                items = [_interaction(rng, words) for _ in range(min(500, n - start))]
+                items = [common.interaction(rng, words) for _ in range(min(500, n - start))]
                 body = _DUMP.validate_json(json.dumps(items))
                 services.interactions_ingest(user=user, items=_clean(body))
 
         for label, n in [("warm-up", WARM)] + [(f"round {i + 1}", TURNS) for i in range(ROUNDS)]:
             ingest(n)
-            graph0, own0, wall0 = _cpu(proc.pid), _own_cpu(), time.monotonic()
+            graph0, own0, wall0 = common.cpu_seconds(proc.pid), _own_cpu(), time.monotonic()
             synced = drain()
             wall, graph, own = (
                 time.monotonic() - wall0,
-                _cpu(proc.pid) - graph0,
+                common.cpu_seconds(proc.pid) - graph0,
                 _own_cpu() - own0,
             )
             print(
@@ -125,16 +116,10 @@ def child(tmp: str) -> None:
 
 def main() -> None:
     with tempfile.TemporaryDirectory(prefix="rh-bench-drain-") as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "REVIEWHUB_VAR_DIR": tmp,
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-        for name in ("NEO4J_URL", "REDIS_URL"):
-            env.pop(name, None)
-        subprocess.run([sys.executable, __file__, "--child", tmp], env=env, cwd=ROOT, check=True)
+        env = common.sqlite_env(tmp, without={"NEO4J_URL", "REDIS_URL"}, REVIEWHUB_VAR_DIR=tmp)
+        subprocess.run(
+            [sys.executable, __file__, "--child", tmp], env=env, cwd=common.ROOT, check=True
+        )
 
 
 if __name__ == "__main__":

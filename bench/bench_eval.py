@@ -20,17 +20,15 @@ Run: .venv/bin/python bench/run.py eval
 from __future__ import annotations
 
 import json
-import os
 import shutil
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PAIRS = ROOT / "bench" / "data" / "eval_pairs.jsonl"
-PY = sys.executable
+import common
+
+PAIRS = common.ROOT / "bench" / "data" / "eval_pairs.jsonl"
 OFFLINE_TURNS = 10_000
 JUDGE_TURNS = 64
 
@@ -154,50 +152,20 @@ def _child_judge() -> dict:
     }
 
 
-def _env(tmp: Path) -> dict:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "OPENAI_API_KEY", "NEO4J_URL"}
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "REVIEWHUB_BROKER_DIR": str(tmp / "broker"),
-            "REVIEWHUB_QUEUE": "bench-eval",
-            "REVIEWHUB_VAR_DIR": str(tmp / "var"),
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only",
-            "LOG_LEVEL": "WARNING",
-            "EVAL_ONLINE_BATCH": str(OFFLINE_TURNS),
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
-
-
-def _child(phase: str, env: dict) -> dict:
-    out = subprocess.run([PY, __file__, phase], env=env, cwd=ROOT, capture_output=True, text=True)
-    if out.returncode != 0:
-        raise RuntimeError(f"bench phase {phase} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def run() -> dict:
     value, n = groundedness_auroc()
     print(f"  groundedness AUROC {value:.3f} on {n} labelled answers", flush=True)
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-eval-"))
-    env = _env(tmp)
+    env = common.offline_env(tmp, queue="bench-eval", EVAL_ONLINE_BATCH=str(OFFLINE_TURNS))
     try:
-        subprocess.run(
-            [PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
-        )
-        off = _child("offline", env)
+        common.migrate(env)
+        off = common.child_json(__file__, env, "offline")
         print(
             f"  offline checks: {off['rate']:,.0f} turns/s ({off['turns']:,} turns in "
             f"{off['seconds']:.1f} s, load + 4 checks + upsert)",
             flush=True,
         )
-        jd = _child("judge", env)
+        jd = common.child_json(__file__, env, "judge")
         print(
             f"  judge: {jd['concurrency']} calls in flight (setting {jd['setting']}); "
             f"agreement {jd['agreement']:.3f} on {jd['n']} ({jd['errors']} errors)",
@@ -234,6 +202,6 @@ def run() -> dict:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(common.ROOT))
     phase = {"offline": _child_offline, "judge": _child_judge}[sys.argv[1]]
     print(json.dumps(phase()))

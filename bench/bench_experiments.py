@@ -20,9 +20,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
 QUESTIONS = int(os.environ.get("BENCH_EXPERIMENT_QUESTIONS", "1000"))
 PAGE_QUESTIONS = int(os.environ.get("BENCH_EXPERIMENT_PAGE_QUESTIONS", "5000"))
 PAGE_ROUNDS = int(os.environ.get("BENCH_PAGE_ROUNDS", "20"))
@@ -30,33 +30,16 @@ PAGE_ROUNDS = int(os.environ.get("BENCH_PAGE_ROUNDS", "20"))
 
 def run() -> dict:
     with tempfile.TemporaryDirectory(prefix="rh-bench-exp-") as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "REVIEWHUB_VAR_DIR": tmp,
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-            "PYTHONPATH": str(ROOT),
-            "EXP_BENCH_KEY": "test-key",
-        }
-        for name in ("OPENAI_API_KEY", "REDIS_URL", "NEO4J_URL"):
-            env.pop(name, None)
-        # the results page renders with DEBUG off, as served: its static files must exist
-        for command in (["migrate"], ["collectstatic"]):
-            subprocess.run(
-                [sys.executable, "manage.py", *command, "--noinput", "-v0"],
-                env=env,
-                cwd=ROOT,
-                check=True,
-            )
-        out = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
+        env = common.sqlite_env(
+            tmp,
+            without={"OPENAI_API_KEY", "REDIS_URL", "NEO4J_URL"},
+            REVIEWHUB_VAR_DIR=tmp,
+            EXP_BENCH_KEY="test-key",
         )
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        # the results page renders with DEBUG off, as served: its static files must exist
+        common.migrate(env)
+        common.manage(env, "collectstatic", "--noinput", "-v0")
+        return common.child_json(__file__, env, "--child", stderr="live")
 
 
 def _log(msg: str) -> None:
@@ -99,7 +82,7 @@ def _serve_fixture() -> tuple[subprocess.Popen, str]:
         "from tests.experiments.conftest import answer_for;"
         f"s = LLMServer({port}); s.answer_for = answer_for; s.serve_forever()"
     )
-    proc = subprocess.Popen([sys.executable, "-c", code], cwd=ROOT, start_new_session=True)
+    proc = subprocess.Popen([sys.executable, "-c", code], cwd=common.ROOT, start_new_session=True)
     wait_for_port(port, 30, proc)
     return proc, f"http://127.0.0.1:{port}/v1"
 
@@ -114,13 +97,8 @@ def _setup():
         logging.getLogger(name).setLevel(logging.WARNING)
     from accounts.services import user_create
     from chat.models import ModelEndpoint
-    from knowledge.demo import seed
 
-    class Quiet:
-        def write(self, *_):
-            pass
-
-    seed(Quiet())
+    common.seed_demo_kb()
     server, base_url = _serve_fixture()
     for name in ("good-model", "bad-model"):
         ModelEndpoint.objects.create(

@@ -28,9 +28,9 @@ import subprocess
 import sys
 import tempfile
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
 TURNS = int(os.environ.get("BENCH_TURNS", "100000"))
 COMPARE_TURNS = int(os.environ.get("BENCH_COMPARE_TURNS", "2000"))
 ROUNDS = int(os.environ.get("BENCH_GRAPH_ROUNDS", "5"))
@@ -38,23 +38,8 @@ ROUNDS = int(os.environ.get("BENCH_GRAPH_ROUNDS", "5"))
 
 def run() -> dict:
     with tempfile.TemporaryDirectory(prefix="rh-bench-graph-") as tmp:
-        env = {
-            **os.environ,
-            "DATABASE_URL": f"sqlite:///{tmp}/bench.sqlite3",
-            "REVIEWHUB_VAR_DIR": tmp,
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-        env.pop("NEO4J_URL", None)
-        out = subprocess.run(
-            [sys.executable, __file__, "--child", tmp],
-            env=env,
-            cwd=ROOT,
-            check=True,
-            stdout=subprocess.PIPE,
-            text=True,
-        )
-        return json.loads(out.stdout.strip().splitlines()[-1])
+        env = common.sqlite_env(tmp, without={"NEO4J_URL"}, REVIEWHUB_VAR_DIR=tmp)
+        return common.child_json(__file__, env, "--child", tmp, stderr="live")
 
 
 # --- the child ----------------------------------------------------------------------------
@@ -74,7 +59,7 @@ def _start_graph(tmp: str):
     proc = subprocess.Popen(
         [
             sys.executable,
-            str(ROOT / "manage.py"),
+            str(common.ROOT / "manage.py"),
             "graphserver",
             "--bolt-port",
             str(bolt),
@@ -83,7 +68,7 @@ def _start_graph(tmp: str):
             "--data-dir",
             f"{tmp}/graph",
         ],
-        cwd=ROOT,
+        cwd=common.ROOT,
         start_new_session=True,
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,

@@ -20,62 +20,26 @@ from __future__ import annotations
 
 import http.client
 import json
-import os
 import random
 import shutil
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
 from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
-PY = sys.executable
+import common
+
 TRACES_PER_BATCH, BATCHES, WARMUP = 170, 24, 2
 SPANS_PER_TRACE = 3
 
 
-def _env(tmp: Path) -> dict:
-    env = {
-        k: v for k, v in os.environ.items() if k not in {"REDIS_URL", "OPENAI_API_KEY", "NEO4J_URL"}
-    }
-    env.update(
-        {
-            "DATABASE_URL": f"sqlite:///{tmp / 'bench.sqlite3'}",
-            "REVIEWHUB_BROKER_DIR": str(tmp / "broker"),
-            "REVIEWHUB_QUEUE": "bench-otlp",
-            "REVIEWHUB_VAR_DIR": str(tmp / "var"),
-            "DEBUG": "false",
-            "SECRET_KEY": "bench-only",
-            "ALLOWED_HOSTS": "127.0.0.1,localhost",
-            "LOG_LEVEL": "WARNING",
-            "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-            "PYTHONPATH": str(ROOT),
-        }
-    )
-    return env
-
-
-def _child(phase: str, env: dict, *args: str) -> dict:
-    out = subprocess.run(
-        [PY, __file__, phase, *args], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    if out.returncode != 0:
-        raise RuntimeError(f"bench phase {phase} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
-
-
 def run() -> dict:
     tmp = Path(tempfile.mkdtemp(prefix="rh-bench-otlp-"))
-    env = _env(tmp)
+    env = common.offline_env(tmp, queue="bench-otlp", ALLOWED_HOSTS="127.0.0.1,localhost")
     try:
-        subprocess.run(
-            [PY, "manage.py", "migrate", "--noinput", "-v0"], env=env, cwd=ROOT, check=True
-        )
+        common.migrate(env)
         bodies = _bodies(tmp)
-        token = _child("token", env)["token"]
+        token = common.child_json(__file__, env, "token")["token"]
         http_result = _post_all(env, token, bodies)
         print(
             f"  OTLP/HTTP protobuf: {http_result['rate']:,.0f} spans/s "
@@ -90,7 +54,7 @@ def run() -> dict:
             f"  OTLP/HTTP JSON: {http_result['json_rate']:,.0f} spans/s (same spans as JSON)",
             flush=True,
         )
-        split = _child("split", env, str(tmp / "bodies"))
+        split = common.child_json(__file__, env, "split", str(tmp / "bodies"))
         print(
             "  in-process CPU per request: "
             + ", ".join(f"{k} {v:.1f} ms" for k, v in split.items() if k != "n"),
@@ -128,7 +92,7 @@ def _bodies(tmp: Path) -> dict[str, list[bytes]]:
     from opentelemetry.sdk.trace.export.in_memory_span_exporter import InMemorySpanExporter
 
     rng = random.Random(16)
-    words = [w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()]
+    words = common.kb_words()
     memory = InMemorySpanExporter()
     provider = TracerProvider(resource=Resource.create({"service.name": "bench-app"}))
     provider.add_span_processor(SimpleSpanProcessor(memory))
@@ -162,22 +126,13 @@ def _otlp_json(data: dict) -> bytes:
     return json.dumps(data).encode()
 
 
-def _text(rng: random.Random, words: list[str], chars: int) -> str:
-    out, length = [], 0
-    while length < chars:
-        word = rng.choice(words)
-        out.append(word)
-        length += len(word) + 1
-    return " ".join(out)[:chars]
-
-
 def _trace(tracer, rng, words, *, gen_ai: bool, session: str) -> None:
-    question = _text(rng, words, 60).rstrip() + "?"
+    question = common.text(rng, words, 60).rstrip() + "?"
     docs = [
-        (f"docs/page-{rng.randint(1, 99)}.md", _text(rng, words, 300), round(rng.random(), 3))
+        (f"docs/page-{rng.randint(1, 99)}.md", common.text(rng, words, 300), round(rng.random(), 3))
         for _ in range(3)
     ]
-    answer = _text(rng, words, 400)
+    answer = common.text(rng, words, 400)
     with tracer.start_as_current_span(
         "rag", attributes={"openinference.span.kind": "CHAIN", "session.id": session}
     ):
@@ -237,32 +192,12 @@ def _trace(tracer, rng, words, *, gen_ai: bool, session: str) -> None:
 # --- over HTTP ---------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _post_all(env: dict, token: str, bodies: dict[str, list[bytes]]) -> dict:
-    port = _free_port()
-    server = subprocess.Popen(
-        [PY, "manage.py", "serve_web", f"127.0.0.1:{port}", "--noreload"],
-        env=env,
-        cwd=ROOT,
-        start_new_session=True,
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
+    port = common.free_port()
+    server = common.start_server(
+        ["manage.py", "serve_web", f"127.0.0.1:{port}", "--noreload"], env, port
     )
     try:
-        deadline = time.monotonic() + 60
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=0.5).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or server.poll() is not None:
-                    raise RuntimeError("the bench server did not start") from None
-                time.sleep(0.2)
         conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
 
         def post(body: bytes, content_type: str) -> None:
@@ -287,49 +222,37 @@ def _post_all(env: dict, token: str, bodies: dict[str, list[bytes]]) -> dict:
         for body in protobuf[:WARMUP]:  # imports, first queries
             post(body, "application/x-protobuf")
         timings = []
-        cpu_before = _cpu_seconds(server.pid)
+        cpu_before = common.cpu_seconds(server.pid)
         started = time.perf_counter()
         for body in protobuf[WARMUP:]:
             t0 = time.perf_counter()
             post(body, "application/x-protobuf")
             timings.append((time.perf_counter() - t0) * 1000)
         elapsed = time.perf_counter() - started
-        server_cpu = _cpu_seconds(server.pid) - cpu_before
+        server_cpu = common.cpu_seconds(server.pid) - cpu_before
         t0 = time.perf_counter()
         post(bodies["json"][0], "application/json")
         json_elapsed = time.perf_counter() - t0
         conn.close()
     finally:
-        os.killpg(server.pid, signal.SIGTERM)
-        server.wait(timeout=20)
+        common.stop_server(server)
     per_batch = TRACES_PER_BATCH * SPANS_PER_TRACE
     n = per_batch * BATCHES
-    timings.sort()
     return {
         "rate": n / elapsed,
         "json_rate": per_batch / json_elapsed,
         "n": n,
-        "p95_request_ms": timings[max(0, int(round(0.95 * len(timings))) - 1)],
+        "p95_request_ms": common.p95(timings),
         "server_cpu_ms_per_batch": server_cpu * 1000 / BATCHES,
         "cpu_rate": n / server_cpu if server_cpu else 0.0,
     }
-
-
-def _cpu_seconds(pid: int) -> float:
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
-    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
 # --- child phases (Django configured for the temporary database) ----------------------------------
 
 
 def _phase_token() -> dict:
-    from django.contrib.auth.models import User
-
-    from chat.services import api_token_create
-
-    user = User.objects.create_user("bench-otlp")
-    return {"token": api_token_create(user=user, name="bench")[1]}
+    return {"token": common.user_token("bench-otlp")}
 
 
 def _phase_split(folder: str) -> dict:
@@ -360,7 +283,7 @@ def _phase_split(folder: str) -> dict:
 
 
 if __name__ == "__main__":
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(common.ROOT))
     import django
 
     django.setup()

@@ -11,18 +11,17 @@ Runs in a child process so its Django configuration never mixes with other bench
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
 DB = "bench_queue"
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TURNS = int(os.environ.get("BENCH_QUEUE_TURNS", "1000000"))
 EXPERTS = 20
 CLAIMS = 400
@@ -30,70 +29,35 @@ PAGES = 200
 
 
 def run() -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _db_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret-key",
-        "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = common.pg_env(DB)
     reuse = os.environ.get("BENCH_QUEUE_REUSE")  # keep/reuse the data while tuning
     if not reuse:
         _recreate_db()
     try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1500,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench_queue child failed:\n{proc.stdout}\n{proc.stderr}")
-        sys.stderr.write(proc.stderr)
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
     finally:
         if not os.environ.get("BENCH_QUEUE_KEEP"):
             _drop_db()
 
 
-def _db_url() -> str:
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{DB}".replace("postgresql://", "postgres://", 1)
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
 def _recreate_db() -> None:
     _drop_db()
-    _admin(f"CREATE DATABASE {DB}")
+    common.pg_admin(f"CREATE DATABASE {DB}")
 
 
 def _drop_db() -> None:
-    _admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+    common.pg_admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
 
 
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[94]
-
-
-def log(msg: str) -> None:
-    sys.stderr.write(f"  [bench_queue] {msg}\n")
-    sys.stderr.flush()
+p95 = common.p95_interpolated
+log = functools.partial(common.log, "bench_queue")
 
 
 # --- the child: Django configured on the bench database ---------------------------------
 
 
 def child() -> None:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(common.ROOT))
     import django
 
     django.setup()

@@ -25,6 +25,7 @@ the release defined, then the build), beside its RSS before the build.
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import random
@@ -34,6 +35,8 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+
+import common
 
 ROOT = Path(__file__).resolve().parent.parent
 N = int(os.environ.get("BENCH_RELEASE_EXAMPLES", "20000"))
@@ -77,41 +80,29 @@ def run() -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
 
 
-def log(msg: str) -> None:
-    sys.stderr.write(f"  [bench_release] {msg}\n")
-    sys.stderr.flush()
-
-
-def _text(rng: random.Random, words: list[str], chars: int) -> str:
-    out: list[str] = []
-    length = 0
-    while length < chars:
-        word = rng.choice(words)
-        out.append(word)
-        length += len(word) + 1
-    return " ".join(out)[:chars]
+log = functools.partial(common.log, "bench_release")
 
 
 def interactions(n: int) -> list[dict]:
     """The ingestion bench's interactions (bench_chat), with a few PII hits as real traffic
     has: every 50th answer carries an e-mail address, every 70th a phone number."""
     rng = random.Random(17)
-    words = [w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()]
+    words = common.kb_words()
     items = []
     for i in range(n):
-        answer = _text(rng, words, 400)
+        answer = common.text(rng, words, 400)
         if i % 50 == 0:
             answer += f" Write to support{i}@example.com for help."
         if i % 70 == 0:
             answer += " Or call +1 415 555 0132."
         items.append(
             {
-                "question": _text(rng, words, 60).rstrip() + "?",
+                "question": common.text(rng, words, 60).rstrip() + "?",
                 "answer": answer,
                 "model": "gpt-4o-mini",
                 "context": [
                     {
-                        "text": _text(rng, words, 300),
+                        "text": common.text(rng, words, 300),
                         "source": f"docs/page-{rng.randint(1, 99)}.md",
                         "score": round(rng.random(), 3),
                     }

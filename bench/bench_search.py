@@ -19,74 +19,38 @@ BENCH_SEARCH_TURNS sets the size (default 1,000,000).
 
 from __future__ import annotations
 
+import functools
 import json
 import os
 import re
 import statistics
-import subprocess
 import sys
 import time
-from pathlib import Path
 from urllib.parse import urlencode
 
-ROOT = Path(__file__).resolve().parent.parent
+import common
+
 DB = os.environ.get("BENCH_SEARCH_DB", "bench_search")
-ADMIN_URL = os.environ.get("BENCH_PG_ADMIN_URL", "postgresql://postgres@127.0.0.1:5432/postgres")
 TURNS = int(os.environ.get("BENCH_SEARCH_TURNS", "1000000"))
 PAGES = 200
 NEXT_CURSOR = re.compile(rb"cursor=([A-Za-z0-9_-]+)")
 
 
 def run() -> dict:
-    env = {
-        **os.environ,
-        "DATABASE_URL": _db_url(),
-        "DEBUG": "false",
-        "SECRET_KEY": "bench-only-secret-key",
-        "DJANGO_SETTINGS_MODULE": "reviewhub.settings",
-        "LOG_LEVEL": "WARNING",
-    }
+    env = common.pg_env(DB)
     reuse = os.environ.get("BENCH_SEARCH_REUSE")
     if not reuse:
-        _admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
-        _admin(f"CREATE DATABASE {DB}")
+        common.pg_admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+        common.pg_admin(f"CREATE DATABASE {DB}")
     try:
-        proc = subprocess.run(
-            [sys.executable, __file__, "--child"],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1500,
-        )
-        if proc.returncode != 0:
-            raise RuntimeError(f"bench_search child failed:\n{proc.stdout}\n{proc.stderr}")
-        sys.stderr.write(proc.stderr)
-        return json.loads(proc.stdout.strip().splitlines()[-1])
+        return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
     finally:
         if not os.environ.get("BENCH_SEARCH_KEEP"):
-            _admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
+            common.pg_admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
 
 
-def _db_url() -> str:
-    base = ADMIN_URL.rsplit("/", 1)[0]
-    return f"{base}/{DB}".replace("postgresql://", "postgres://", 1)
-
-
-def _admin(sql: str) -> None:
-    import psycopg
-
-    with psycopg.connect(ADMIN_URL, autocommit=True) as conn:
-        conn.execute(sql)
-
-
-def p95(samples: list[float]) -> float:
-    return statistics.quantiles(samples, n=100, method="inclusive")[94]
-
-
-def log(msg: str) -> None:
-    sys.stderr.write(f"  [bench_search] {msg}\n")
-    sys.stderr.flush()
+p95 = common.p95_interpolated
+log = functools.partial(common.log, "bench_search")
 
 
 # --- the child ----------------------------------------------------------------------------
@@ -104,7 +68,7 @@ error timeout crash slow latency outage status incident bug feature request feed
 
 
 def child() -> None:
-    sys.path.insert(0, str(ROOT))
+    sys.path.insert(0, str(common.ROOT))
     import django
 
     django.setup()
@@ -260,7 +224,14 @@ def bench_pages(expert) -> dict:
             log(f"{kind} pages: p50 {statistics.median(values):.1f} ms, p95 {p95(values):.1f} ms")
     log(f"all pages: p50 {statistics.median(samples):.1f} ms, p95 {p95(samples):.1f} ms")
     name = "search_page_p95_ms_1m" if TURNS >= 1_000_000 else f"search_page_p95_ms_{TURNS}"
-    return {name: {"value": round(p95(samples), 1), "unit": "ms", "target": "<= 150", "n": PAGES}}
+    return {
+        name: {
+            "value": round(p95(samples), 1),
+            "unit": "ms",
+            "target": "<= 150",
+            "n": PAGES,
+        }
+    }
 
 
 if __name__ == "__main__":

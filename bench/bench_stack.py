@@ -48,6 +48,8 @@ import time
 import urllib.parse
 from pathlib import Path
 
+import common
+
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 PY = sys.executable
@@ -256,14 +258,6 @@ def _poll(check, what: str, interval: float = 0.5) -> float:
 # --- the stack ------------------------------------------------------------------------------
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _env(tmp: Path, database_url: str) -> dict:
     keep = {k: v for k, v in os.environ.items() if k not in {"NEO4J_URL", "DATABASE_URL", "DEBUG"}}
     keep.update(
@@ -274,9 +268,9 @@ def _env(tmp: Path, database_url: str) -> dict:
         STATIC_ROOT=str(tmp / "static"),
         EXPORT_DIR=str(tmp / "exports"),
         GRAPH_DATA_DIR=str(tmp / "graph"),
-        GRAPH_BOLT_PORT=str(_free_port()),
-        GRAPH_HTTP_PORT=str(_free_port()),
-        PORT=str(_free_port()),
+        GRAPH_BOLT_PORT=str(common.free_port()),
+        GRAPH_HTTP_PORT=str(common.free_port()),
+        PORT=str(common.free_port()),
         OPENAI_API_KEY="",
         LOG_LEVEL="WARNING",
         DJANGO_SETTINGS_MODULE="reviewhub.settings",
@@ -291,15 +285,6 @@ def _manage(env: dict, *args: str) -> None:
     )
     if out.returncode:
         raise RuntimeError(f"manage.py {' '.join(args)} failed:\n{out.stderr[-3000:]}")
-
-
-def _child(phase: str, env: dict, *args: str) -> dict:
-    out = subprocess.run(
-        [PY, __file__, phase, *args], env=env, cwd=ROOT, capture_output=True, text=True
-    )
-    if out.returncode:
-        raise RuntimeError(f"bench phase {phase} failed:\n{out.stderr[-3000:]}")
-    return json.loads(out.stdout.strip().splitlines()[-1])
 
 
 def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
@@ -319,12 +304,10 @@ def _wait_healthy(port: int, proc: subprocess.Popen, log: Path) -> None:
 def _ingest(port: int, token: str) -> tuple[list[str], float, float]:
     """POST N interactions in batches; returns their ids, the rate and when the last
     batch was answered."""
-    from bench.bench_chat import _interaction
-
     rng = random.Random(17)
-    words = [w for w in (ROOT / "demo" / "kb" / "backups.md").read_text().split() if w.isalpha()]
+    words = common.kb_words()
     headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    bodies = [[_interaction(rng, words) for _ in range(BATCH)] for _ in range(N // BATCH)]
+    bodies = [[common.interaction(rng, words) for _ in range(BATCH)] for _ in range(N // BATCH)]
     ids = [item["id"] for body in bodies for item in body]
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     started = time.perf_counter()
@@ -365,7 +348,7 @@ def run() -> dict:
         _manage(env, "migrate", "--noinput", "-v0")
         _manage(env, "collectstatic", "--noinput", "-v0")
         _manage(env, "seed_demo", "--unless-production")
-        state = _child("setup", env)
+        state = common.child_json(__file__, env, "setup")
         log = open(log_path, "w")
         stack = subprocess.Popen(
             [PY, "manage.py", "serve_all", "--port", str(port)],
@@ -417,13 +400,13 @@ def run() -> dict:
         )
 
         sampler.phase = "approval"
-        approved = _child("approve", env, state["lead"])
+        approved = common.child_json(__file__, env, "approve", state["lead"])
         print(
             f"  approve: {approved['approved']:,} examples in {approved['seconds']:.1f} s",
             flush=True,
         )
         sampler.phase = "release build and its sync"
-        done = _child("release", env, state["lead"])
+        done = common.child_json(__file__, env, "release", state["lead"])
         print(
             f"  release: {done['items']:,} examples built by the worker in "
             f"{done['built_at'] - done['created']:.1f} s",
