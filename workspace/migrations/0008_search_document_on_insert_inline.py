@@ -9,6 +9,8 @@ copy of the trigger). An UPDATE of the question or answer still goes through the
 comments included. SQLite (FTS5) is untouched.
 """
 
+import importlib
+
 from django.db import migrations
 
 INLINE = """
@@ -24,15 +26,11 @@ BEGIN
 END $$;
 """
 
-CALLED = """
-CREATE OR REPLACE FUNCTION workspace_turn_document_set() RETURNS trigger LANGUAGE plpgsql AS $$
-BEGIN
-    -- a new turn has no feedback yet: skip the comments lookup on the logging path
-    NEW.search_document := workspace_turn_document(
-        NEW.question, NEW.answer, CASE WHEN TG_OP = 'UPDATE' THEN NEW.id END);
-    RETURN NEW;
-END $$;
-"""
+# back to 0003's trigger function (its CREATE FUNCTION, as a replacement)
+SEARCH_0003 = importlib.import_module("workspace.migrations.0003_stored_search_document")
+CALLED = SEARCH_0003.TURN_TRIGGER.split("CREATE TRIGGER")[0].replace(
+    "CREATE FUNCTION", "CREATE OR REPLACE FUNCTION"
+)
 
 
 def forward(apps, schema_editor):
