@@ -82,8 +82,10 @@ def _start_graph(tmp: str):
 
 
 def _make_data(n_turns: int) -> None:
-    """Bulk inserts: 50 users, 100 documents × 10 chunks, 5 topics, n_turns turns in
-    conversations of 5, two contexts per turn, feedback on every fifth turn."""
+    """Bulk inserts: 50 users, 100 documents × 10 chunks, 5 keyword topics, n_turns turns in
+    conversations of 5, two contexts per turn, feedback on every fifth turn. Each question
+    gets its topic as production gives it: a keyword membership (the ABOUT edge's source)
+    from `chat.topics.assign_topics`, the periodic task, which also sets `Turn.topic`."""
     import hashlib
     import random
     import uuid
@@ -93,7 +95,9 @@ def _make_data(n_turns: int) -> None:
     from django.utils import timezone
 
     from chat.models import Conversation, Feedback, Topic, Turn, TurnContext
+    from chat.topics import assign_topics
     from knowledge.models import Chunk, Document
+    from outbox.models import OutboxEntry
 
     rnd = random.Random(4)
     users = User.objects.bulk_create(User(username=f"bench{i}") for i in range(50))
@@ -111,9 +115,7 @@ def _make_data(n_turns: int) -> None:
         for d in docs
         for j in range(10)
     )
-    topics = Topic.objects.bulk_create(
-        Topic(name=f"topic {i}", keywords=[f"k{i}"]) for i in range(5)
-    )
+    Topic.objects.bulk_create(Topic(name=f"topic {i}", keywords=[f"k{i}"]) for i in range(5))
     now = timezone.now()
     per_conv = 5
     convs = Conversation.objects.bulk_create(
@@ -137,7 +139,6 @@ def _make_data(n_turns: int) -> None:
             model="offline",
             provider="offline",
             max_context_score=rnd.random(),
-            topic=topics[i % 5],
             created_at=now - timedelta(minutes=n_turns - i),
             completed_at=now,
         )
@@ -162,12 +163,16 @@ def _make_data(n_turns: int) -> None:
     Turn.objects.bulk_create(turns, batch_size=5000)
     TurnContext.objects.bulk_create(contexts, batch_size=5000)
     Feedback.objects.bulk_create(feedback, batch_size=5000)
+    assert assign_topics() == n_turns  # question i is about k{i % 5}: topic i % 5
+    # The rest of the data was inserted without outbox rows; so are the topics' (the graph
+    # is written by the timed steps, and the drain step records the turns it drains).
+    OutboxEntry.objects.all().delete()
 
 
 def _per_object(turn_ids: list) -> None:
     """The naive path: neomodel objects saved and connected one at a time, producing the
     same graph as `sync_turns` (messages, NEXT, FIRST, HAS_CONTEXT, ABOUT)."""
-    from chat.models import Turn, TurnContext
+    from chat.models import TopicMembership, Turn, TurnContext
     from graph import nodes
 
     chunk_nodes = {c.uid: c for c in nodes.Chunk.nodes.all()}
@@ -175,6 +180,9 @@ def _per_object(turn_ids: list) -> None:
     contexts: dict = {}
     for c in TurnContext.objects.filter(turn_id__in=turn_ids):
         contexts.setdefault(c.turn_id, []).append(c)
+    memberships: dict = {}
+    for m in TopicMembership.objects.filter(turn_id__in=turn_ids):
+        memberships.setdefault(m.turn_id, []).append(m)
     previous: dict = {}  # conversation -> its last answer node so far
     for t in Turn.objects.filter(id__in=turn_ids).order_by("conversation_id", "position"):
         conv = str(t.conversation_id)
@@ -209,8 +217,8 @@ def _per_object(turn_ids: list) -> None:
         previous[conv] = a
         for c in contexts.get(t.id, []):
             a.context.connect(chunk_nodes[str(c.chunk_id)], {"rank": c.rank, "score": c.score})
-        if t.topic_id:
-            q.about.connect(topic_nodes[str(t.topic_id)])
+        for m in memberships.get(t.id, []):
+            q.about.connect(topic_nodes[str(m.topic_id)], {"method": m.method, "score": m.score})
 
 
 def _counts() -> tuple:

@@ -17,7 +17,9 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 
 import common
 
@@ -29,12 +31,14 @@ PAGES = 200
 
 
 def run() -> dict:
-    env = common.pg_env(DB)
     reuse = os.environ.get("BENCH_QUEUE_REUSE")  # keep/reuse the data while tuning
     if not reuse:
         _recreate_db()
     try:
-        return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
+        with tempfile.TemporaryDirectory(prefix="rh-bench-queue-") as tmp:
+            # the queue page renders with DEBUG off, as served: its static files must exist
+            env = common.collectstatic(common.pg_env(DB), Path(tmp) / "static")
+            return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
     finally:
         if not os.environ.get("BENCH_QUEUE_KEEP"):
             _drop_db()

@@ -25,7 +25,9 @@ import os
 import re
 import statistics
 import sys
+import tempfile
 import time
+from pathlib import Path
 from urllib.parse import urlencode
 
 import common
@@ -37,13 +39,15 @@ NEXT_CURSOR = re.compile(rb"cursor=([A-Za-z0-9_-]+)")
 
 
 def run() -> dict:
-    env = common.pg_env(DB)
     reuse = os.environ.get("BENCH_SEARCH_REUSE")
     if not reuse:
         common.pg_admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")
         common.pg_admin(f"CREATE DATABASE {DB}")
     try:
-        return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
+        with tempfile.TemporaryDirectory(prefix="rh-bench-search-") as tmp:
+            # the explorer renders with DEBUG off, as served: its static files must exist
+            env = common.collectstatic(common.pg_env(DB), Path(tmp) / "static")
+            return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
     finally:
         if not os.environ.get("BENCH_SEARCH_KEEP"):
             common.pg_admin(f"DROP DATABASE IF EXISTS {DB} WITH (FORCE)")

@@ -89,6 +89,15 @@ def migrate(env: dict[str, str]) -> None:
     manage(env, "migrate", "--noinput", "-v0")
 
 
+def collectstatic(env: dict[str, str], root: Path | str) -> dict[str, str]:
+    """`env` with STATIC_ROOT=root, after `manage.py collectstatic` into it. With DEBUG off a
+    page names its static files through whitenoise's manifest, which collectstatic writes
+    (`make run` runs it first)."""
+    env = {**env, "STATIC_ROOT": str(root)}
+    manage(env, "collectstatic", "--noinput", "-v0")
+    return env
+
+
 def child_json(
     script: str,
     env: dict[str, str],

@@ -8,7 +8,8 @@ each ingested and then drained; per round it prints the wall time, the graph ser
 (utime + stime of its process, from /proc) and this process's CPU, per turn.
 
 For iterating on graph/projection.py; the figure that counts is bench_stack's
-graph_fresh_s_20k. Run: .venv/bin/python bench/bench_drain_api.py
+graph_fresh_s_20k, so this is a script, not one of `make bench`'s benchmarks (no `bench_`
+prefix, no `run()`). Run: .venv/bin/python bench/drain_api.py
 """
 
 from __future__ import annotations
