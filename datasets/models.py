@@ -152,7 +152,10 @@ class ReleaseItem(models.Model):
     """One example in a built release, snapshotted (after PII scrubbing) at build time,
     so later edits to the example do not change what the release's files hold."""
 
-    release = models.ForeignKey(Release, on_delete=models.CASCADE, related_name="items")
+    # db_index=False: both unique constraints below lead with release.
+    release = models.ForeignKey(
+        Release, on_delete=models.CASCADE, related_name="items", db_index=False
+    )
     example = models.ForeignKey(
         "annotations.Example", on_delete=models.PROTECT, related_name="release_items"
     )

@@ -185,3 +185,78 @@ def test_text_without_pii_comes_back_unchanged_and_uncounted():
     counts = Counter()
     text = "Open the Snapshots tab, choose one and press Restore; it takes 3-5 minutes."
     assert pii.scrub(text, counts) == text and not counts
+
+
+@pytest.mark.django_db(transaction=True)  # the build owns its transactions, as on a worker
+def test_a_build_storing_its_items_a_batch_behind_stores_all_of_them_in_release_order(
+    role_groups_restored, lead, monkeypatch, tmp_path
+):
+    """Outside a transaction, PostgreSQL stores each batch on a thread of its own while the
+    next is prepared (snapshot._StoreBehind): every item is there once the build is, in
+    the order the files hold them."""
+    from datasets import services, snapshot
+
+    monkeypatch.setattr(snapshot, "BATCH", 4)  # 15 examples: 4 batches, 3 of them behind
+    make_examples(lead, 12)
+    make_examples(lead, 3, corrected=True)
+    release = services.release_create(
+        user=lead, name="b", version=1, filters={}, formats=JSONL, seed=3
+    )
+    services.release_request_build(release=release, user=lead, enqueue=False)
+    services.release_build(release_id=release.id)
+    release.refresh_from_db()
+    assert release.state == "built", release.error
+    items = ReleaseItem.objects.filter(release=release).order_by("position")
+    assert [i.position for i in items] == list(range(15))
+    out = tmp_path / "export"  # written again from the stored items: the same bytes
+    call_command("export_release", str(release.id), "--out", str(out))
+    folder = selectors.release_folder(release)
+    for path in folder.glob("*.jsonl"):
+        assert path.read_bytes() == (out / path.name).read_bytes(), path.name
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_batch_the_database_refuses_fails_the_build_with_its_reason(
+    role_groups_restored, lead, monkeypatch
+):
+    """A store that fails (here a trigger refusing one item) fails the build, whether the
+    batch was stored inline or a batch behind; nothing says "built"."""
+    from django.db import connection
+
+    from datasets import services, snapshot
+
+    monkeypatch.setattr(snapshot, "BATCH", 4)
+    make_examples(lead, 15)
+    release = services.release_create(
+        user=lead, name="f", version=1, filters={}, formats=["openai_chat"], seed=3
+    )
+    services.release_request_build(release=release, user=lead, enqueue=False)
+    refuse = {
+        "postgresql": [
+            "CREATE FUNCTION refuse_item() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN"
+            " IF NEW.position = 9 THEN RAISE EXCEPTION 'item 9 refused'; END IF;"
+            " RETURN NEW; END $$",
+            "CREATE TRIGGER refuse_item BEFORE INSERT ON datasets_releaseitem"
+            " FOR EACH ROW EXECUTE FUNCTION refuse_item()",
+        ],
+        "sqlite": [
+            "CREATE TRIGGER refuse_item BEFORE INSERT ON datasets_releaseitem"
+            " WHEN new.position = 9 BEGIN SELECT RAISE(ABORT, 'item 9 refused'); END"
+        ],
+    }[connection.vendor]
+    with connection.cursor() as cursor:
+        for statement in refuse:
+            cursor.execute(statement)
+    try:
+        services.release_build(release_id=release.id)
+    finally:
+        with connection.cursor() as cursor:
+            cursor.execute(
+                "DROP TRIGGER refuse_item ON datasets_releaseitem"
+                if connection.vendor == "postgresql"
+                else "DROP TRIGGER refuse_item"
+            )
+            if connection.vendor == "postgresql":
+                cursor.execute("DROP FUNCTION refuse_item()")
+    release.refresh_from_db()
+    assert release.state == "failed" and "item 9 refused" in release.error
