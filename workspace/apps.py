@@ -1,4 +1,16 @@
+import logging
+
 from django.apps import AppConfig
+from django.db.models.signals import post_migrate
+
+log = logging.getLogger(__name__)
+
+
+def _search_index_repair(sender, using: str = "default", **kwargs) -> None:
+    from workspace.search import sqlite_index_repair
+
+    if sqlite_index_repair(using):
+        log.warning("search index: its triggers were missing; rebuilt from the tables")
 
 
 class WorkspaceConfig(AppConfig):
@@ -11,3 +23,4 @@ class WorkspaceConfig(AppConfig):
         from workspace.services import BULK_JOB
 
         jobs.register(BULK_JOB)
+        post_migrate.connect(_search_index_repair, sender=self)

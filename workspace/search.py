@@ -140,3 +140,49 @@ _TERM_SQL = (
     f" JOIN {COMMENT_ROWS} c ON c.id = {COMMENT_FTS_TABLE}.rowid"
     f" JOIN chat_feedback f ON f.id = c.feedback_id WHERE {COMMENT_FTS_TABLE} MATCH %s"
 )
+
+
+# --- SQLite: the index's triggers, made again when a table rebuild lost them -------------------
+
+# Django alters a table on SQLite by rebuilding it (a new table, the rows copied, renamed), and
+# the rebuilt table has none of the old one's triggers: after a migration that rebuilds
+# chat_turn or chat_feedback, turns and comments would stop reaching the index, silently.
+# workspace 0007 repairs the one such migration so far (chat 0011); this repairs any later one.
+SQLITE_TRIGGERS = tuple(
+    f"workspace_search_{table}_{event}"
+    for table in ("turn", "feedback")
+    for event in ("insert", "update", "delete")
+)
+SQLITE_LAYOUT = ("workspace", "0006_search_index_without_text_copies")  # the layout made here
+
+
+def sqlite_index_repair(using: str = "default") -> bool:
+    """After `migrate` on SQLite: when any of the index's triggers is missing, build the
+    index again from the tables and make the triggers (0006's forward SQL), in one
+    transaction. True when it had to. Nothing to do on PostgreSQL (it alters in place) or
+    before 0006's layout exists (a migration that changes that layout changes this too)."""
+    import importlib
+
+    from django.db import connections, transaction
+    from django.db.migrations.recorder import MigrationRecorder
+
+    db = connections[using]
+    if db.vendor != "sqlite" or SQLITE_LAYOUT not in MigrationRecorder(db).applied_migrations():
+        return False
+    with db.cursor() as cursor:
+        marks = ", ".join(["%s"] * len(SQLITE_TRIGGERS))
+        cursor.execute(
+            f"SELECT name FROM sqlite_master WHERE type = 'trigger' AND name IN ({marks})",
+            SQLITE_TRIGGERS,
+        )
+        if len(cursor.fetchall()) == len(SQLITE_TRIGGERS):
+            return False
+    layout = importlib.import_module(f"workspace.migrations.{SQLITE_LAYOUT[1]}")
+    with transaction.atomic(using=using), db.cursor() as cursor:
+        for statement in [
+            f"DROP TABLE IF EXISTS {COMMENT_FTS_TABLE}",  # 0006 makes these two anew
+            f"DROP TABLE IF EXISTS {COMMENT_ROWS}",
+            *layout.FORWARD,
+        ]:
+            cursor.execute(statement)
+    return True

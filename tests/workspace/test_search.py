@@ -268,3 +268,32 @@ def test_a_logged_turns_stored_document_is_the_one_the_document_function_makes(e
         cursor.execute("SELECT search_document::text FROM chat_turn WHERE id = %s", [turn.id])
         assert cursor.fetchone()[0] == "'grippi':5 'help':7 'run':1 'shoe':2 'sole':6 'trail':4"
     assert found(expert, q="blisters") == {"Hiking boots?"}
+
+
+@pytest.mark.skipif(connection.vendor != "sqlite", reason="SQLite rebuilds a table to alter it")
+@pytest.mark.django_db(transaction=True)
+def test_migrate_rebuilds_the_index_when_a_table_rebuild_lost_its_triggers(
+    roles_seeded, end_user, expert
+):
+    """Any later migration that rebuilds chat_turn drops the index's triggers; `migrate`
+    notices and builds the index again, so turns logged meanwhile are found too."""
+    from django.core.management import call_command
+
+    from workspace.search import SQLITE_TRIGGERS
+
+    make_turn(end_user, question="Alpaca fleece care?", answer="Wash it cold.")
+    with connection.cursor() as cursor:
+        cursor.execute("DROP TRIGGER workspace_search_turn_insert")  # as a rebuild would
+    make_turn(end_user, question="Llama wool care?", answer="Brush it dry.")
+    assert found(expert, q="brush") == set()  # lost: the index never saw it
+    call_command("migrate", verbosity=0)
+    with connection.cursor() as cursor:
+        cursor.execute("SELECT name FROM sqlite_master WHERE type = 'trigger'")
+        assert set(SQLITE_TRIGGERS) <= {row[0] for row in cursor.fetchall()}
+    make_turn(end_user, question="Vicuna yarn care?", answer="Dry it flat.")
+    assert found(expert, q="care") == {
+        "Alpaca fleece care?",
+        "Llama wool care?",
+        "Vicuna yarn care?",
+    }
+    assert found(expert, q="dry") == {"Llama wool care?", "Vicuna yarn care?"}
