@@ -259,8 +259,8 @@ COLUMNS = (
 class _StoreBehind:
     """Stores each batch's items on a thread of its own (with its own connection) while the
     next batch is prepared, so the database's part (the insert, its indexes, the foreign-key
-    checks at commit: ~0.8 s of a 20,000-example build on PostgreSQL) overlaps the build's
-    Python work instead of adding to it. At most one batch is in flight; a failed store
+    checks at commit: ~0.6 s of a 20,000-example build's wall time on PostgreSQL) overlaps the
+    build's Python work instead of adding to it. At most one batch is in flight; a failed store
     raises at the next `put` or at `close`. It stores inline inside an atomic block (another
     connection would not see that transaction's examples: a caller's transaction, tests) and
     on SQLite, where the database works in this process and a connection reading the

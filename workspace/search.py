@@ -30,10 +30,12 @@ ranking every match of a common word would read all of them for one page.
 
 from __future__ import annotations
 
+import importlib
 import re
 
 from django.contrib.postgres.search import SearchQuery, SearchVectorExact, SearchVectorField
-from django.db import connection
+from django.db import connection, connections, transaction
+from django.db.migrations.recorder import MigrationRecorder
 from django.db.models import Expression, Q
 from django.db.models.expressions import RawSQL
 
@@ -161,11 +163,6 @@ def sqlite_index_repair(using: str = "default") -> bool:
     index again from the tables and make the triggers (0006's forward SQL), in one
     transaction. True when it had to. Nothing to do on PostgreSQL (it alters in place) or
     before 0006's layout exists (a migration that changes that layout changes this too)."""
-    import importlib
-
-    from django.db import connections, transaction
-    from django.db.migrations.recorder import MigrationRecorder
-
     db = connections[using]
     if db.vendor != "sqlite" or SQLITE_LAYOUT not in MigrationRecorder(db).applied_migrations():
         return False
