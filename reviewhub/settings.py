@@ -195,10 +195,12 @@ if REDIS_URL:
         "socket_timeout": 5.0,
     }
 else:
-    # Kombu's filesystem transport: a real worker in another process, no server.
+    # Kombu's filesystem transport: a real worker in another process, no server. The host
+    # means nothing to it, but without one kombu logs "No hostname was supplied" on every
+    # connection it clones (each process that sends a task).
     for _sub in ("queue", "processed", "control"):
         (BROKER_DIR / _sub).mkdir(parents=True, exist_ok=True)
-    CELERY_BROKER_URL = "filesystem://"
+    CELERY_BROKER_URL = "filesystem://localhost/"
     CELERY_BROKER_TRANSPORT_OPTIONS = {
         "data_folder_in": str(BROKER_DIR / "queue"),
         "data_folder_out": str(BROKER_DIR / "queue"),

@@ -121,3 +121,12 @@ def test_seed_demo_refuses_a_configured_database_with_debug_off(tmp_path):
 def test_defaults_start_without_any_variable():
     result = run_check()
     assert result.returncode == 0, result.stderr
+
+
+def test_a_task_sent_on_the_embedded_broker_is_queued_without_a_warning(tmp_path):
+    var = tmp_path / "var"
+    send = "from reviewhub.celery import app; app.send_task('graph.tasks.drain_outbox')"
+    result = run_check("shell", "-c", send, REVIEWHUB_VAR_DIR=str(var))
+    assert result.returncode == 0, result.stderr
+    assert len(list((var / "broker" / "queue").iterdir())) == 1, "the message is in the queue"
+    assert "No hostname" not in result.stderr, result.stderr
