@@ -23,7 +23,11 @@ processes configured through the environment:
   own page statistics (the dbstat table: pages of chat_turn, chat_turncontext and their
   indexes, before and after), for 2,000 interactions logged with their exact prompt (the
   system prompt, the messages sent — system message with the 3 passages, then the question —
-  and the passages as context). `…_all_tables` counts every table that grows (the search
+  and the passages as context), on a database of its own (not the other parts'); `…_at_20k`
+  is the same for the last 2,000 of 20,000: ~125 B more, nearly all in chat_turncontext, whose
+  rows here are all ~365 B: 11 fit a 4 KB page while the rowid takes 2 bytes, 10 once it takes
+  3 (from row 16,384); rows of varying size waste half a row a page on average;
+  `…_all_tables` counts every table that grows (the search
   index, the review queue, conversations, the graph outbox too); `…_chat_turn` is a grounded
   chat-page turn (template, rendered context, history) logged by `turn_log`.
 * retrieval_p95_ms_100k — `knowledge.retrieval.retrieve(query, k=5)` over 100,000 chunks (offline
@@ -51,6 +55,7 @@ from pathlib import Path
 import common
 
 LOGGED_TURNS = 300
+STEADY = 20_000  # storage measured again for the last 2,000 of this many interactions
 BATCH, BATCHES = 500, 24
 CLIENTS = 2  # the concurrent ingestion figure: as many clients as this machine has cores
 RETRIEVAL_CHUNKS, RETRIEVAL_QUERIES = 100_000, 300
@@ -80,8 +85,10 @@ def run() -> dict:
             figures.update(_logging_figures(common.child_json(__file__, env, "logging")))
         if "ingest" in parts:
             figures.update(_ingest_figures(env))
-        if "storage" in parts:
-            figures.update(_storage_figures(common.child_json(__file__, env, "storage")))
+        if "storage" in parts:  # on a database of its own: the figure is not the other parts'
+            own = common.offline_env(tmp / "storage", queue="bench-chat")
+            common.migrate(own)
+            figures.update(_storage_figures(common.child_json(__file__, own, "storage")))
         if "retrieval" in parts:
             figures.update(_retrieval_figures(common.child_json(__file__, env, "retrieval")))
     finally:
@@ -172,16 +179,24 @@ def _storage_figures(storage: dict) -> dict:
         + ", ".join(
             f"{k} {storage[k]:,.0f} B" for k in ("turn_and_contexts", "all_tables", "chat_turn")
         )
-        + f" per interaction; ingest CPU {storage['ingest_cpu_ms_per_batch']:.0f} ms per "
+        + f" per interaction (turn_and_contexts {storage['steady']:,.0f} B for the last 2,000 of "
+        + f"{STEADY:,}); ingest CPU {storage['ingest_cpu_ms_per_batch']:.0f} ms per "
         f"{BATCH} (in process, search triggers included)",
         flush=True,
     )
     print("  storage by object (B per interaction): " + storage["objects"], flush=True)
+    print(f"  the same, last 2,000 of {STEADY:,}: " + storage["steady_objects"], flush=True)
     return {
         "storage_bytes_per_interaction": {
             "value": round(storage["turn_and_contexts"], 1),
             "unit": "bytes",
             "target": "<= 2500",
+            "n": storage["n"],
+        },
+        f"storage_bytes_per_interaction_at_{STEADY // 1000}k": {
+            "value": round(storage["steady"], 1),
+            "unit": "bytes",
+            "target": f"(the same, with {STEADY:,} interactions stored)",
             "n": storage["n"],
         },
         "storage_bytes_per_interaction_all_tables": {
@@ -426,24 +441,38 @@ def _phase_storage() -> dict:
     rng = random.Random(17)
     words = common.kb_words()
     user = User.objects.create_user("bench-storage")
+    cpu = 0.0
+
+    def log(count: int) -> None:
+        nonlocal cpu
+        for _ in range(count // BATCH):
+            batch = [_full_prompt(common.interaction(rng, words)) for _ in range(BATCH)]
+            items = _clean([Interaction.model_validate_json(json.dumps(i)) for i in batch])
+            t0 = time.process_time()
+            services.interactions_ingest(user=user, items=items)
+            cpu += time.process_time() - t0
+
     n = 2000
     before = pages()
-    cpu = 0.0
-    for _ in range(n // BATCH):
-        batch = [_full_prompt(common.interaction(rng, words)) for _ in range(BATCH)]
-        items = _clean([Interaction.model_validate_json(json.dumps(i)) for i in batch])
-        t0 = time.process_time()
-        services.interactions_ingest(user=user, items=items)
-        cpu += time.process_time() - t0
+    log(n)
     after = pages()
-    objects = sorted(
-        (
-            (name, (size - before.get(name, (table, 0))[1]) / n)
-            for name, (table, size) in after.items()
-        ),
-        key=lambda o: -o[1],
-    )
     ingest_cpu_ms = cpu * 1000 / (n // BATCH)
+    # The same 2,000 again once the database holds STEADY interactions (see the docstring).
+    log(STEADY - 2 * n)
+    steady_before = pages()
+    log(n)
+    steady_after = pages()
+    steady = grown(steady_before, steady_after, own) / n
+
+    def by_object(before: dict, after: dict) -> str:
+        objects = sorted(
+            (
+                (name, (size - before.get(name, (table, 0))[1]) / n)
+                for name, (table, size) in after.items()
+            ),
+            key=lambda o: -o[1],
+        )
+        return ", ".join(f"{name} {size:,.0f}" for name, size in objects if size >= 1)
 
     common.seed_demo_kb()
     chatter = User.objects.create_user("bench-storage-chat")
@@ -469,10 +498,12 @@ def _phase_storage() -> dict:
     chat_after = pages()
     return {
         "turn_and_contexts": grown(before, after, own) / n,
+        "steady": steady,
         "all_tables": grown(before, after, None) / n,
         "chat_turn": grown(chat_before, chat_after, own) / chat_n,
         "ingest_cpu_ms_per_batch": ingest_cpu_ms,
-        "objects": ", ".join(f"{name} {size:,.0f}" for name, size in objects if size >= 1),
+        "objects": by_object(before, after),
+        "steady_objects": by_object(steady_before, steady_after),
         "n": n,
         "chat_n": chat_n,
     }
