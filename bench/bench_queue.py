@@ -37,7 +37,7 @@ def run() -> dict:
     try:
         with tempfile.TemporaryDirectory(prefix="rh-bench-queue-") as tmp:
             # the queue page renders with DEBUG off, as served: its static files must exist
-            env = common.collectstatic(common.pg_env(DB), Path(tmp) / "static")
+            env = common.collectstatic(common.pg_env(DB, Path(tmp)), Path(tmp) / "static")
             return common.child_json(__file__, env, "--child", timeout=1500, stderr="after")
     finally:
         if not os.environ.get("BENCH_QUEUE_KEEP"):

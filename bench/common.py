@@ -59,11 +59,13 @@ def offline_env(tmp: Path, *, queue: str, **variables: str) -> dict[str, str]:
     )
 
 
-def pg_env(database: str) -> dict[str, str]:
-    """os.environ on the database `database` of the PG_ADMIN_URL server, DEBUG off."""
+def pg_env(database: str, tmp: Path) -> dict[str, str]:
+    """os.environ on the database `database` of the PG_ADMIN_URL server, DEBUG off, with the
+    var dir (secret key, broker, logs) in tmp rather than the checkout's var/."""
     base = PG_ADMIN_URL.rsplit("/", 1)[0]
     return {
         **os.environ,
+        "REVIEWHUB_VAR_DIR": str(tmp / "var"),
         "DATABASE_URL": f"{base}/{database}".replace("postgresql://", "postgres://", 1),
         "DEBUG": "false",
         "SECRET_KEY": "bench-only-secret-key",
