@@ -6,6 +6,7 @@ from django.core.management.base import CommandError
 from neo4j.exceptions import ServiceUnavailable
 from neomodel import db
 
+from chat.openapi import MAX_TEXT
 from graph.drain import claim, drain
 from graph.projection import external_ids
 from graph.reconcile import check, rebuild, reconcile
@@ -370,3 +371,29 @@ def test_writes_queued_before_a_failure_surfaces_are_skipped_too(clean_graph):
             pipe.write("UNWIND $rows AS row CREATE (:Topic {uid: row})", ["late"])
     rows, _ = db.cypher_query("MATCH (t:Topic) RETURN count(t)")
     assert rows == [[0]]
+
+
+def test_the_longest_question_and_answer_the_api_takes_reach_the_graph_whole(clean_graph, end_user):
+    # MAX_TEXT characters each, 3 bytes each in UTF-8: a node several times the graph
+    # server's page (64 KB), beside a short turn that must not wait behind it.
+    longest = "é€" * (MAX_TEXT // 2)
+    conv = f.conversation(end_user)
+    big = f.turn(conv, question="?" + longest[1:], answer=longest)
+    small = f.turn(conv, question="And then?", answer="Done.")
+    assert drain() == OutboxEntry.objects.count()
+    assert OutboxEntry.objects.filter(synced_at=None).count() == 0
+    rows, _ = db.cypher_query(
+        "MATCH (m:Message) WHERE m.turn_uid IN $turns "
+        "RETURN m.turn_uid, m.role, size(m.text) ORDER BY m.turn_uid, m.role",
+        {"turns": [str(big.id), str(small.id)]},
+    )
+    expected = sorted(
+        [
+            [str(big.id), "assistant", MAX_TEXT],
+            [str(big.id), "user", MAX_TEXT],
+            [str(small.id), "assistant", len("Done.")],
+            [str(small.id), "user", len("And then?")],
+        ]
+    )
+    assert sorted(rows) == expected
+    assert check().ok
