@@ -120,7 +120,9 @@ def _child_judge() -> dict:
     server = LLMServer().start()
     settings.OPENAI_API_KEY, settings.OPENAI_BASE_URL = API_KEY, server.base_url
     try:
-        server.judge_delay = 0.25
+        # Each call held 1 s: long enough for all 16 to be sent before the first ends on a
+        # slow host (at 0.25 s a run on a loaded day saw 15 at once).
+        server.judge_delay = 1.0
         item = judge.JudgeInput("How long?", "Snapshots are kept for seven days.", ((1, "", "x"),))
         judge.judge_many(
             [item] * JUDGE_TURNS, template="", criteria=judge.DEFAULT_CRITERIA, model="t"
