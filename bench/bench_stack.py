@@ -131,6 +131,7 @@ class Sampler(threading.Thread):
         self.peak_pss = 0  # the same sum by PSS (shared pages counted once in all)
         self.phase = "start-up"  # what the stack is doing: the peak total per phase
         self.phase_peaks: dict[str, int] = {}
+        self.phase_parts: dict[str, dict[str, int]] = {}  # each part's RSS at that peak
         self.peaks: dict[str, int] = {}
         self.running = threading.Event()
         self.running.set()
@@ -159,7 +160,9 @@ class Sampler(threading.Thread):
         self.peak_total = max(self.peak_total, sum(totals.values()))
         self.peak_pss = max(self.peak_pss, pss)
         total = sum(totals.values())
-        self.phase_peaks[self.phase] = max(self.phase_peaks.get(self.phase, 0), total)
+        if total > self.phase_peaks.get(self.phase, 0):
+            self.phase_peaks[self.phase] = total
+            self.phase_parts[self.phase] = totals
         for part, size in totals.items():
             self.peaks[part] = max(self.peaks.get(part, 0), size)
         return totals
@@ -451,6 +454,8 @@ def run() -> dict:
             shutil.rmtree(tmp, ignore_errors=True)
     print(f"  peak RSS MB by part: {_mb_parts(sampler.peaks)}", flush=True)
     print(f"  peak RSS MB by phase: {_mb_parts(sampler.phase_peaks)}", flush=True)
+    for phase, parts in sampler.phase_parts.items():
+        print(f"    at the {phase} peak: {_mb_parts(parts)}", flush=True)
     print(f"  peak PSS MB of the whole stack: {sampler.peak_pss / 2**20:.0f}", flush=True)
     db = "postgresql" if pg else "sqlite"
     return {
