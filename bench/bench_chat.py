@@ -418,8 +418,7 @@ def _phase_storage() -> dict:
     from django.db import connection
 
     from chat import llm, services
-    from chat.api import _clean
-    from chat.openapi import Interaction
+    from chat.openapi import Interaction, service_items
 
     own = {"chat_turn", "chat_turncontext"}
 
@@ -447,7 +446,7 @@ def _phase_storage() -> dict:
         nonlocal cpu
         for _ in range(count // BATCH):
             batch = [_full_prompt(common.interaction(rng, words)) for _ in range(BATCH)]
-            items = _clean([Interaction.model_validate_json(json.dumps(i)) for i in batch])
+            items = service_items([Interaction.model_validate_json(json.dumps(i)) for i in batch])
             t0 = time.process_time()
             services.interactions_ingest(user=user, items=items)
             cpu += time.process_time() - t0

@@ -84,7 +84,7 @@ def child(tmp: str) -> None:
 
     from bench.bench_graph import _start_graph
     from chat import services
-    from chat.api import _DUMP, _clean
+    from chat.openapi import INTERACTION_LIST, service_items
     from graph.drain import drain
 
     call_command("migrate", verbosity=0)
@@ -105,8 +105,8 @@ def child(tmp: str) -> None:
         def ingest(n: int) -> None:
             for start in range(0, n, 500):
                 items = [common.interaction(rng, words) for _ in range(min(500, n - start))]
-                body = _DUMP.validate_json(json.dumps(items))
-                services.interactions_ingest(user=user, items=_clean(body))
+                body = INTERACTION_LIST.validate_json(json.dumps(items))
+                services.interactions_ingest(user=user, items=service_items(body))
 
         for label, n in [("warm-up", WARM)] + [(f"round {i + 1}", TURNS) for i in range(ROUNDS)]:
             ingest(n)

@@ -15,26 +15,31 @@ from typing import Any
 from django.apps import apps
 from django.db import IntegrityError
 from django.http import Http404, HttpRequest, JsonResponse
+from django.urls import reverse
 from django.utils.module_loading import import_string
-from pydantic import TypeAdapter
 
 from chat import services
-from chat.models import Feedback, Turn
+from chat.models import Feedback, IngestBatch, Turn
 from chat.openapi import (
+    INTERACTION_LIST,
     MAX_ITEMS,
+    BatchAccepted,
     BatchStored,
     ContextRecord,
     FeedbackIn,
     FeedbackRecord,
+    IngestBatchRecord,
     Interaction,
     Interactions,
     InteractionStored,
     ReviewRecord,
     Stored,
     TurnRecord,
+    service_items,
 )
 from chat.selectors import turn_visible_to
 from reviewhub import apispec
+from reviewhub.ids import uuid7
 
 NOT_FOUND = {"id": ["No such interaction."]}
 
@@ -43,23 +48,30 @@ NOT_FOUND = {"id": ["No such interaction."]}
     "POST",
     "/interactions",
     summary=f"Log one interaction or a batch of up to {MAX_ITEMS:,}",
+    description=(
+        "A batch sent with the header `Prefer: respond-async` (RFC 7240) is validated and "
+        "saved at once, then stored by a worker within seconds: the answer is 202 with every "
+        "item's id (yours, or one made for it) and the batch's status address "
+        "(`Location`; GET it to see the batch stored). Invalid input is refused before "
+        "anything is saved, as without the header."
+    ),
     request=Interactions,
     responses={
         201: (Stored, "Stored; the ids in request order"),
         200: (Stored, "Every item was already stored (a retry)"),
+        202: (BatchAccepted, "Accepted (`Prefer: respond-async`); stored within seconds"),
         413: f"Body over 8 MB or more than {MAX_ITEMS:,} items",
     },
 )
 def interactions(request: HttpRequest, *, user, body) -> JsonResponse:
     single = isinstance(body, Interaction)
-    items = _clean([body] if single else body)
+    if not single and "respond-async" in request.headers.get("Prefer", "").lower():
+        return _accept(user, body)
+    items = service_items([body] if single else body)
     try:
         results = _ingest(user, items)
     except services.IdTaken as exc:
-        taken = {
-            ("id" if single else f"{i}.id"): ["This id is already used."] for i in exc.positions
-        }
-        return apispec.error(400, taken)
+        return _taken(exc, single)
     created = sum(1 for *_, was_created in results if was_created)
     status = 201 if created else 200
     ids = [turn_id for _, turn_id, _ in results]
@@ -74,20 +86,33 @@ def interactions(request: HttpRequest, *, user, body) -> JsonResponse:
     )
 
 
-_DUMP = TypeAdapter(list[Interaction])
+def _taken(exc: services.IdTaken, single: bool) -> JsonResponse:
+    taken = {("id" if single else f"{i}.id"): ["This id is already used."] for i in exc.positions}
+    return apispec.error(400, taken)
 
 
-def _clean(items: list[Interaction]) -> list[dict]:
-    """The service's item dicts: absent optional fields as the service expects them."""
-    clean = _DUMP.dump_python(items)  # one call into pydantic's Rust core for the batch
-    for item in clean:
-        item["metadata"] = item["metadata"] or {}
-        context = item["context"] or []
-        for passage in context:
-            passage["source"] = passage["source"] or ""
-            passage["title"] = passage["title"] or ""
-        item["context"] = context
-    return clean
+def _accept(user, body: list[Interaction]) -> JsonResponse:
+    """A batch to store later: each item gets its id now, so the answer can name them all."""
+    for item in body:
+        if item.id is None:
+            item.id = uuid7()
+    ids = [item.id for item in body]
+    try:
+        batch, existing = services.interactions_accept(
+            user=user, ids=ids, payload=INTERACTION_LIST.dump_json(body, exclude_none=True)
+        )
+    except services.IdTaken as exc:
+        return _taken(exc, single=False)
+    if batch is None:  # all stored already: the answer a synchronous retry gets
+        return apispec.respond(200, BatchStored(ids=ids, created=0, existing=existing))
+    where = reverse("api:ingest_batch", args=[batch.pk])
+    response = apispec.respond(
+        202,
+        BatchAccepted(ids=ids, accepted=len(ids), existing=existing, batch=batch.pk, status=where),
+    )
+    response["Location"] = where
+    response["Preference-Applied"] = "respond-async"
+    return response
 
 
 def _ingest(user, items: list[dict]):
@@ -123,6 +148,32 @@ def interaction_detail(request: HttpRequest, turn_id: uuid.UUID, *, user) -> Jso
     except Http404:
         return apispec.error(404, NOT_FOUND)
     return apispec.respond(200, turn_record(turn, user))
+
+
+@apispec.operation(
+    "GET",
+    "/ingest-batches/{id}",
+    summary="A batch accepted with `Prefer: respond-async`: queued, storing, stored or failed",
+    responses={200: (IngestBatchRecord, "The batch"), 404: "No such batch (or not yours)"},
+)
+def ingest_batch(request: HttpRequest, batch_id: uuid.UUID, *, user) -> JsonResponse:
+    batch = IngestBatch.objects.filter(pk=batch_id, user=user).defer("payload").first()
+    if batch is None:
+        return apispec.error(404, {"id": ["No such batch."]})
+    return apispec.respond(
+        200,
+        IngestBatchRecord(
+            id=batch.id,
+            status=batch.status,
+            items=batch.items,
+            stored=batch.stored,
+            existing=batch.existing,
+            errors=batch.errors if isinstance(batch.errors, dict) else {},
+            error=batch.error,
+            created_at=batch.created_at,
+            finished_at=batch.finished_at,
+        ),
+    )
 
 
 @apispec.operation(

@@ -11,4 +11,5 @@ urlpatterns = [
     path("interactions", api.interactions, name="interactions"),
     path("interactions/<uuid:turn_id>", api.interaction_detail, name="interaction"),
     path("interactions/<uuid:turn_id>/feedback", api.interaction_feedback, name="feedback"),
+    path("ingest-batches/<uuid:batch_id>", api.ingest_batch, name="ingest_batch"),
 ]

@@ -7,6 +7,8 @@ from django.db import models
 from django.db.models.query_utils import DeferredAttribute
 
 from chat import prompt_storage
+from reviewhub.ids import uuid7
+from reviewhub.jobs import JobFields
 
 
 class PromptTemplate(models.Model):
@@ -422,3 +424,42 @@ class ApiToken(models.Model):
 
     def __str__(self) -> str:
         return f"{self.name} ({self.prefix}…)"
+
+
+class IngestBatch(JobFields):
+    """A batch the ingestion API accepted to store later (`Prefer: respond-async`): the
+    validated interactions, ids assigned, kept here until a worker stores them as turns.
+
+    The row is written, with its payload, before the 202 answer, so an accepted batch is
+    never lost: its job (reviewhub.jobs) is re-sent or re-run by the sweeper until stored.
+    Once stored, the payload is emptied; the row stays as the batch's status record."""
+
+    class Status(models.TextChoices):
+        QUEUED = "queued", "Queued"
+        RUNNING = "running", "Storing"
+        STORED = "stored", "Stored"
+        FAILED = "failed", "Failed"
+
+    id = models.UUIDField(primary_key=True, default=uuid7, editable=False)
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="ingest_batches"
+    )
+    # zlib of the interactions' JSON, as chat.openapi validates it (so the worker stores
+    # exactly what was validated); empty once stored
+    payload = models.BinaryField(default=b"")
+    items = models.PositiveIntegerField(help_text="Interactions accepted")
+    status = models.CharField(max_length=10, choices=Status.choices, default=Status.QUEUED)
+    stored = models.PositiveIntegerField(default=0, help_text="Turns created")
+    existing = models.PositiveIntegerField(default=0, help_text="Already stored (retries)")
+    errors = models.JSONField(
+        default=dict, blank=True, help_text='Items refused when stored: {"<index>.id": [...]}'
+    )
+    error = models.TextField(blank=True)
+    created_at = models.DateTimeField(auto_now_add=True)
+    finished_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["-created_at"]
+
+    def __str__(self) -> str:
+        return f"{self.items} interactions, {self.get_status_display().lower()}"

@@ -7,7 +7,7 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag
+from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter
 
 from reviewhub.apispec import Body, Count, DateTime, JsonObject, NonBlank, Number, Record, Text
 
@@ -76,6 +76,24 @@ Interactions = Annotated[
         custom_error_message="Send one interaction object or a non-empty list of them.",
     ),
 ]
+
+
+# A batch as one type: dumped to JSON by the API for a batch it stores later, validated again
+# from that JSON by the worker that stores it (chat.services.ingest_batch_store).
+INTERACTION_LIST = TypeAdapter(list[Interaction])
+
+
+def service_items(items: list[Interaction]) -> list[dict]:
+    """The ingestion service's item dicts: absent optional fields as it expects them."""
+    clean = INTERACTION_LIST.dump_python(items)  # one call into pydantic's Rust core
+    for item in clean:
+        item["metadata"] = item["metadata"] or {}
+        context = item["context"] or []
+        for passage in context:
+            passage["source"] = passage["source"] or ""
+            passage["title"] = passage["title"] or ""
+        item["context"] = context
+    return clean
 
 
 class FeedbackIn(Body):
@@ -157,3 +175,29 @@ class BatchStored(Record):
 
 
 Stored = InteractionStored | BatchStored
+
+
+class BatchAccepted(Record):
+    """The answer to a batch sent with `Prefer: respond-async`: accepted, stored by a worker
+    within seconds. `status` is where to see it stored (also the `Location` header)."""
+
+    ids: list[uuid.UUID]
+    accepted: int = Field(ge=0, description="Interactions in the batch")
+    existing: int = Field(ge=0, description="Of them, already stored when it was accepted")
+    batch: uuid.UUID
+    status: str
+
+
+class IngestBatchRecord(Record):
+    """A batch accepted to store later. `errors` names items refused when it was stored
+    (an id another account took meanwhile), in the request's indexes."""
+
+    id: uuid.UUID
+    status: Literal["queued", "running", "stored", "failed"]
+    items: int
+    stored: int = Field(description="Interactions stored by this batch")
+    existing: int = Field(description="Already stored before it (retries)")
+    errors: dict[str, list[str]]
+    error: str
+    created_at: datetime
+    finished_at: datetime | None

@@ -13,13 +13,14 @@ import logging
 import secrets
 import time
 import uuid
+import zlib
 from collections.abc import Generator
 from dataclasses import dataclass, field
 from datetime import datetime
 from datetime import time as dtime
 
 from django.db import transaction
-from django.db.models import Max
+from django.db.models import Max, Q
 from django.utils import timezone
 
 from chat import llm, prompt_storage, prompts
@@ -27,17 +28,19 @@ from chat.models import (
     ApiToken,
     Conversation,
     Feedback,
+    IngestBatch,
     ModelEndpoint,
     PromptTemplate,
     Topic,
     Turn,
     TurnContext,
 )
+from chat.openapi import INTERACTION_LIST, service_items
 from chat.prompts import production_messages
 from chat.signals import turns_changed
 from knowledge.retrieval import DEFAULT_K, retrieve
 from outbox.services import record
-from reviewhub import bulk
+from reviewhub import bulk, jobs
 from reviewhub.ids import uuid7
 from reviewhub.preferences import preference
 
@@ -614,6 +617,103 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     if turns:
         turns_changed.send(sender=Turn, turn_ids=[t["id"] for t in turns])
     return results
+
+
+# --- batches stored later (Prefer: respond-async) ---------------------------------------------
+#
+# The API answers such a batch once it is validated and saved here as one row (the payload:
+# the batch's JSON as the API validated it, zlib'd); a worker then stores it with
+# `interactions_ingest`, exactly as the synchronous path would have. The row is a job
+# (reviewhub.jobs): a lost message is re-sent and a dead run re-run by the sweeper, and a
+# re-run stores nothing twice (every item carries its id from the start).
+
+PAYLOAD_LEVEL = 1  # zlib: ~6 ms for a 500-item batch, a quarter of its size
+
+
+@transaction.atomic
+def interactions_accept(*, user, ids: list, payload: bytes) -> tuple[IngestBatch | None, int]:
+    """Save a validated batch to store later; returns (its batch, how many were already
+    stored), or (None, n) when every item already was (a retry: nothing to do).
+
+    `ids` are the items' ids in request order (the API assigns one to each item without);
+    `payload` is the batch's JSON with those ids. Raises IdTaken, as `interactions_ingest`
+    does, when an id belongs to another account's interaction."""
+    found = dict(Turn.objects.order_by().filter(id__in=ids).values_list("id", "user_id"))
+    taken = [i for i, item_id in enumerate(ids) if found.get(item_id, user.id) != user.id]
+    if taken:
+        raise IdTaken(taken)
+    existing = sum(1 for item_id in ids if item_id in found)
+    if existing == len(ids):
+        return None, existing
+    batch = IngestBatch.objects.create(
+        user=user, payload=zlib.compress(payload, PAYLOAD_LEVEL), items=len(ids)
+    )
+    jobs.job_enqueue_on_commit(batch)
+    return batch, existing
+
+
+def _batch_fail(rows, reason: str) -> int:
+    return rows.update(status=IngestBatch.Status.FAILED, error=reason, finished_at=timezone.now())
+
+
+INGEST_JOB = jobs.JobKind(
+    model="chat.IngestBatch",
+    task="chat.tasks.ingest_batch_store",
+    active=Q(status__in=[IngestBatch.Status.QUEUED, IngestBatch.Status.RUNNING]),
+    fail=_batch_fail,
+    on_claim={"status": IngestBatch.Status.RUNNING},
+)
+
+
+def ingest_batch_store(*, batch_id) -> IngestBatch:
+    """Store an accepted batch, in one transaction with its status. An item whose id another
+    account took after the batch was accepted is refused and named in `errors`; the others
+    are stored. A failure hands the batch back for the sweeper to send again, up to the
+    job's attempts; then it fails with the payload kept."""
+    if jobs.job_claim(IngestBatch, batch_id) is None:  # stored, failed or held by a live run
+        return IngestBatch.objects.get(pk=batch_id)
+    batch = IngestBatch.objects.select_related("user").get(pk=batch_id)
+    try:
+        items = service_items(INTERACTION_LIST.validate_json(zlib.decompress(batch.payload)))
+        with transaction.atomic():
+            created, errors = _ingest_refusing_taken(batch.user, items)
+            done = jobs.job_rows(batch).update(
+                status=IngestBatch.Status.STORED,
+                stored=created,
+                existing=len(items) - created - len(errors),
+                errors=errors,
+                payload=b"",
+                finished_at=timezone.now(),
+            )
+            if not done:
+                raise jobs.LeaseLost(f"chat.IngestBatch {batch.pk}")
+    except jobs.LeaseLost:
+        log.warning("ingest batch %s: another run took over", batch.pk)
+    except Exception as exc:
+        reason = f"{type(exc).__name__}: {exc}"[:2000]
+        if batch.attempts >= INGEST_JOB.max_attempts:
+            _batch_fail(jobs.job_rows(batch), reason)
+        else:  # the sweeper sends it again (a locked database, a dropped connection)
+            jobs.job_rows(batch).update(
+                lease_owner="", queued_at=None, job_note=f"Will try again: {reason}"[:300]
+            )
+        raise
+    batch.refresh_from_db()
+    return batch
+
+
+def _ingest_refusing_taken(user, items: list[dict]) -> tuple[int, dict[str, list[str]]]:
+    errors: dict[str, list[str]] = {}
+    keep = list(range(len(items)))
+    while True:
+        try:
+            results = interactions_ingest(user=user, items=[items[i] for i in keep])
+        except IdTaken as exc:
+            refused = {keep[p] for p in exc.positions}
+            errors.update({f"{i}.id": ["This id is already used."] for i in sorted(refused)})
+            keep = [i for i in keep if i not in refused]
+            continue
+        return sum(1 for *_, created in results if created), errors
 
 
 def _packed_messages(item: dict, system_prompt: str, ctx: list[dict]) -> list:

@@ -9,3 +9,13 @@ def assign_topics() -> int:
     from chat.topics import assign_topics as assign
 
     return assign()
+
+
+@shared_task(acks_late=True)
+def ingest_batch_store(batch_id: str) -> None:
+    """Store a batch the API accepted (`Prefer: respond-async`). Safe to redeliver: the claim
+    is a compare-and-set on the batch's lease and every item carries its id. Not retried
+    by Celery: a failed run hands the batch back to the sweeper (reviewhub.jobs)."""
+    from chat.services import ingest_batch_store as store
+
+    store(batch_id=batch_id)

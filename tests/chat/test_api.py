@@ -228,6 +228,7 @@ def test_openapi_schema_is_served_without_a_token(client):
     schema = response.json()
     assert schema["openapi"].startswith("3.")
     assert set(schema["paths"]) == {
+        "/ingest-batches/{id}",  # a batch accepted with Prefer: respond-async
         "/interactions",
         "/interactions/{id}",
         "/interactions/{id}/feedback",
