@@ -4,6 +4,7 @@ from chat.models import (
     ApiToken,
     Conversation,
     Feedback,
+    IngestBatch,
     PromptTemplate,
     Topic,
     Turn,
@@ -109,3 +110,33 @@ class FeedbackAdmin(RecordsChanges, admin.ModelAdmin):
     list_display = ("turn", "user", "rating", "updated_at")
     list_filter = ("rating",)
     raw_id_fields = ("turn", "user")
+
+
+@admin.register(IngestBatch)
+class IngestBatchAdmin(admin.ModelAdmin):
+    """Batches accepted with `Prefer: respond-async`: a record, read-only (the worker and
+    the jobs sweeper move them on; a failed one keeps its payload)."""
+
+    list_display = ("id", "user", "items", "status", "stored", "existing", "created_at")
+    list_filter = ("status",)
+    list_select_related = ("user",)
+    fields = (
+        "user",
+        "items",
+        "status",
+        "stored",
+        "existing",
+        "errors",
+        "error",
+        "job_note",
+        "attempts",
+        "created_at",
+        "finished_at",
+    )
+    readonly_fields = fields
+
+    def has_add_permission(self, request) -> bool:
+        return False
+
+    def has_change_permission(self, request, obj=None) -> bool:
+        return False

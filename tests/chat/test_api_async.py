@@ -188,3 +188,22 @@ def test_the_worker_stores_an_accepted_batch(post, client, token, celery_worker)
     assert sorted(str(pk) for pk in Turn.objects.values_list("id", flat=True)) == sorted(
         body["ids"]
     )
+
+
+@pytest.mark.django_db
+def test_the_admin_lists_batches_with_a_failed_ones_reason_and_cannot_change_them(
+    post, client, token
+):
+    from django.contrib.auth.models import User
+
+    body = post([interaction()], token, **ASYNC).json()
+    IngestBatch.objects.filter(pk=body["batch"]).update(
+        status="failed", error="OperationalError: <database is locked>"
+    )
+    client.force_login(User.objects.create_superuser("root", password="pw-root"))
+    listing = client.get("/admin/chat/ingestbatch/?status__exact=failed").content.decode()
+    assert body["batch"] in listing
+    page = client.get(f"/admin/chat/ingestbatch/{body['batch']}/change/").content.decode()
+    assert "OperationalError: &lt;database is locked&gt;" in page  # escaped, shown
+    assert 'name="status"' not in page and "payload" not in page
+    assert client.get("/admin/chat/ingestbatch/add/").status_code == 403
