@@ -19,7 +19,7 @@ from django.urls import reverse
 from django.utils.module_loading import import_string
 
 from chat import services
-from chat.models import Feedback, IngestBatch, Turn
+from chat.models import Feedback, Turn
 from chat.openapi import (
     INTERACTION_LIST,
     MAX_ITEMS,
@@ -37,7 +37,7 @@ from chat.openapi import (
     TurnRecord,
     service_items,
 )
-from chat.selectors import turn_visible_to
+from chat.selectors import ingest_batch_for_user, turn_visible_to
 from reviewhub import apispec
 from reviewhub.ids import uuid7
 
@@ -157,8 +157,9 @@ def interaction_detail(request: HttpRequest, turn_id: uuid.UUID, *, user) -> Jso
     responses={200: (IngestBatchRecord, "The batch"), 404: "No such batch (or not yours)"},
 )
 def ingest_batch(request: HttpRequest, batch_id: uuid.UUID, *, user) -> JsonResponse:
-    batch = IngestBatch.objects.filter(pk=batch_id, user=user).defer("payload").first()
-    if batch is None:
+    try:
+        batch = ingest_batch_for_user(user, batch_id)
+    except Http404:
         return apispec.error(404, {"id": ["No such batch."]})
     return apispec.respond(
         200,

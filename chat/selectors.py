@@ -7,7 +7,7 @@ from datetime import date
 from django.db.models import Prefetch, QuerySet
 from django.http import Http404
 
-from chat.models import Conversation, Feedback, ModelEndpoint, Turn
+from chat.models import Conversation, Feedback, IngestBatch, ModelEndpoint, Turn
 from reviewhub.roles import is_expert
 
 
@@ -20,6 +20,14 @@ def conversation_for_user(user, conversation_id) -> Conversation:
     if conversation is None:
         raise Http404("No such conversation")
     return conversation
+
+
+def ingest_batch_for_user(user, batch_id) -> IngestBatch:
+    """A batch the user's app sent to store later (its status, not its payload)."""
+    batch = IngestBatch.objects.defer("payload").filter(pk=batch_id, user=user).first()
+    if batch is None:
+        raise Http404("No such batch")
+    return batch
 
 
 def turn_for_user(user, turn_id) -> Turn:
