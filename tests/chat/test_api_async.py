@@ -177,7 +177,9 @@ def test_a_store_that_keeps_failing_fails_with_its_reason_and_keeps_the_payload(
 
 
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
-def test_the_worker_stores_an_accepted_batch(post, client, token, celery_worker):
+def test_the_worker_stores_an_accepted_batch(
+    role_groups_restored, post, client, token, celery_worker
+):
     items = [interaction(question=f"Question {i}?") for i in range(25)]
     body = post(items, token, **ASYNC).json()
     wait_until(
