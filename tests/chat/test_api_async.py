@@ -209,3 +209,26 @@ def test_the_admin_lists_batches_with_a_failed_ones_reason_and_cannot_change_the
     assert "OperationalError: &lt;database is locked&gt;" in page  # escaped, shown
     assert 'name="status"' not in page and "payload" not in page
     assert client.get("/admin/chat/ingestbatch/add/").status_code == 403
+
+
+def test_the_saved_batch_reads_back_as_exactly_the_items_that_were_validated():
+    """What the worker stores is what the API validated: nulls inside metadata, offsets,
+    scores left out, messages and non-ASCII text survive the saved JSON unchanged."""
+    from chat.openapi import INTERACTION_LIST, service_items
+
+    body = json.dumps(
+        [
+            interaction(
+                id=str(uuid.uuid4()),
+                metadata={"a": None, "b": [None, 1.5], "ü": {"deep": True}},
+                created_at="2026-11-26T23:59:59.123456+05:30",
+                messages=[{"role": "user", "content": "Wie geht's? ✓", "name": "ignored"}],
+                context=[{"text": "passage", "score": None}, {"text": "другой", "title": "T"}],
+                grounded=False,
+            ),
+            interaction(user="customer-7", conversation_id="c-9"),
+        ]
+    )
+    validated = INTERACTION_LIST.validate_json(body)
+    saved = INTERACTION_LIST.dump_json(validated, exclude_none=True)
+    assert service_items(INTERACTION_LIST.validate_json(saved)) == service_items(validated)
