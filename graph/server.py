@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import argparse
 import base64
+import gc
 import json
 import os
 import shlex
@@ -76,6 +77,12 @@ def serve(
     )
     server.start()
     _create_database(http_port, password, database)
+    # JPype runs a full Python collection after every Java collection (its GC linkage,
+    # native/common/jp_gc.cpp: PyGC_Collect from the reference-queue thread); PyGC_Collect
+    # does nothing while Python's collector is disabled. This process runs no Python after
+    # start-up, so nothing is left for that collector to find.
+    gc.freeze()
+    gc.disable()
     ready(f"graph server ready: bolt://127.0.0.1:{bolt_port}/{database}")
     stop = threading.Event()
     for sig in (signal.SIGTERM, signal.SIGINT):
