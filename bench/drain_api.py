@@ -68,6 +68,28 @@ def _time_statements(db) -> None:
     db.cypher_query = timed
 
 
+def _threads(pid: int) -> dict[str, float]:
+    """CPU seconds of a process's threads, summed by thread name (from /proc)."""
+    tick = os.sysconf("SC_CLK_TCK")
+    out: dict[str, float] = {}
+    for entry in os.scandir(f"/proc/{pid}/task"):
+        try:
+            with open(f"{entry.path}/stat") as f:
+                raw = f.read()
+        except OSError:
+            continue
+        name = raw[raw.index("(") + 1 : raw.rindex(")")].rstrip("0123456789-")
+        fields = raw.rsplit(")", 1)[1].split()
+        out[name] = out.get(name, 0.0) + (int(fields[11]) + int(fields[12])) / tick
+    return out
+
+
+def _print_threads(before: dict[str, float], after: dict[str, float]) -> None:
+    spent = {k: v - before.get(k, 0.0) for k, v in after.items()}
+    top = sorted(spent.items(), key=lambda kv: -kv[1])[:8]
+    print("  graph server threads (CPU s): " + ", ".join(f"{k or '?'} {v:.2f}" for k, v in top))
+
+
 def _print_statements() -> None:
     for query, (calls, wall, rows) in sorted(STATEMENTS.items(), key=lambda kv: -kv[1][1]):
         print(f"  {wall:7.2f} s {calls:5d} calls {rows:7d} rows  {query}", flush=True)
@@ -110,8 +132,9 @@ def child(tmp: str) -> None:
 
         for label, n in [("warm-up", WARM)] + [(f"round {i + 1}", TURNS) for i in range(ROUNDS)]:
             ingest(n)
+            threads0 = _threads(proc.pid)
             graph0, own0, wall0 = common.cpu_seconds(proc.pid), _own_cpu(), time.monotonic()
-            synced = drain()
+            synced = drain(batch_size=int(os.environ.get("BENCH_DRAIN_BATCH", "500")))
             wall, graph, own = (
                 time.monotonic() - wall0,
                 common.cpu_seconds(proc.pid) - graph0,
@@ -123,6 +146,7 @@ def child(tmp: str) -> None:
                 f"ms/turn, load {os.getloadavg()[0]:.2f}",
                 flush=True,
             )
+            _print_threads(threads0, _threads(proc.pid))
             _print_statements()
         counts = db.cypher_query("MATCH (n) RETURN labels(n)[0], count(*) ORDER BY labels(n)[0]")[0]
         print("nodes:", dict(counts), flush=True)
