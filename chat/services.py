@@ -16,7 +16,7 @@ import uuid
 import zlib
 from collections.abc import Generator
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from datetime import time as dtime
 
 from django.db import transaction
@@ -700,6 +700,24 @@ def ingest_batch_store(*, batch_id) -> IngestBatch:
         raise
     batch.refresh_from_db()
     return batch
+
+
+# How long a finished batch's status stays readable: a stored one is only a record (its
+# payload was emptied); a failed one keeps its payload for a lead to look at, a while longer.
+INGEST_BATCH_KEEP = {
+    IngestBatch.Status.STORED: timedelta(days=7),
+    IngestBatch.Status.FAILED: timedelta(days=30),
+}
+
+
+def ingest_batches_prune() -> int:
+    """Delete finished batches older than INGEST_BATCH_KEEP (by when they finished); returns
+    how many. Queued and running ones are never touched: they still hold work to do."""
+    now = timezone.now()
+    old = Q()
+    for status, keep in INGEST_BATCH_KEEP.items():
+        old |= Q(status=status, finished_at__lt=now - keep)
+    return IngestBatch.objects.filter(old).delete()[0]
 
 
 def _ingest_refusing_taken(user, items: list[dict]) -> tuple[int, dict[str, list[str]]]:

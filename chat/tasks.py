@@ -19,3 +19,11 @@ def ingest_batch_store(batch_id: str) -> None:
     from chat.services import ingest_batch_store as store
 
     store(batch_id=batch_id)
+
+
+@shared_task(acks_late=True, **retrying())
+def prune_ingest_batches() -> int:
+    """Periodic: drop the status records of batches stored a week ago (failed: a month)."""
+    from chat.services import ingest_batches_prune
+
+    return ingest_batches_prune()

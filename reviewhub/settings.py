@@ -298,6 +298,10 @@ CELERY_BEAT_SCHEDULE["chat-assign-topics"] = {
     "task": "chat.tasks.assign_topics",
     "schedule": 600.0,
 }
+CELERY_BEAT_SCHEDULE["chat-prune-ingest-batches"] = {
+    "task": "chat.tasks.prune_ingest_batches",
+    "schedule": 86400.0,
+}
 # Topic discovery (topics.tasks): a lead can also run it from the topics page.
 CELERY_BEAT_SCHEDULE["topics-discover"] = {
     "task": "topics.tasks.discover_topics_scheduled",

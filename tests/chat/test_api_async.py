@@ -176,6 +176,42 @@ def test_a_store_that_keeps_failing_fails_with_its_reason_and_keeps_the_payload(
     assert zlib.decompress(bytes(batch.payload)) == b"not json"
 
 
+@pytest.mark.django_db
+def test_finished_batches_are_pruned_after_their_keep_but_never_one_with_work_left(
+    post, client, token
+):
+    from datetime import timedelta
+
+    from django.utils import timezone
+
+    from chat.tasks import prune_ingest_batches
+
+    def accepted():
+        return post([interaction()], token, **ASYNC).json()
+
+    week_old, fresh, month_old_failure, week_old_failure, queued = (accepted() for _ in range(5))
+    for body in (week_old, fresh):
+        services.ingest_batch_store(batch_id=body["batch"])
+    now = timezone.now()
+    IngestBatch.objects.filter(pk=week_old["batch"]).update(
+        finished_at=now - timedelta(days=7, minutes=1)
+    )
+    IngestBatch.objects.filter(pk=month_old_failure["batch"]).update(
+        status="failed", finished_at=now - timedelta(days=30, minutes=1)
+    )
+    IngestBatch.objects.filter(pk=week_old_failure["batch"]).update(
+        status="failed", finished_at=now - timedelta(days=8)
+    )
+    IngestBatch.objects.filter(pk=queued["batch"]).update(created_at=now - timedelta(days=90))
+
+    assert prune_ingest_batches.apply().get() == 2  # what beat runs daily
+    assert batch_status(client, token, week_old["status"]).status_code == 404
+    assert batch_status(client, token, month_old_failure["status"]).status_code == 404
+    for body in (fresh, week_old_failure, queued):
+        assert batch_status(client, token, body["status"]).status_code == 200
+    assert Turn.objects.count() == 2  # the stored turns stay: only the status records go
+
+
 @pytest.mark.django_db(transaction=True, serialized_rollback=True)
 def test_the_worker_stores_an_accepted_batch(
     role_groups_restored, post, client, token, celery_worker
