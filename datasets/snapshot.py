@@ -104,7 +104,7 @@ class Snapshot:
 
     def _rows(self, values: QuerySet, on_progress: Callable[[int], None] | None) -> Iterator:
         batch: list[tuple] = []
-        for example in values.iterator(chunk_size=BATCH):
+        for example in _chunked(values):
             batch.append(example)
             if len(batch) == BATCH:
                 yield from self._batch(batch)
@@ -254,6 +254,25 @@ COLUMNS = (
     "grounded",
     "model",
 )
+
+
+def _chunked(values: QuerySet) -> Iterator[tuple]:
+    """`values` (ordered by id, the id's text first) a chunk at a time.
+
+    On SQLite each chunk is its own finished query (keyset on id): an iterator keeps its
+    statement open, and the build writes on the same connection meanwhile (its heartbeat,
+    the items); once another process had committed (a chat turn, the graph drain), such a
+    write got SQLITE_BUSY_SNAPSHOT, "database is locked" at once, and the build failed."""
+    if connection.vendor != "sqlite":
+        yield from values.iterator(chunk_size=BATCH)
+        return
+    after = None
+    while True:
+        chunk = list((values.filter(id__gt=after) if after else values)[:BATCH])
+        yield from chunk
+        if len(chunk) < BATCH:
+            return
+        after = chunk[-1][0]
 
 
 class _StoreBehind:

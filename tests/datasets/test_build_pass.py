@@ -260,3 +260,46 @@ def test_a_batch_the_database_refuses_fails_the_build_with_its_reason(
                 cursor.execute("DROP FUNCTION refuse_item()")
     release.refresh_from_db()
     assert release.state == "failed" and "item 9 refused" in release.error
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_build_goes_on_while_other_processes_commit(role_groups_restored, lead, monkeypatch):
+    """Another connection commits between the build's reads (the web logging a turn, the
+    graph drain): on SQLite a write on a connection whose read statement is still open got
+    "database is locked" at once, failing the build at its next heartbeat."""
+    import threading
+
+    from django.contrib.auth.models import User
+    from django.db import connection as own
+
+    from datasets import services, snapshot
+
+    monkeypatch.setattr(snapshot, "BATCH", 4)
+    make_examples(lead, 15)
+    release = services.release_create(
+        user=lead, name="busy", version=1, filters={}, formats=["openai_chat"], seed=3
+    )
+    services.release_request_build(release=release, user=lead, enqueue=False)
+    progress, commits = services._progress, []
+
+    def elsewhere():  # a thread has a connection of its own: another writer
+        from django.db import connection
+
+        User.objects.filter(pk=lead.pk).update(first_name=f"commit {len(commits)}")
+        commits.append(connection.vendor)
+        connection.close()
+
+    def busy_progress(release, stage, done, total=None):
+        if stage == "snapshotting and writing":
+            thread = threading.Thread(target=elsewhere)
+            thread.start()
+            thread.join()
+        progress(release, stage, done, total)
+
+    monkeypatch.setattr(services, "_progress", busy_progress)
+    services.release_build(release_id=release.id)
+
+    release.refresh_from_db()
+    assert len(commits) >= 3 and commits[0] == own.vendor  # committed between the reads
+    assert release.state == "built", release.error
+    assert ReleaseItem.objects.filter(release=release).count() == 15
