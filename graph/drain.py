@@ -183,8 +183,20 @@ def _record_failure(pk: int, exc: BaseException) -> None:
 
 
 def pending_count() -> int:
-    """Rows a drain would still claim (quarantined ones wait for a retry)."""
+    """Rows not in the graph yet (quarantined ones wait for a retry)."""
     return OutboxEntry.objects.filter(synced_at=None, quarantined_at=None).count()
+
+
+def claimable_count() -> int:
+    """Pending rows a drain starting now could claim: none that a live drain holds (it
+    writes them; if it fails it releases them and its task is retried, if its worker dies
+    the lease runs out and the periodic drain takes them)."""
+    now = timezone.now()
+    return (
+        OutboxEntry.objects.filter(synced_at=None, quarantined_at=None)
+        .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
+        .count()
+    )
 
 
 def prune(older_than: timedelta = timedelta(days=7)) -> int:

@@ -9,14 +9,16 @@ def drain_outbox() -> int:
     """Push pending outbox rows to the graph (idempotent MERGEs, so acks_late is safe).
 
     A failure leaves the rows pending and raises, so Celery retries with capped backoff;
-    a long backlog is worked off in time-boxed slices that re-enqueue themselves.
+    a long backlog is worked off in time-boxed slices that re-enqueue themselves. Rows
+    another worker's drain holds are its to write: re-enqueueing for them made an idle
+    worker run an empty drain every few milliseconds until the other one finished.
     """
-    from graph.drain import drain, pending_count
+    from graph.drain import claimable_count, drain
     from reviewhub.graphdb import configure
 
     configure()
     synced = drain(time_budget=120)
-    if pending_count():
+    if claimable_count():
         drain_outbox.delay()
     return synced
 
