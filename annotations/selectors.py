@@ -110,6 +110,17 @@ def active_guidelines() -> list[Guideline]:
 # --- access -------------------------------------------------------------------------
 
 
+def item_ids_openable_by(user, item_ids) -> set:
+    """Of `item_ids`, the items `item_for_user` lets this user open, in one query (a list
+    links only those: an expert is handed items by the queue, not by choosing one)."""
+    items = QueueItem.objects.filter(pk__in=list(item_ids))
+    if not is_lead(user):
+        items = items.exclude(author_id=user.pk).filter(
+            Q(holder_id=user.pk) | Q(reviews__reviewer=user)
+        )
+    return set(items.values_list("pk", flat=True).distinct())
+
+
 def item_for_user(user, item_id) -> QueueItem:
     """The item if this user may see it: leads see every item; experts see items they
     hold or have reviewed. Anyone else gets 404 (no guessing ids)."""

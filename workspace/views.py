@@ -13,6 +13,7 @@ from django.utils.dateparse import parse_datetime
 from django.utils.http import urlencode
 from django.views.decorators.http import require_GET, require_http_methods
 
+from annotations.selectors import item_ids_openable_by
 from reviewhub.preferences import DEFAULTS, preferences, preferences_update
 from reviewhub.roles import has_perm, is_expert, is_lead, lead_required
 from workspace import selectors, services
@@ -40,9 +41,11 @@ def explore(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             error = " ".join(exc.messages)
     query = urlencode(filter_query(request.GET))
+    items = [t.queue_item.pk for t in page.rows if t.queue_item] if page else []
     context = {
         "lineage_url": _url_around_id("graph:lineage"),
         "item_url": _url_around_id("annotations:item"),
+        "openable_items": item_ids_openable_by(request.user, items) if items else set(),
         "form": form,
         "page": page,
         "error": error,

@@ -8,6 +8,7 @@ import pytest
 from django.urls import reverse
 
 from annotations.models import AuditEvent, Example, QueueItem
+from annotations.services import queue_claim_next
 from chat.models import Conversation
 from tests.factories import make_rubric, make_turn
 from workspace.models import BulkJob
@@ -51,12 +52,22 @@ def test_an_end_user_sees_only_their_own_turns_and_no_review_links(
     assert "/review/item/" not in page
 
 
-def test_each_row_links_to_its_lineage_and_review_item(client_for, end_user, expert):
+def test_each_row_links_to_its_lineage_and_to_the_review_item_where_it_opens(
+    client_for, end_user, expert, lead
+):
     turn = make_turn(end_user, question="Where is the Bolt port?")
     item = QueueItem.objects.get(turn=turn)
-    page = client_for(expert).get("/explore/").content.decode()
-    assert f"/graph/lineage/{turn.id}/" in page
-    assert f"/review/item/{item.id}/" in page
+    link = f"/review/item/{item.id}/"
+    page = client_for(lead).get("/explore/").content.decode()
+    assert f"/graph/lineage/{turn.id}/" in page and link in page
+    # an expert opens the items the queue handed them, not any item: no link to a 404
+    expert_client = client_for(expert)
+    page = expert_client.get("/explore/").content.decode()
+    assert f"/graph/lineage/{turn.id}/" in page and link not in page
+    assert expert_client.get(link).status_code == 404
+    assert queue_claim_next(expert=expert).pk == item.pk
+    assert link in expert_client.get("/explore/").content.decode()
+    assert expert_client.get(link).status_code == 200
 
 
 def test_the_explorer_page_takes_a_fixed_number_of_queries(
@@ -65,14 +76,14 @@ def test_the_explorer_page_takes_a_fixed_number_of_queries(
     for i in range(30):
         make_turn(end_user if i % 2 else other_user, question=f"refund {i}", feedback="down")
     client = client_for(expert)
-    # session, user, 2 × permissions, topics (the form), inbox count, the rows and the count;
-    # a later page has no count (it rides in the cursor)
+    # session, user, 2 × permissions, topics (the form), inbox count, the rows, the count and
+    # the review items this viewer may open; a later page has no count (it rides in the cursor)
     search = {"q": "refund", "grounded": "yes", "rating": "down"}
-    with django_assert_num_queries(8):
+    with django_assert_num_queries(9):
         response = client.get("/explore/", search)
     assert response.content.decode().count('class="explore-row"') == 30
     cursor = explorer_page(viewer=expert, filters=ExplorerFilters(q="refund"), size=10).next_cursor
-    with django_assert_num_queries(7):
+    with django_assert_num_queries(8):
         response = client.get("/explore/", {**search, "cursor": cursor})
     assert response.content.decode().count('class="explore-row"') == 20
 
