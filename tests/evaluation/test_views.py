@@ -82,7 +82,7 @@ def test_a_backfill_page_shows_its_progress(
         response = client_for(lead).post(f"/evaluators/{refusal.id}/backfill/", {})
     assert response.status_code == 302
     page = client_for(lead).get(response["Location"]).content.decode()
-    assert 'role="progressbar"' in page and "0 of 1 turns" in page
+    assert '<progress class="progress" max="100" value="0"' in page and "0 of 1 turns" in page
 
 
 def _review(turn, expert, rubric, score):

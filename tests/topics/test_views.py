@@ -103,7 +103,7 @@ def test_a_lead_runs_discovery_on_the_worker_with_a_progress_bar(
     run = DiscoveryRun.objects.get()
     assert run.created_by == lead
     page = client.get(reverse("topics:list")).content.decode()
-    assert 'role="progressbar"' in page or "Done" in page
+    assert '<progress class="progress"' in page or "Done" in page
     wait_until(
         lambda: DiscoveryRun.objects.get().status in ("done", "failed"),
         timeout=120,

@@ -1,0 +1,14 @@
+// Confirmation before a destructive form is sent: <form data-confirm="Question?">, and with
+// data-confirm-if="<checkbox name>" only when that box is ticked. A listener in a file of our
+// own, because the Content-Security-Policy (script-src 'self') refuses inline onsubmit handlers.
+document.addEventListener("submit", (event) => {
+  const form = event.target;
+  const question = form.dataset ? form.dataset.confirm : undefined;
+  if (!question) return;
+  const condition = form.dataset.confirmIf;
+  if (condition && !(form.elements[condition] && form.elements[condition].checked)) return;
+  if (!window.confirm(question)) {
+    event.preventDefault();
+    event.stopImmediatePropagation();
+  }
+}, true);
