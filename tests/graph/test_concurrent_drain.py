@@ -89,7 +89,7 @@ def test_two_workers_drain_concurrently_and_every_row_lands_once(
         text = _read(log)
         drains = re.findall(r"drain_outbox\[[^\]]+\] succeeded in [\d.]+s: (\d+)", text)
         assert any(int(n) for n in drains) or "retry: Retry in" in text, text[-2000:]
-        assert len(drains) <= 4, drains
+        assert len(drains) <= 6, drains  # its drain, and one more per conflict of the other's
     finally:
         stop_process(second)
         log.close()

@@ -58,7 +58,9 @@ def test_a_drain_leaves_rows_another_drain_holds_and_does_not_spin(
 
     wait_until(drains, timeout=30, message="no drain ran")
     time.sleep(2)  # an enqueue-again loop runs hundreds of drains in this time
-    assert drains() == ["0"] * len(drains()) and len(drains()) <= 2, drains()
+    # (the commits' drains, one or two, and any an earlier test left queued: a handful)
+    ran = drains()
+    assert set(ran) == {"0"} and len(ran) <= 5, ran
 
     # the holder lets go (as a failed drain does) and its retry drains them
     OutboxEntry.objects.filter(claim=token).update(claim="", claimed_until=None)
