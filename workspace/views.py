@@ -41,7 +41,8 @@ def explore(request: HttpRequest) -> HttpResponse:
         except ValidationError as exc:
             error = " ".join(exc.messages)
     query = urlencode(filter_query(request.GET))
-    items = [t.queue_item.pk for t in page.rows if t.queue_item] if page else []
+    # (a turn outside the review queue, a failed call for one, has no item: hasattr is False)
+    items = [t.queue_item.pk for t in page.rows if hasattr(t, "queue_item")] if page else []
     context = {
         "lineage_url": _url_around_id("graph:lineage"),
         "item_url": _url_around_id("annotations:item"),

@@ -70,6 +70,18 @@ def test_each_row_links_to_its_lineage_and_to_the_review_item_where_it_opens(
     assert expert_client.get(link).status_code == 200
 
 
+def test_a_turn_outside_the_review_queue_is_listed_without_a_review_link(
+    client_for, end_user, expert, lead
+):
+    turn = make_turn(end_user, question="A call that failed", refresh=False)
+    assert not QueueItem.objects.filter(turn=turn).exists()
+    for viewer in (expert, lead):
+        response = client_for(viewer).get("/explore/")
+        assert response.status_code == 200
+        page = response.content.decode()
+        assert "A call that failed" in page and "/review/item/" not in page
+
+
 def test_the_explorer_page_takes_a_fixed_number_of_queries(
     client_for, end_user, other_user, expert, django_assert_num_queries
 ):
