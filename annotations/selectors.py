@@ -110,36 +110,33 @@ def active_guidelines() -> list[Guideline]:
 # --- access -------------------------------------------------------------------------
 
 
+def _openable_by(user) -> Q:
+    """The items this user may open: leads every item; experts those they hold (even past
+    the lease's expiry, until someone else takes it) or have reviewed, never their own."""
+    if is_lead(user):
+        return Q()
+    reviewed = Exists(Review.objects.filter(item=OuterRef("pk"), reviewer=user))
+    return ~Q(author_id=user.pk) & (Q(holder_id=user.pk) | Q(reviewed))
+
+
 def item_ids_openable_by(user, item_ids) -> set:
     """Of `item_ids`, the items `item_for_user` lets this user open, in one query (a list
     links only those: an expert is handed items by the queue, not by choosing one)."""
-    items = QueueItem.objects.filter(pk__in=list(item_ids))
-    if not is_lead(user):
-        items = items.exclude(author_id=user.pk).filter(
-            Q(holder_id=user.pk) | Q(reviews__reviewer=user)
-        )
-    return set(items.values_list("pk", flat=True).distinct())
+    items = QueueItem.objects.filter(_openable_by(user), pk__in=list(item_ids))
+    return set(items.values_list("pk", flat=True))
 
 
 def item_for_user(user, item_id) -> QueueItem:
-    """The item if this user may see it: leads see every item; experts see items they
-    hold or have reviewed. Anyone else gets 404 (no guessing ids)."""
+    """The item if this user may open it (`_openable_by`); anyone else gets 404 (no guessing
+    ids)."""
     item = (
         QueueItem.objects.select_related("turn", "turn__conversation", "turn__topic", "holder")
-        .filter(pk=item_id)
+        .filter(_openable_by(user), pk=item_id)
         .first()
     )
     if item is None:
         raise Http404
-    if is_lead(user):
-        return item
-    if item.author_id == user.pk:
-        raise Http404
-    if item.holder_id == user.pk:  # even past expiry, until someone else takes it
-        return item
-    if Review.objects.filter(item=item, reviewer=user).exists():
-        return item
-    raise Http404
+    return item
 
 
 def review_screen(*, item: QueueItem, user) -> dict:

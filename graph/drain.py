@@ -51,11 +51,7 @@ def claim(batch_size: int, exclude: Iterable[int] = ()) -> tuple[str, list[tuple
     earlier one). Quarantined rows and `exclude` (rows this drain saw fail) are not
     claimed."""
     now, token = timezone.now(), uuid.uuid4().hex
-    claimable = (
-        Q(synced_at=None, quarantined_at=None)
-        & (Q(claimed_until=None) | Q(claimed_until__lt=now))
-        & ~Q(id__in=list(exclude))
-    )
+    claimable = _claimable(now) & ~Q(id__in=list(exclude))
     with transaction.atomic():
         busy = set(
             OutboxEntry.objects.filter(synced_at=None, claimed_until__gte=now).values_list(
@@ -80,6 +76,13 @@ def claim(batch_size: int, exclude: Iterable[int] = ()) -> tuple[str, list[tuple
         )
     )
     return token, rows
+
+
+def _claimable(now) -> Q:
+    """Pending rows no live drain holds (its lease not run out), quarantined ones aside."""
+    return Q(synced_at=None, quarantined_at=None) & (
+        Q(claimed_until=None) | Q(claimed_until__lt=now)
+    )
 
 
 def process(rows: Iterable[tuple[int, str, str]]) -> None:
@@ -191,12 +194,7 @@ def claimable_count() -> int:
     """Pending rows a drain starting now could claim: none that a live drain holds (it
     writes them; if it fails it releases them and its task is retried, if its worker dies
     the lease runs out and the periodic drain takes them)."""
-    now = timezone.now()
-    return (
-        OutboxEntry.objects.filter(synced_at=None, quarantined_at=None)
-        .filter(Q(claimed_until=None) | Q(claimed_until__lt=now))
-        .count()
-    )
+    return OutboxEntry.objects.filter(_claimable(timezone.now())).count()
 
 
 def prune(older_than: timedelta = timedelta(days=7)) -> int:

@@ -12,6 +12,7 @@ from pathlib import Path
 from urllib.parse import urljoin, urlparse
 
 import pytest
+from django.contrib.auth.models import User
 from django.core.management import call_command
 from playwright.sync_api import expect
 
@@ -26,19 +27,20 @@ SKIP = re.compile(
 )
 
 
-def _crawl(browser, live_server, username: str, limit: int = 80) -> list[str]:
+def _demo_page(browser, browser_login, username: str):
+    """A phone-sized page logged in as a demo account (password `demo-<role>`)."""
+    page = browser.new_context(viewport=PHONE).new_page()
+    page.set_default_timeout(15_000)
+    user = User.objects.get(username=username)
+    return browser_login(page, user, "demo-" + username.removeprefix("demo_"))
+
+
+def _crawl(browser, browser_login, live_server, username: str, limit: int = 80) -> list[str]:
     """Visit the pages reachable from home (at most two of each address shape); returns
     what is wrong, one line a page."""
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.set_default_timeout(15_000)
+    page = _demo_page(browser, browser_login, username)
     refused: list[str] = []
     page.on("console", lambda m: refused.append(m.text) if "Security Policy" in m.text else None)
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", username)
-    page.fill("input[name=password]", "demo-" + username.removeprefix("demo_"))
-    page.click("button[type=submit]")
-    page.wait_for_url(f"{live_server.url}/")
     problems, seen, shapes, todo = [], set(), {}, [f"{live_server.url}/"]
     while todo and len(seen) < limit:
         url = todo.pop(0)
@@ -65,7 +67,7 @@ def _crawl(browser, live_server, username: str, limit: int = 80) -> list[str]:
             shapes[shape] = shapes.get(shape, 0) + 1
             if shapes[shape] <= 2 and link not in seen:
                 todo.append(link)
-    context.close()
+    page.context.close()
     assert len(seen) > 5, f"only {len(seen)} pages reached as {username}"
     return problems
 
@@ -73,12 +75,12 @@ def _crawl(browser, live_server, username: str, limit: int = 80) -> list[str]:
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_every_page_fits_a_phone_and_nothing_is_refused_by_the_csp(
-    browser, live_server, role_groups_restored, graph
+    browser, browser_login, live_server, role_groups_restored, graph
 ):
     call_command("seed_demo", "--force", stdout=io.StringIO())
     drain()  # the lineage pages draw the graph
     problems = {
-        name: _crawl(browser, live_server, name)
+        name: _crawl(browser, browser_login, live_server, name)
         for name in ("demo_lead", "demo_expert", "demo_user")
     }
     assert problems == {"demo_lead": [], "demo_expert": [], "demo_user": []}
@@ -87,16 +89,11 @@ def test_every_page_fits_a_phone_and_nothing_is_refused_by_the_csp(
 @pytest.mark.browser
 @pytest.mark.django_db(transaction=True)
 def test_merging_a_topic_asks_first_and_keeps_it_when_declined(
-    browser, live_server, role_groups_restored
+    browser, browser_login, live_server, role_groups_restored
 ):
     call_command("seed_demo", "--force", stdout=io.StringIO())
     topic, other = Topic.objects.order_by("name")[:2]
-    context = browser.new_context(viewport=PHONE)
-    page = context.new_page()
-    page.goto(f"{live_server.url}/login/")
-    page.fill("input[name=username]", "demo_lead")
-    page.fill("input[name=password]", "demo-lead")
-    page.click("button[type=submit]")
+    page = _demo_page(browser, browser_login, "demo_lead")
     page.goto(f"{live_server.url}/topics/{topic.pk}/")
     page.select_option("select[name=into]", str(other.pk))
     asked: list[str] = []
@@ -115,7 +112,7 @@ def test_merging_a_topic_asks_first_and_keeps_it_when_declined(
     page.click("form[data-confirm] button[type=submit]")
     expect(page).to_have_url(re.compile(rf"/topics/{other.pk}/$"))
     assert not Topic.objects.filter(pk=topic.pk).exists()
-    context.close()
+    page.context.close()
 
 
 def test_no_template_uses_what_the_csp_refuses():
