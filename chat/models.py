@@ -270,7 +270,7 @@ class Turn(models.Model):
     )
     external_user = models.CharField(max_length=200, blank=True)
     metadata = models.JSONField(default=dict, blank=True)
-    created_at = models.DateTimeField(db_index=True)
+    created_at = models.DateTimeField()
     completed_at = models.DateTimeField(null=True, blank=True)
 
     class Meta:
@@ -279,6 +279,8 @@ class Turn(models.Model):
             models.Index(fields=["conversation", "position"]),
             models.Index(fields=["user", "-created_at"]),
             models.Index(fields=["model", "-created_at"]),
+            # time order, the explorer's keyset pages (and any created_at range)
+            models.Index(fields=["created_at", "id"], name="turn_created_id"),
             *(
                 models.Index(
                     fields=[name],
