@@ -694,9 +694,7 @@ def ingest_batch_store(*, batch_id) -> IngestBatch:
         if batch.attempts >= INGEST_JOB.max_attempts:
             _batch_fail(jobs.job_rows(batch), reason)
         else:  # the sweeper sends it again (a locked database, a dropped connection)
-            jobs.job_rows(batch).update(
-                lease_owner="", queued_at=None, job_note=f"Will try again: {reason}"[:300]
-            )
+            jobs.job_give_back(batch, retried=False, job_note=f"Will try again: {reason}"[:300])
         raise
     batch.refresh_from_db()
     return batch

@@ -202,20 +202,13 @@ def release_build(*, release_id) -> None:
     except jobs.LeaseLost:
         logger.warning("release %s: another run took over this build", release.id)
     except (OperationalError, InterfaceError):
-        _give_back(release)  # the database is away: the task's retry claims it again
+        jobs.job_give_back(release, retried=True)  # the database is away: the retry claims it
         raise
     except BuildError as exc:
         _fail(release, str(exc), exc.report)
     except Exception as exc:
         logger.exception("release %s build failed", release.id)
         _fail(release, f"{type(exc).__name__}: {exc}", {})
-
-
-def _give_back(release: Release) -> None:
-    try:
-        jobs.job_rows(release).update(lease_owner="", queued_at=timezone.now())
-    except (OperationalError, InterfaceError):
-        pass  # still away: the sweeper re-queues it once the lease runs out
 
 
 def _fail(release: Release, message: str, report: dict) -> None:

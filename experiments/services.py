@@ -292,7 +292,7 @@ def experiment_run(*, experiment_id) -> Experiment:
         experiment.refresh_from_db()
         return experiment
     except Exception as exc:  # shown on the page; the task's retry resumes where it stopped
-        jobs.job_rows(experiment).update(error=f"{type(exc).__name__}: {exc}", lease_owner="")
+        jobs.job_give_back(experiment, retried=True, error=f"{type(exc).__name__}: {exc}")
         raise
     return _finish(experiment, Experiment.Status.DONE)
 

@@ -16,6 +16,8 @@ committed. The job row, not the broker, is therefore the source of truth:
   older than the lease (the worker vanished): it cleans their temporary files and
   re-queues them, or fails them with a reason after `max_attempts`; it also enqueues
   rows still waiting for a worker and re-sends rows queued long ago but never claimed.
+- `job_give_back(job, retried=…)` ends a failed run: the lease is given up so the job runs
+  again, by the task's own retry or by the sweeper.
 - `job_wait(job, until=…)` is a clean stop for a while (a rate cap, a budget per hour):
   the run gives up its lease and the row waits with `resume_at`. The sweeper does not take
   it for dead (no lease) nor for lost (not queued); once `resume_at` has passed it enqueues
@@ -39,7 +41,7 @@ from functools import partial
 
 from django.apps import apps
 from django.conf import settings
-from django.db import models, transaction
+from django.db import InterfaceError, OperationalError, models, transaction
 from django.db.models import Case, F, Q, QuerySet, Value, When
 from django.utils import timezone
 from django.utils.module_loading import import_string
@@ -217,6 +219,21 @@ def job_wait(job: models.Model, *, until, note: str, **fields) -> None:
     )
     if not parked:
         raise LeaseLost(f"{kind.model} {job.pk}")
+
+
+def job_give_back(job: models.Model, *, retried: bool, **fields) -> bool:
+    """After a failed run: give up its lease (and write `fields`, an error, a note) so the job
+    can run again. `retried`: the task's own retry will bring a message (Celery's autoretry),
+    so the row counts as queued from now and the sweeper re-sends only if that message is
+    lost; otherwise the row waits for the sweeper to send it. False when this run no longer
+    held the job, or the database was unreachable: then the lease runs out and the sweeper
+    takes the job as a dead run's."""
+    queued_at = timezone.now() if retried else None
+    try:
+        return bool(job_rows(job).update(lease_owner="", queued_at=queued_at, **fields))
+    except (OperationalError, InterfaceError):
+        log.warning("could not give back %s %s", kind_of(type(job)).model, job.pk)
+        return False
 
 
 def job_rows(job: models.Model) -> QuerySet:

@@ -205,3 +205,32 @@ def test_with_the_broker_unreachable_replay_and_release_creation_are_saved_and_w
         timeout=90,
         message="the jobs sent by the sweeper did not finish",
     )
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_failed_run_given_back_runs_again_once_by_its_retry_or_else_by_the_sweeper(
+    lead, settings
+):
+    make_examples(lead, 12)
+    release = services.release_create(
+        user=lead, name="back", version=1, filters={}, formats=["openai_chat"]
+    )
+    services.release_request_build(release=release, user=lead, enqueue=False)
+    long_ago = timezone.now() - timedelta(seconds=settings.JOB_RESEND_AFTER_S + 60)
+    Release.objects.filter(id=release.id).update(queued_at=long_ago)  # a long build
+    run = jobs.job_claim(Release, release.id)
+    # it failed; the task's retry brings the next message: not taken for a lost one
+    assert jobs.job_give_back(run, retried=True, progress_stage="stopped")
+    assert not jobs.job_give_back(run, retried=True)  # no longer held: nothing written
+    swept = jobs.job_sweep()
+    assert swept["resent"] == 0 and swept["enqueued"] == 0
+    release.refresh_from_db()
+    assert release.lease_owner == "" and release.progress_stage == "stopped"
+    assert "Re-sent" not in release.job_note
+
+    # a run nothing retries waits for the sweeper (which sends such rows: the broker test
+    # above; not here, where a worker left running by another test would build it)
+    run = jobs.job_claim(Release, release.id)
+    assert jobs.job_give_back(run, retried=False, job_note="Will try again: boom")
+    release.refresh_from_db()
+    assert release.waiting_for_worker and release.job_note == "Will try again: boom"
