@@ -343,3 +343,33 @@ def browser_login(live_server):
 
 def pytest_sessionfinish(session, exitstatus):
     shutil.rmtree(Path(settings.VAR_DIR) / "test" / settings.TEST_RUN_ID, ignore_errors=True)
+
+
+def pytest_collection_modifyitems(items):
+    """Serialized-rollback tests first among the transactional ones (pytest-django has put
+    those together, after the others that use the database; its hook runs first).
+
+    Such a test reloads the data the migrations made, with their ids, before it runs. A
+    transactional test without it leaves the content types and permissions made again by the
+    flush after it, under new ids, and the reload then fails on a duplicate content type:
+    a serialized test right after one failed at set-up (`-k`, or one file after another).
+    After a serialized test the database is left empty, which the others handle
+    (`role_groups_restored`, content types made on first use)."""
+
+    def marker(item):
+        found = item.get_closest_marker("django_db")
+        return found.kwargs if found else {}
+
+    def is_transactional(item):  # as pytest-django tells
+        fixtures = getattr(item, "fixturenames", ())
+        return (
+            marker(item).get("transaction")
+            or "transactional_db" in fixtures
+            or "live_server" in fixtures
+        )
+
+    transactional = [i for i, item in enumerate(items) if is_transactional(item)]
+    group = [items[i] for i in transactional]
+    group.sort(key=lambda item: not marker(item).get("serialized_rollback"))  # stable
+    for i, item in zip(transactional, group, strict=True):
+        items[i] = item
