@@ -15,6 +15,7 @@ import json
 import uuid
 from collections.abc import Iterable
 from datetime import datetime, timedelta
+from functools import lru_cache
 
 from django.conf import settings
 from django.core.exceptions import ValidationError
@@ -121,74 +122,39 @@ def queue_priority_params() -> dict:
 def queue_refresh(*, turn_ids: Iterable[object]) -> None:
     """Create or update the queue items of these turns from their current signals."""
     ids = list(dict.fromkeys(turn_ids))
-    refresh = _refresh_batch_pg if connection.vendor == "postgresql" else _refresh_batch
     for start in range(0, len(ids), REFRESH_BATCH):
-        refresh(ids[start : start + REFRESH_BATCH])
+        _refresh_batch(ids[start : start + REFRESH_BATCH])
 
 
-def _refresh_batch_pg(ids: list[object]) -> None:
-    """One INSERT … SELECT … ON CONFLICT DO UPDATE for the whole batch: no rows travel
-    to Python, and rows whose signals did not change are not rewritten."""
+# Where the two databases word the refresh apart: a set of ids as a parameter (an array;
+# SQLite: a JSON array of the 32-digit hex it keeps a uuid as), "any row true", and "differs".
+_REFRESH_WORDS = {
+    "postgresql": {
+        "in_ids": "= ANY(%(ids)s::uuid[])",
+        "any": "bool_or",
+        "differs": "IS DISTINCT FROM",
+    },
+    "sqlite": {
+        "in_ids": "IN (SELECT value FROM json_each(%(ids)s))",
+        "any": "max",
+        "differs": "IS NOT",
+    },
+}
+
+
+@lru_cache(maxsize=2)
+def _refresh_sql(vendor: str) -> str:
+    """One INSERT … SELECT … ON CONFLICT DO UPDATE … WHERE changed for a batch of turns: no
+    rows travel to Python, and items whose signals did not change are not rewritten.
+    Reading the signals into Python and upserting them back was a third of an ingestion
+    request's time (issue #17)."""
+    words = _REFRESH_WORDS[vendor]
     q, t, f = QueueItem._meta.db_table, Turn._meta.db_table, Feedback._meta.db_table
     base = queue_priority_sql(
         feedback="t.signal", grounded="t.grounded", score="t.max_context_score"
     )
-    never = f"CASE WHEN {q}.reviews_done = 0 THEN %(w_never_reviewed)s ELSE 0 END"
-    # a new row has no evaluator score yet; an existing one keeps its own (NULL adds nothing)
-    never += (
-        " + COALESCE("
-        + eval_points_sql(feedback="EXCLUDED.feedback", eval_score=f"{q}.eval_score")
-        + ", 0)"
-    )
-    columns = (
-        "author_id",
-        "turn_created_at",
-        "model",
-        "grounded",
-        "max_context_score",
-        "topic_id",
-        "feedback",
-    )
-    sql = f"""
-        WITH t AS (
-            SELECT t.id, t.user_id, t.created_at, t.model, t.grounded, t.max_context_score,
-                   t.topic_id, CASE WHEN fb.down THEN 'down' WHEN fb.up THEN 'up'
-                                    ELSE 'none' END AS signal
-            FROM {t} t
-            LEFT JOIN LATERAL (SELECT bool_or(rating = 'down') AS down,
-                                      bool_or(rating = 'up') AS up
-                               FROM {f} WHERE turn_id = t.id) fb ON true
-            WHERE t.id = ANY(%(ids)s::uuid[]) AND t.status = 'ok'
-        )
-        INSERT INTO {q} (id, turn_id, state, priority, reviews_done, author_id, turn_created_at,
-                         model, grounded, max_context_score, topic_id, feedback, created_at,
-                         updated_at)
-        SELECT {UUID7_SQL["postgresql"]}, t.id, 'pending', {base} + %(w_never_reviewed)s, 0,
-               t.user_id,
-               t.created_at, t.model, t.grounded, t.max_context_score, t.topic_id, t.signal,
-               now(), now()
-        FROM t
-        ON CONFLICT (turn_id) DO UPDATE SET
-            priority = EXCLUDED.priority - %(w_never_reviewed)s + {never},
-            {", ".join(f"{c} = EXCLUDED.{c}" for c in columns)},
-            updated_at = EXCLUDED.updated_at
-        WHERE ({q}.priority, {", ".join(f"{q}.{c}" for c in columns)})
-              IS DISTINCT FROM
-              (EXCLUDED.priority - %(w_never_reviewed)s + {never},
-               {", ".join(f"EXCLUDED.{c}" for c in columns)})
-    """
-    with connection.cursor() as cursor:
-        cursor.execute(sql, {**queue_priority_params(), "ids": [str(i) for i in ids]})
-
-
-def _refresh_batch(ids: list[object]) -> None:
-    """SQLite: the same one statement as `_refresh_batch_pg` (INSERT … SELECT … ON CONFLICT
-    DO UPDATE … WHERE changed), in SQLite's words. Reading the signals into Python and
-    upserting them back was a third of an ingestion request's time (issue #17)."""
-    q, t, f = QueueItem._meta.db_table, Turn._meta.db_table, Feedback._meta.db_table
-    base = queue_priority_sql(
-        feedback="t.signal", grounded="t.grounded", score="t.max_context_score"
-    )
+    # the never-reviewed points, and the evaluator's: a new row has no evaluator score yet;
+    # an existing one keeps its own (NULL adds nothing)
     never = f"CASE WHEN {q}.reviews_done = 0 THEN %(w_never_reviewed)s ELSE 0 END"
     never += (
         " + COALESCE("
@@ -205,21 +171,20 @@ def _refresh_batch(ids: list[object]) -> None:
         "feedback",
     )
     # "WHERE true": SQLite's parser needs it between a SELECT and ON CONFLICT
-    sql = f"""
-        WITH fb AS (
-            SELECT turn_id, max(rating = 'down') AS down, max(rating = 'up') AS up
-            FROM {f} WHERE turn_id IN (SELECT value FROM json_each(%(ids)s)) GROUP BY turn_id
-        ), t AS (
+    return f"""
+        WITH t AS (
             SELECT t.id, t.user_id, t.created_at, t.model, t.grounded, t.max_context_score,
-                   t.topic_id, CASE WHEN fb.down THEN 'down' WHEN fb.up THEN 'up'
-                                    ELSE 'none' END AS signal
-            FROM {t} t LEFT JOIN fb ON fb.turn_id = t.id
-            WHERE t.id IN (SELECT value FROM json_each(%(ids)s)) AND t.status = 'ok'
+                   t.topic_id,
+                   (SELECT CASE WHEN {words["any"]}(rating = 'down') THEN 'down'
+                                WHEN {words["any"]}(rating = 'up') THEN 'up' ELSE 'none' END
+                    FROM {f} WHERE turn_id = t.id) AS signal
+            FROM {t} t
+            WHERE t.id {words["in_ids"]} AND t.status = 'ok'
         )
         INSERT INTO {q} (id, turn_id, state, priority, reviews_done, author_id, turn_created_at,
                          model, grounded, max_context_score, topic_id, feedback, created_at,
                          updated_at)
-        SELECT {UUID7_SQL["sqlite"]}, t.id, 'pending', {base} + %(w_never_reviewed)s, 0,
+        SELECT {UUID7_SQL[vendor]}, t.id, 'pending', {base} + %(w_never_reviewed)s, 0,
                t.user_id, t.created_at, t.model, t.grounded, t.max_context_score, t.topic_id,
                t.signal, %(now)s, %(now)s
         FROM t WHERE true
@@ -228,19 +193,24 @@ def _refresh_batch(ids: list[object]) -> None:
             {", ".join(f"{c} = excluded.{c}" for c in columns)},
             updated_at = excluded.updated_at
         WHERE ({q}.priority, {", ".join(f"{q}.{c}" for c in columns)})
-              IS NOT
+              {words["differs"]}
               (excluded.priority - %(w_never_reviewed)s + {never},
                {", ".join(f"excluded.{c}" for c in columns)})
     """
+
+
+def _refresh_batch(ids: list[object]) -> None:
+    vendor = connection.vendor
+    uuids = [i if isinstance(i, uuid.UUID) else uuid.UUID(str(i)) for i in ids]
     params = {
         **queue_priority_params(),
-        "ids": json.dumps(
-            [i.hex if isinstance(i, uuid.UUID) else uuid.UUID(str(i)).hex for i in ids]
-        ),
+        "ids": [str(i) for i in uuids]
+        if vendor == "postgresql"
+        else json.dumps([i.hex for i in uuids]),
         "now": connection.ops.adapt_datetimefield_value(timezone.now()),
     }
     with connection.cursor() as cursor:
-        cursor.execute(sql, params)
+        cursor.execute(_refresh_sql(vendor), params)
 
 
 def queue_eval_scores_set(*, scores: dict) -> int:
