@@ -497,7 +497,7 @@ def interactions_ingest(*, user, items: list[dict]) -> list[tuple[Turn | None, o
     wanted_ids = [item["id"] for item in items if item.get("id")]
     found = (
         # (no ordering: Turn's default one joins conversations to sort what is only looked up)
-        dict(Turn.objects.order_by().filter(id__in=wanted_ids).values_list("id", "user_id"))
+        dict(Turn.objects.order_by().filter(id__among=wanted_ids).values_list("id", "user_id"))
         if wanted_ids
         else {}
     )
@@ -638,7 +638,7 @@ def interactions_accept(*, user, ids: list, payload: bytes) -> tuple[IngestBatch
     `ids` are the items' ids in request order (the API assigns one to each item without);
     `payload` is the batch's JSON with those ids. Raises IdTaken, as `interactions_ingest`
     does, when an id belongs to another account's interaction."""
-    found = dict(Turn.objects.order_by().filter(id__in=ids).values_list("id", "user_id"))
+    found = dict(Turn.objects.order_by().filter(id__among=ids).values_list("id", "user_id"))
     taken = [i for i, item_id in enumerate(ids) if found.get(item_id, user.id) != user.id]
     if taken:
         raise IdTaken(taken)

@@ -117,6 +117,24 @@ def test_client_ids_sent_as_uuids_are_the_stored_ids(end_user) -> None:
 
 
 @pytest.mark.django_db
+def test_among_finds_exactly_the_listed_ids_given_as_uuids_or_text(end_user) -> None:
+    ids = [uuid.uuid4() for _ in range(4)]
+    items = [{"id": i, "question": f"q{n}", "answer": "a", "model": "m"} for n, i in enumerate(ids)]
+    services.interactions_ingest(user=end_user, items=items)
+    asked = [ids[0], str(ids[2]), uuid.uuid4()]  # one of them never stored
+    assert set(Turn.objects.filter(id__among=asked).values_list("id", flat=True)) == {
+        ids[0],
+        ids[2],
+    }
+    assert not Turn.objects.filter(id__among=[]).exists()
+    assert Turn.objects.exclude(id__among=asked).count() == 2
+    # and a retried batch is still told apart by it: stored once, reported as existing
+    again = services.interactions_ingest(user=end_user, items=items[:2])
+    assert [created for *_, created in again] == [False, False]
+    assert Turn.objects.filter(user=end_user).count() == 4
+
+
+@pytest.mark.django_db
 def test_an_upsert_with_a_key_twice_ends_as_rows_sent_one_after_another_would(end_user) -> None:
     """The first row's other columns, the last row's updated ones; re-sending updates."""
     from evaluation.models import Score
