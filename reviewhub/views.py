@@ -9,6 +9,7 @@ from django.views.decorators.csrf import csrf_exempt
 from django.views.decorators.http import require_GET
 
 from reviewhub.health import health
+from workspace.selectors import home_overview
 
 
 @login_not_required
@@ -29,7 +30,7 @@ def favicon(request: HttpRequest) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return render(request, "reviewhub/home.html")
+    return render(request, "reviewhub/home.html", home_overview(user=request.user))
 
 
 @login_not_required

@@ -30,13 +30,15 @@ from django.db.models.expressions import RawSQL
 from django.utils import timezone
 from django.utils.dateparse import parse_datetime
 
+from annotations import pairwise
 from annotations.models import AuditEvent, QueueItem, Review
+from annotations.selectors import held_item, queue_depth
 from chat.models import Conversation, Feedback, Turn
-from chat.selectors import turns_visible_to
+from chat.selectors import conversations_for, turns_visible_to
 from datasets.models import Release
 from reviewhub.models import SiteSettings
 from reviewhub.preferences import DEFAULTS, preference
-from reviewhub.roles import is_lead
+from reviewhub.roles import has_perm, is_expert, is_lead
 from workspace.models import BulkJob
 from workspace.search import search_q
 
@@ -386,3 +388,40 @@ def replace_until(filters: ExplorerFilters, until: datetime) -> ExplorerFilters:
     from dataclasses import replace
 
     return replace(filters, until=until)
+
+
+def home_overview(*, user, now: datetime | None = None) -> dict:
+    """What the home page shows a person, in a fixed number of cheap queries: their latest
+    chats; for experts what waits in the review queue (the item they hold, items assigned to
+    them, blind pairs); for leads also disputes, releases waiting for their approval and the
+    latest release."""
+    now = now or timezone.now()
+    overview: dict = {"recent": []}
+    if has_perm(user, "use_chat"):
+        overview["recent"] = list(
+            conversations_for(user)
+            .filter(source=Conversation.Source.CHAT)
+            .only("id", "title", "updated_at")
+            .order_by("-updated_at")[:5]
+        )
+    if not is_expert(user):
+        return overview
+    overview |= {
+        "depth": queue_depth(),
+        "held": held_item(expert=user, now=now),
+        "held_pair": pairwise.held_pair(expert=user, now=now),
+        "assigned": QueueItem.objects.filter(assignee=user, state=QueueItem.State.PENDING)
+        .order_by()
+        .count(),
+        "pairs_waiting": pairwise.pairs_waiting(),
+    }
+    if is_lead(user):
+        overview |= {
+            "disputes": QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
+            .exclude(author=user)
+            .order_by()
+            .count(),
+            "releases_waiting": _releases_waiting(user).count(),
+            "latest_release": Release.objects.order_by("-created_at").first(),
+        }
+    return overview
