@@ -143,10 +143,16 @@ def test_the_diff_keeps_the_spaces_between_rewritten_words(client_for, end_user,
     ).content.decode()
     body = html[html.index('<div id="diff"') : html.index("</div>")]
     body = body[body.index(">") + 1 :].split("<p ")[0]
-    # reading the diff without deletions gives the correction, without insertions the original
-    kept_new = re.sub(r"<del>.*?</del>|<[^>]+>", "", body).strip()
-    kept_old = re.sub(r"<ins>.*?</ins>|<[^>]+>", "", body).strip()
+    # reading the diff without deletions gives the correction, without insertions the original,
+    # exactly: the box keeps white space, so none may come from the template around the words
+    kept_new = re.sub(r"<del>.*?</del>|<[^>]+>", "", body)
+    kept_old = re.sub(r"<ins>.*?</ins>|<[^>]+>", "", body)
     assert kept_new == corrected and kept_old == original
+    make_rubric()  # the review form, with its diff box, shows under a rubric
+    page = client.get(reverse("annotations:item", args=[item.pk])).content.decode()
+    shown = page[page.index('<div id="diff"') :]
+    shown = shown[shown.index(">") + 1 : shown.index("</div>")].split("<p ")[0]
+    assert re.sub(r"<[^>]+>", "", shown) == original  # unchanged yet: the answer as it is
 
 
 def test_put_down_releases_the_item_without_claiming_another(client_for, end_user, expert):
