@@ -30,9 +30,9 @@ processes configured through the environment:
   indexes, before and after), for 2,000 interactions logged with their exact prompt (the
   system prompt, the messages sent — system message with the 3 passages, then the question —
   and the passages as context), on a database of its own (not the other parts'); `…_at_20k`
-  is the same for the last 2,000 of 20,000: ~125 B more, nearly all in chat_turncontext, whose
-  rows here are all ~365 B: 11 fit a 4 KB page while the rowid takes 2 bytes, 10 once it takes
-  3 (from row 16,384); rows of varying size waste half a row a page on average;
+  is the same for the last 2,000 of 20,000 (with 4 KB pages it was ~125 B more, nearly all in
+  chat_turncontext, whose ~365 B rows fit 11 to a page while the rowid takes 2 bytes, 10 once it
+  takes 3; with the 16 KB pages a new database now has, ~60 B more: 2,367 and 2,425 B measured);
   `…_all_tables` counts every table that grows (the search
   index, the review queue, conversations, the graph outbox too); `…_chat_turn` is a grounded
   chat-page turn (template, rendered context, history) logged by `turn_log`.

@@ -151,12 +151,22 @@ if _db["ENGINE"] == "django.db.backends.postgresql" and env_bool("DB_POOL", defa
     }
 elif _db["ENGINE"] == "django.db.backends.postgresql":
     _db["OPTIONS"] = {"connect_timeout": env_int("DB_CONNECT_TIMEOUT_S", 5, minimum=1)}
+# SQLite: bytes per page of a new database file. 16 KB pages: a 500-interaction ingestion
+# request 47 -> 40.5 ms in process (fewer, fuller pages to split and write; issue #17).
+SQLITE_PAGE_SIZE = env_int("SQLITE_PAGE_SIZE", 16384, minimum=512)
+if SQLITE_PAGE_SIZE > 65536 or SQLITE_PAGE_SIZE & (SQLITE_PAGE_SIZE - 1):
+    raise ImproperEnv(f"SQLITE_PAGE_SIZE={SQLITE_PAGE_SIZE} must be a power of two, 512 to 65536")
 if _db["ENGINE"] == "django.db.backends.sqlite3":
-    # WAL + a busy timeout: the web server and the worker write the same file.
+    # WAL + a busy timeout: the web server and the worker write the same file. A new
+    # database gets 16 KB pages (SQLite's default is 4 KB; the size is fixed when the file is
+    # first written, so it comes before WAL, and an existing file keeps its own).
     _db["OPTIONS"] = {
         "timeout": 20,
         "transaction_mode": "IMMEDIATE",
-        "init_command": "PRAGMA journal_mode=WAL; PRAGMA synchronous=NORMAL;",
+        "init_command": (
+            f"PRAGMA page_size={SQLITE_PAGE_SIZE}; PRAGMA journal_mode=WAL; "
+            "PRAGMA synchronous=NORMAL;"
+        ),
     }
     # A connection per thread, kept between requests (no pool on SQLite): closing the last
     # connection to the file checkpoints the whole WAL into it and deletes it, and opening

@@ -47,6 +47,7 @@ def run_check(*args, **env):
         ("SECURE_PROXY_SSL_HEADER", "https"),
         ("SECURE_HSTS_SECONDS", "a year"),
         ("SECURE_SSL_REDIRECT", "always"),
+        ("SQLITE_PAGE_SIZE", "10000"),
     ],
 )
 def test_bad_value_stops_startup_naming_the_variable(name, value):
@@ -73,6 +74,31 @@ def test_var_folder_is_created_when_database_url_is_set(tmp_path):
     result = run_check(REVIEWHUB_VAR_DIR=str(var), DATABASE_URL=f"sqlite:///{tmp_path / 'db'}")
     assert result.returncode == 0, result.stderr
     assert var.is_dir(), "beat's schedule and the secret key live there"
+
+
+def test_a_new_sqlite_database_gets_16_kb_pages_and_an_existing_one_keeps_its_own(tmp_path):
+    import sqlite3
+
+    new, old = tmp_path / "new.sqlite3", tmp_path / "old.sqlite3"
+    with sqlite3.connect(old) as made_before:  # a database from before: 4 KB pages, WAL
+        made_before.execute("PRAGMA page_size=4096")
+        made_before.execute("PRAGMA journal_mode=WAL")
+        made_before.execute("CREATE TABLE kept (x)")
+    for path in (new, old):
+        result = run_check(
+            "migrate",
+            "--noinput",
+            "-v0",
+            REVIEWHUB_VAR_DIR=str(tmp_path / "var"),
+            DATABASE_URL=f"sqlite:///{path}",
+        )
+        assert result.returncode == 0, result.stderr
+    sizes = {}
+    for path in (new, old):
+        with sqlite3.connect(path) as db:
+            sizes[path.stem] = db.execute("PRAGMA page_size").fetchone()[0]
+            assert db.execute("SELECT count(*) FROM chat_turn").fetchone() == (0,)
+    assert sizes == {"new": 16384, "old": 4096}
 
 
 PRODUCTION = {
