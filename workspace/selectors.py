@@ -415,12 +415,15 @@ def home_overview(*, user, now: datetime | None = None) -> dict:
         .count(),
         "pairs_waiting": pairwise.pairs_waiting(),
     }
-    if is_lead(user):
-        overview |= {
-            "disputes": QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
+    if has_perm(user, "adjudicate"):  # the same permissions the page's tiles check
+        overview["disputes"] = (
+            QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
             .exclude(author=user)
             .order_by()
-            .count(),
+            .count()
+        )
+    if is_lead(user):
+        overview |= {
             "releases_waiting": _releases_waiting(user).count(),
             "latest_release": Release.objects.order_by("-created_at").first(),
         }
