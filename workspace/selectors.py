@@ -280,7 +280,7 @@ def inbox(*, user, limit: int = 50) -> dict:
     """What waits for this person: items assigned to them, disputes (leads), releases
     another lead built that wait for their approval (leads)."""
     assigned = (
-        QueueItem.objects.filter(assignee=user, state=QueueItem.State.PENDING)
+        _assigned_to(user)
         .select_related("turn")
         .only("id", "priority", "turn_created_at", "turn__question")
         .order_by("-priority", "turn_created_at")
@@ -288,14 +288,23 @@ def inbox(*, user, limit: int = 50) -> dict:
     result = {"assigned": list(assigned[:limit]), "disputes": [], "releases": []}
     if is_lead(user):
         result["disputes"] = list(
-            QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
-            .exclude(author=user)
+            _disputes_for(user)
             .select_related("turn")
             .only("id", "updated_at", "turn__question")
             .order_by("updated_at")[:limit]
         )
         result["releases"] = list(_releases_waiting(user).select_related("built_by")[:limit])
     return result
+
+
+def _assigned_to(user) -> QuerySet[QueueItem]:
+    """Items a lead routed to this reviewer that still wait."""
+    return QueueItem.objects.filter(assignee=user, state=QueueItem.State.PENDING)
+
+
+def _disputes_for(user) -> QuerySet[QueueItem]:
+    """Disputed items this lead may decide: not about their own turns."""
+    return QueueItem.objects.filter(state=QueueItem.State.DISPUTED).exclude(author=user)
 
 
 def _releases_waiting(user) -> QuerySet[Release]:
@@ -310,11 +319,11 @@ def inbox_count(user) -> int:
     that decides whether a lead's own releases count, as subqueries)."""
     if not (user and user.is_authenticated):
         return 0
-    counts = {"a": _count_of(QueueItem.objects.filter(assignee=user, state="pending"))}
+    counts = {"a": _count_of(_assigned_to(user))}
     if is_lead(user):
         built = Release.objects.filter(state=Release.State.BUILT)
         counts |= {
-            "d": _count_of(QueueItem.objects.filter(state="disputed").exclude(author=user)),
+            "d": _count_of(_disputes_for(user)),
             "r": _count_of(built),
             "own": _count_of(built.filter(built_by=user)),
             "four_eyes": Subquery(
@@ -410,18 +419,11 @@ def home_overview(*, user, now: datetime | None = None) -> dict:
         "depth": queue_depth(),
         "held": held_item(expert=user, now=now),
         "held_pair": pairwise.held_pair(expert=user, now=now),
-        "assigned": QueueItem.objects.filter(assignee=user, state=QueueItem.State.PENDING)
-        .order_by()
-        .count(),
+        "assigned": _assigned_to(user).order_by().count(),
         "pairs_waiting": pairwise.pairs_waiting(),
     }
     if has_perm(user, "adjudicate"):  # the same permissions the page's tiles check
-        overview["disputes"] = (
-            QueueItem.objects.filter(state=QueueItem.State.DISPUTED)
-            .exclude(author=user)
-            .order_by()
-            .count()
-        )
+        overview["disputes"] = _disputes_for(user).order_by().count()
     if is_lead(user):
         overview |= {
             "releases_waiting": _releases_waiting(user).count(),
