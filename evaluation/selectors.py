@@ -217,25 +217,42 @@ def latest_quality_scores() -> QuerySet[Score]:
     ).exclude(criterion="refusal")
 
 
-def scores_by_topic(limit: int = 40) -> dict:
-    """Mean 0–1 score per topic and criterion (current versions), worst first."""
-    rows = list(
+HEAT_BANDS = 5  # a cell's colour: its mean in fifths, 0 (below 0.2) to 4 (0.8 and over)
+
+
+def scores_by_topic(topics: int = 30) -> dict:
+    """Mean 0–1 score per topic and criterion (current versions), as a grid for the heat map:
+    a row a topic, a column a criterion, the topics whose worst criterion is lowest first
+    (where the model struggles). Past `topics` rows the rest are counted in `more`."""
+    rows = (
         latest_quality_scores()
         .values("turn__topic__name", "criterion")
         .annotate(mean=Avg("normalized"), n=Count("id"))
-        .order_by("mean")[:limit]
+        .order_by()
     )
-    return {
-        "rows": [
+    criteria = sorted({r["criterion"] for r in rows})
+    by_topic: dict[str, dict] = defaultdict(dict)
+    for r in rows:
+        by_topic[r["turn__topic__name"] or "(no topic)"][r["criterion"]] = r
+    grid = []
+    for name, cells in by_topic.items():
+        worst = min(c["mean"] for c in cells.values())
+        grid.append(
             {
-                "topic": r["turn__topic__name"] or "(no topic)",
-                "criterion": r["criterion"],
-                "mean": r["mean"],
-                "n": r["n"],
+                "topic": name,
+                "worst": worst,
+                "cells": [_heat_cell(c, cells.get(c)) for c in criteria],
             }
-            for r in rows
-        ]
-    }
+        )
+    grid.sort(key=lambda row: (row["worst"], row["topic"]))
+    return {"criteria": criteria, "topics": grid[:topics], "more": max(len(grid) - topics, 0)}
+
+
+def _heat_cell(criterion: str, row: dict | None) -> dict | None:
+    if row is None:
+        return None
+    band = min(int(row["mean"] * HEAT_BANDS), HEAT_BANDS - 1)
+    return {"criterion": criterion, "mean": row["mean"], "n": row["n"], "band": band}
 
 
 def scores_over_time(days: int = 30) -> dict:

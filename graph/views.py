@@ -125,7 +125,9 @@ def analytics(request: HttpRequest) -> HttpResponse:
     context["quarantined"] = list(quarantined()[:50]) if is_lead(request.user) else []
     # From the system of record, so they show while the graph is down too.
     context["scores_by_topic"] = evaluation_selectors.scores_by_topic()
-    context["scores_over_time"] = evaluation_selectors.scores_over_time()
+    scores_over_time = evaluation_selectors.scores_over_time()
+    context["scores_over_time"] = scores_over_time
+    context["score_lines"] = charts.score_lines(scores_over_time)
     return render(request, "graph/analytics.html", context)
 
 

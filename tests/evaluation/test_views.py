@@ -149,8 +149,59 @@ def test_analytics_show_scores_per_topic_and_over_time(client_for, lead, log_tur
     services.online_scan()
     page = client_for(lead).get("/graph/analytics/").content.decode()
     assert "Evaluator scores by topic" in page
-    assert "<td>Backups</td><td>groundedness</td>" in page
-    assert "Evaluator scores over time" in page and "<th>groundedness</th>" in page
+    assert '<th scope="row">Backups</th>' in page and "<th>groundedness</th>" in page
+    assert "Evaluator scores over time" in page and "<polyline" in page
+
+
+def _scored(user, topic, days_ago: float, **scores):
+    from tests.factories import make_turn
+
+    turn = make_turn(user, topic=topic, age_minutes=days_ago * 1440)
+    for name, value in scores.items():
+        services.external_score_record(turn=turn, user=user, name=name, value=value, source="crm")
+    return turn
+
+
+def test_the_heat_map_puts_the_topic_with_the_weakest_criterion_first(client_for, lead):
+    from chat.models import Topic
+    from evaluation.selectors import scores_by_topic
+
+    backups, billing = Topic.objects.create(name="Backups"), Topic.objects.create(name="Billing")
+    _scored(lead, billing, 0, tone=0.6)
+    _scored(lead, billing, 0, tone=0.8)
+    _scored(lead, backups, 0, tone=0.9, accuracy=0.1)
+
+    grid = scores_by_topic()
+    assert grid["criteria"] == ["accuracy", "tone"]
+    assert [row["topic"] for row in grid["topics"]] == ["Backups", "Billing"]
+    accuracy, tone = grid["topics"][1]["cells"]
+    assert accuracy is None  # Billing was never scored on accuracy
+    assert (round(tone["mean"], 2), tone["n"], tone["band"]) == (0.7, 2, 3)
+    assert [c["band"] for c in grid["topics"][0]["cells"]] == [0, 4]
+    assert scores_by_topic(topics=1)["more"] == 1
+
+    page = client_for(lead).get("/graph/analytics/").content.decode()
+    assert 'title="Backups · accuracy: mean 0.10 over 1 answer">0.10<small>1</small>' in page
+    assert 'title="Billing · tone: mean 0.70 over 2 answers">0.70<small>2</small>' in page
+    assert page.index('<th scope="row">Backups</th>') < page.index('<th scope="row">Billing</th>')
+    assert 'title="Billing: not scored on this criterion">—' in page
+
+
+def test_scores_over_time_are_lines_placed_by_date(client_for, lead):
+    from graph import charts
+
+    topic = None
+    _scored(lead, topic, 10, tone=0.25)
+    _scored(lead, topic, 0, tone=0.75, accuracy=0.5)
+
+    page = client_for(lead).get("/graph/analytics/").content.decode()
+    left, right = float(charts.LINE_LEFT), float(charts.LINE_LEFT + charts.LINE_WIDTH)
+    height = charts.HEIGHT
+    # tone: the first day at the left edge, the last at the right, 0.25 a quarter up
+    assert f'<polyline points="{left},{height * 0.75} {right},{height * 0.25}"/>' in page
+    # accuracy was scored on the last day only: one point, no line back to the first day
+    assert f'<polyline points="{right},{height * 0.5}"/>' in page
+    assert "<title>tone, " in page and ": 0.25</title>" in page
 
 
 def test_a_new_judge_starts_from_the_review_rubrics_criteria(client_for, lead):
