@@ -169,7 +169,11 @@ class SendPairsForm(forms.Form):
 
     arm = forms.TypedChoiceField(coerce=int, choices=())
     limit = forms.IntegerField(
-        required=False, min_value=1, max_value=10_000, help_text="Empty: every question"
+        required=False,
+        min_value=1,
+        max_value=10_000,
+        help_text="Empty: every question",
+        widget=forms.NumberInput(attrs={"placeholder": "every question"}),
     )
 
     def __init__(self, *args, arms, **kwargs):

@@ -1,5 +1,5 @@
 """Load the demo data once: users per role, a small knowledge base, logged conversations,
-reviews and a release. Each app contributes through its own `demo.seed()`."""
+reviews, a release and an experiment. Each app contributes through its own `demo.seed()`."""
 
 from __future__ import annotations
 
@@ -9,7 +9,16 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from django.core.management.base import BaseCommand, CommandError
 
-DEMO_APPS = ["accounts", "knowledge", "chat", "graph", "annotations", "evaluation", "datasets"]
+DEMO_APPS = [
+    "accounts",
+    "knowledge",
+    "chat",
+    "graph",
+    "annotations",
+    "evaluation",
+    "datasets",
+    "experiments",
+]
 
 
 class Command(BaseCommand):
