@@ -12,6 +12,7 @@ import math
 SIZE = 480
 MIN_R, MAX_R = 10.0, 70.0
 GAP = 4.0
+CHAR_W = 6.6  # the labels' 11px text: an average character's width, in the map's units
 
 
 def topic_map(rows: list[dict]) -> dict:
@@ -29,7 +30,7 @@ def topic_map(rows: list[dict]) -> dict:
                 "y": y,
                 "r": round(radius, 1),
                 "colour": colour(r.get("up_ratio")),
-                "label": r["name"] if radius >= 28 else "",
+                "label": _label(r["name"], radius),
             }
         )
     if not placed:
@@ -42,6 +43,15 @@ def topic_map(rows: list[dict]) -> dict:
         c["x"], c["y"] = round(c["x"], 1), round(c["y"], 1)
     box = f"{lo_x:.0f} {lo_y:.0f} {hi_x - lo_x:.0f} {hi_y - lo_y:.0f}"
     return {"circles": placed, "box": box}
+
+
+def _label(name: str, radius: float) -> str:
+    """The name as far as it fits across its circle (cut with an ellipsis); none when fewer
+    than four characters would: the circle's title still names it."""
+    room = int((2 * radius - 8) / CHAR_W)
+    if len(name) <= room:
+        return name
+    return name[: room - 1].rstrip() + "…" if room >= 4 else ""
 
 
 def _spot(radius: float, placed: list[dict]) -> tuple[float, float]:

@@ -145,3 +145,19 @@ def test_topics_show_evaluator_scores_and_what_grounding_changed(client_for, exp
     detail = client_for(expert).get(reverse("topics:detail", args=[untouched.pk])).content.decode()
     assert "No evaluator has scored these answers yet" in detail
     assert "its effect is unknown here" in detail
+
+
+def test_a_circle_names_its_topic_only_as_far_as_the_name_fits():
+    from topics.charts import CHAR_W, topic_map
+
+    rows = [
+        {"id": 1, "name": "Vector search", "volume": 100, "up_ratio": 0.5},
+        {"id": 2, "name": "Importing data from CSV", "volume": 30, "up_ratio": 1.0},
+        {"id": 3, "name": "Monitoring", "volume": 2, "up_ratio": None},
+    ]
+    circles = {c["id"]: c for c in topic_map(rows)["circles"]}
+    assert circles[1]["label"] == "Vector search"  # the largest circle: room for it all
+    cut = circles[2]["label"]
+    assert cut.endswith("…") and "Importing data from CSV".startswith(cut[:-1])
+    assert len(cut) * CHAR_W <= 2 * circles[2]["r"] - 8  # the cut name fits across
+    assert circles[3]["label"] == ""  # too small for even a few letters
