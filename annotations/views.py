@@ -90,6 +90,7 @@ def _item_page(
     example = selectors.example_of(item) if item.state != QueueItem.State.PENDING else None
     original = item.turn.answer
     corrected = (form["corrected_answer"].value() if form is not None else "") or original
+    diff = word_diff(original, corrected)
     return render(
         request,
         "annotations/item.html",
@@ -101,7 +102,8 @@ def _item_page(
             "can_review": can_review,
             "answer_html": render_markdown(original),
             "guidelines": [(g, render_markdown(g.body)) for g in selectors.active_guidelines()],
-            "diff": word_diff(original, corrected),
+            "diff": diff,
+            "diff_stats": diff_stats(diff),
             "example": example,
             "now": timezone.now(),
             "can_withdraw": bool(
