@@ -52,6 +52,8 @@ def explore(request: HttpRequest) -> HttpResponse:
         "error": error,
         "query": query,
         "filtered": bool(filter_query(request.GET)),
+        # the filters besides the search box that are set: the folded filters' summary says so
+        "more_filters": len(filter_query(request.GET).keys() - {"q"}),
         "sees_everyone": is_expert(request.user),
         "can_bulk": is_expert(request.user),
     }

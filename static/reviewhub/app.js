@@ -12,3 +12,9 @@ document.addEventListener("submit", (event) => {
     event.stopImmediatePropagation();
   }
 }, true);
+
+// <details data-open-wide>: folded on a phone, open where there is room (the explorer's
+// filters). Only on load: a user who folds it keeps it folded.
+if (window.matchMedia("(min-width: 701px)").matches) {
+  for (const details of document.querySelectorAll("details[data-open-wide]")) details.open = true;
+}

@@ -86,3 +86,32 @@ def test_a_large_bulk_action_runs_on_the_worker_and_its_progress_reaches_100(
     assert QueueItem.objects.filter(priority=321).count() == 5
     page = client.get(f"/explore/bulk/{job.id}/").content.decode()
     assert 'max="100" value="100"' in page and "5 changed" in page
+
+
+@pytest.mark.browser
+@pytest.mark.django_db(transaction=True)
+def test_on_a_phone_the_filters_fold_under_the_search_box_unless_some_are_set(
+    roles_seeded, live_server, page, browser_login, end_user, expert
+):
+    make_turn(end_user, question="How do refunds work?", feedback="down")
+    make_turn(end_user, question="Reset my password")
+    page.set_viewport_size({"width": 390, "height": 844})
+    browser_login(page, expert)
+    page.goto(f"{live_server.url}/explore/")
+    expect(page.locator("input[name=q]")).to_be_visible()
+    expect(page.locator("select[name=rating]")).to_be_hidden()
+    page.click(".more-filters summary")
+    page.select_option("select[name=rating]", "down")
+    page.click("#explore-form button[type=submit]")
+    expect(page.locator(".explore-row")).to_have_count(1)
+    # a filter is set: open after the search, and its summary says how many
+    expect(page.locator("select[name=rating]")).to_be_visible()
+    expect(page.locator(".more-filters summary")).to_contain_text("1 set")
+    # each row a card that fits the phone, the unlabelled cells labelled
+    width = page.evaluate("document.documentElement.scrollWidth")
+    assert width <= 390
+    expect(page.locator(".explore-row td[data-label=review]")).to_be_visible()
+
+    page.set_viewport_size({"width": 1280, "height": 900})  # a desktop: open from the start
+    page.goto(f"{live_server.url}/explore/")
+    expect(page.locator("select[name=rating]")).to_be_visible()
