@@ -18,3 +18,21 @@ document.addEventListener("submit", (event) => {
 if (window.matchMedia("(min-width: 701px)").matches) {
   for (const details of document.querySelectorAll("details[data-open-wide]")) details.open = true;
 }
+
+// <fieldset data-when="source=list">: shown only while the form's field `source` has that
+// value (the new experiment's question sources: one set of fields at a time). Without
+// JavaScript every fieldset shows, and the server reads the chosen one's fields only.
+function showWhen(form) {
+  for (const part of form.querySelectorAll("[data-when]")) {
+    const [name, value] = part.dataset.when.split("=");
+    const field = form.elements[name];
+    part.hidden = Boolean(field) && field.value !== value;
+  }
+}
+for (const form of document.querySelectorAll("form")) {
+  if (form.querySelector("[data-when]")) showWhen(form);
+}
+document.addEventListener("change", (event) => {
+  const form = event.target.form;
+  if (form && form.querySelector("[data-when]")) showWhen(form);
+});
