@@ -14,6 +14,7 @@ from django.contrib.auth.models import User
 from django.utils import timezone
 
 from chat import services
+from chat.models import Feedback
 
 # (user, conversation title, [(question, grounded, rating or None, comment)], days ago)
 DEMO = [
@@ -134,6 +135,14 @@ def seed(stdout) -> None:
             turn = services.turn_answer(prepared=prepared)
             logged += 1
             if rating:
-                services.feedback_set(turn=turn, user=user, rating=rating, comment=comment)
+                feedback = services.feedback_set(
+                    turn=turn, user=user, rating=rating, comment=comment
+                )
+                # rated a minute after the answer, so ratings over time spread over the days
+                # (the graph reads the row when its outbox entry is drained, after this)
+                rated_at = prepared.created_at + timedelta(minutes=1)
+                Feedback.objects.filter(pk=feedback.pk).update(
+                    created_at=rated_at, updated_at=rated_at
+                )
                 rated += 1
     stdout.write(f"demo conversations loaded ({logged} turns, {rated} rated)")

@@ -94,12 +94,3 @@ def own_graph_server(graph_server):
             neomodel.db.close_connection()
         configure(graph_server)
         shutil.rmtree(server.data_dir, ignore_errors=True)
-
-
-@pytest.fixture
-def roles_seeded(transactional_db):
-    """Role groups back for transactional tests (a flush after an earlier transactional
-    test removes the groups the data migration made)."""
-    from accounts.services import role_groups_ensure
-
-    role_groups_ensure()
