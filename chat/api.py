@@ -244,6 +244,7 @@ def turn_record(turn: Turn, viewer) -> TurnRecord:
         error=turn.error,
         model=turn.model,
         provider=turn.provider,
+        params=turn.params if isinstance(turn.params, dict) else {},
         system_prompt=turn.system_prompt,
         grounded=turn.grounded,
         latency_ms=turn.latency_ms,

@@ -7,7 +7,8 @@ import uuid
 from datetime import datetime
 from typing import Annotated, Any, Literal
 
-from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter
+from pydantic import ConfigDict, Discriminator, Field, Tag, TypeAdapter, model_validator
+from pydantic_core import PydanticCustomError
 
 from reviewhub.apispec import Body, Count, DateTime, JsonObject, NonBlank, Number, Record, Text
 
@@ -15,6 +16,7 @@ MAX_ITEMS = 1000
 MAX_TEXT = 100_000
 MAX_CONTEXT_ITEMS = 50
 MAX_MESSAGES = 200
+MAX_ERROR = 2000
 
 
 class ContextIn(Body):
@@ -58,6 +60,23 @@ class Interaction(Body):
     messages: Annotated[list[Message], Field(max_length=MAX_MESSAGES)] | None = Field(
         None, description="The exact messages sent, if you have them"
     )
+    params: JsonObject | None = Field(
+        None,
+        description="The model parameters of the call (temperature, max_tokens…), logged with "
+        "the interaction like the chat page's",
+    )
+    status: Literal["ok", "error"] | None = Field(
+        None, description="'error' for a call that failed (its answer may be empty); default 'ok'"
+    )
+    error: Text(MAX_ERROR) | None = Field(
+        None, description="What went wrong; only with status 'error' (which it implies)"
+    )
+
+    @model_validator(mode="after")
+    def _error_only_when_failed(self) -> Interaction:
+        if self.error and self.status == "ok":
+            raise PydanticCustomError("invalid", "An error goes with status 'error', not 'ok'.")
+        return self
 
 
 def _one_or_many(value: Any) -> str | None:
@@ -93,6 +112,10 @@ def service_items(items: list[Interaction]) -> list[dict]:
             passage["source"] = passage["source"] or ""
             passage["title"] = passage["title"] or ""
         item["context"] = context
+        if item["error"] and not item["status"]:
+            item["status"] = "error"  # an error given alone says the call failed
+        if item["status"] == "error" and not item["error"]:
+            item["error"] = "The LLM call failed."
     return clean
 
 
@@ -145,6 +168,7 @@ class TurnRecord(Record):
     error: str
     model: str
     provider: str
+    params: dict[str, Any]
     system_prompt: str
     grounded: bool
     latency_ms: int | None

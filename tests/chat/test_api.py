@@ -286,3 +286,43 @@ def test_get_includes_expert_reviews_once_the_item_is_decided(api, token, expert
             "corrected_answer": "Open it and choose Restore.",
         }
     ]
+
+
+@pytest.mark.django_db
+def test_an_app_logs_the_model_parameters_and_failed_calls(api, token):
+    params = {"temperature": 0.2, "max_tokens": 512, "stop": ["\n\n"]}
+    ok, failed, implied = (
+        interaction(params=params),
+        interaction(answer="", status="error", error="Rate limited (429)"),
+        interaction(answer="", error="Timed out after 30 s"),
+    )
+    response = api("post", "interactions", [ok, failed, implied], token=token)
+    assert response.status_code == 201, response.content
+    ids = response.json()["ids"]
+    turns = Turn.objects.in_bulk(ids)
+    first, second, third = (turns[uuid.UUID(i)] for i in ids)
+    assert first.params == params and first.status == "ok" and first.error == ""
+    assert (second.status, second.error) == ("error", "Rate limited (429)")
+    assert (third.status, third.error) == ("error", "Timed out after 30 s")  # error implies it
+    record = api("get", f"interactions/{ids[0]}", token=token).json()
+    assert record["params"] == params
+    # a failed call is logged, but not put in front of reviewers as an answer to judge
+    from annotations.models import QueueItem
+
+    assert set(QueueItem.objects.values_list("turn_id", flat=True)) == {first.id}
+
+
+@pytest.mark.django_db
+def test_an_error_with_status_ok_or_bad_params_is_refused_and_nothing_is_stored(api, token):
+    contradicting = interaction(status="ok", error="It failed")
+    response = api("post", "interactions", [interaction(), contradicting], token=token)
+    assert response.status_code == 400
+    assert response.json()["errors"] == {"1": ["An error goes with status 'error', not 'ok'."]}
+    for bad, field in (
+        (interaction(params=["temperature", 0.2]), "0.params"),
+        (interaction(status="failed"), "0.status"),
+        (interaction(status="error", error="x" * 2001), "0.error"),
+    ):
+        response = api("post", "interactions", [bad], token=token)
+        assert response.status_code == 400 and field in response.json()["errors"], bad
+    assert not Turn.objects.exists()
