@@ -204,6 +204,15 @@ class CriterionForm(FormLimits, forms.Form):
 
 
 class BaseCriterionFormSet(forms.BaseFormSet):
+    def _construct_form(self, i, **kwargs):
+        # one table row a criterion, its column headers the only visible labels: each input
+        # names its row and column for screen readers
+        form = super()._construct_form(i, **kwargs)
+        for name, field in form.fields.items():
+            column = "Remove" if name == "DELETE" else field.label or name.replace("_", " ")
+            field.widget.attrs["aria-label"] = f"Criterion {i + 1}: {column}"
+        return form
+
     def clean(self) -> None:
         if any(self.errors):
             return

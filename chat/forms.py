@@ -20,7 +20,9 @@ class AskForm(FormLimits, forms.Form):
     question = forms.CharField(
         max_length=MAX_QUESTION_CHARS,
         strip=True,
-        widget=forms.Textarea(attrs={"rows": 2, "placeholder": "Ask a question…"}),
+        widget=forms.Textarea(
+            attrs={"rows": 2, "placeholder": "Ask a question…", "aria-label": "Your question"}
+        ),
         error_messages={"required": "Please type a question."},
     )
     grounded = forms.BooleanField(

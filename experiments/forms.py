@@ -12,6 +12,15 @@ from chat.models import PromptTemplate, Topic
 from experiments.models import Arm, Experiment
 
 ARM_SLOTS = 4
+# an arm's fields in the table's column order, with the column headers the template shows
+ARM_COLUMNS = {
+    "kind": "answers from",
+    "label": "label",
+    "model": "model",
+    "template": "prompt",
+    "grounded": "grounding",
+    "k": "passages",
+}
 _ID = re.compile(r"[0-9a-fA-F-]{32,36}")
 
 
@@ -84,12 +93,14 @@ class ExperimentForm(forms.Form):
             self.fields[f"arm{i}_k"] = forms.IntegerField(
                 required=False, min_value=1, max_value=20, initial=4
             )
+            # a table row an arm, the column headers its only visible labels
+            for column in ARM_COLUMNS:
+                self.fields[f"arm{i}_{column}"].widget.attrs["aria-label"] = (
+                    f"Arm {chr(65 + i)}: {ARM_COLUMNS[column]}"
+                )
 
     def arm_rows(self) -> list[list]:
-        return [
-            [self[f"arm{i}_{f}"] for f in ("kind", "label", "model", "template", "grounded", "k")]
-            for i in range(ARM_SLOTS)
-        ]
+        return [[self[f"arm{i}_{column}"] for column in ARM_COLUMNS] for i in range(ARM_SLOTS)]
 
     def clean_question_ids(self) -> list[str]:
         raw = self.cleaned_data["question_ids"]

@@ -1,5 +1,6 @@
 """Every page of the demo, as each role, on a phone-sized screen in Chromium: it opens, it
-fits the screen (wide tables scroll in their own box, not the page), and nothing on it is
+fits the screen (wide tables scroll in their own box, not the page), every form field has a
+name a screen reader can say, and nothing on it is
 refused by the Content-Security-Policy (an inline style or handler the browser drops: a
 progress bar left empty, a confirmation never asked). The pages are found by following
 links from home, as a person would, so a link to a page the role cannot open fails too."""
@@ -25,6 +26,13 @@ PHONE = {"width": 390, "height": 844}
 SKIP = re.compile(
     r"logout|delete|revoke|cancel|/files/|manifest|export|\.csv|\.json|/admin/|/api/|healthz|/v1/"
 )
+
+# Form fields a screen reader could not name: no <label> for it or around it, no aria-label.
+UNNAMED_FIELDS = """() => [...document.querySelectorAll(
+    'input:not([type=hidden]):not([type=submit]), select, textarea')]
+  .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
+    && !el.getAttribute('aria-labelledby') && !el.title)
+  .map(el => el.name || el.id || el.tagName)"""
 
 
 def _demo_page(browser, browser_login, username: str):
@@ -59,6 +67,9 @@ def _crawl(browser, browser_login, live_server, username: str, limit: int = 80) 
             problems.append(f"{path}: {width}px wide on a {PHONE['width']}px screen")
         if refused:
             problems.append(f"{path}: refused by the CSP: {refused[0][:120]}")
+        unnamed = page.evaluate(UNNAMED_FIELDS)
+        if unnamed:
+            problems.append(f"{path}: fields without a label: {', '.join(unnamed[:5])}")
         for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
             link = urljoin(url, href).split("#")[0]
             if urlparse(link).netloc != urlparse(live_server.url).netloc or SKIP.search(link):
