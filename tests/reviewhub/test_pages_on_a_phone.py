@@ -1,6 +1,6 @@
 """Every page of the demo, as each role, on a phone-sized screen in Chromium: it opens, it
 fits the screen (wide tables scroll in their own box, not the page), every form field has a
-name a screen reader can say, and nothing on it is
+name a screen reader can say and no element id is used twice, and nothing on it is
 refused by the Content-Security-Policy (an inline style or handler the browser drops: a
 progress bar left empty, a confirmation never asked). The pages are found by following
 links from home, as a person would, so a link to a page the role cannot open fails too."""
@@ -33,6 +33,9 @@ UNNAMED_FIELDS = """() => [...document.querySelectorAll(
   .filter(el => !(el.labels && el.labels.length) && !el.getAttribute('aria-label')
     && !el.getAttribute('aria-labelledby') && !el.title)
   .map(el => el.name || el.id || el.tagName)"""
+REPEATED_IDS = """() => { const seen = {};
+  for (const el of document.querySelectorAll('[id]')) seen[el.id] = (seen[el.id] || 0) + 1;
+  return Object.keys(seen).filter(id => seen[id] > 1); }"""
 
 
 def _demo_page(browser, browser_login, username: str):
@@ -70,6 +73,9 @@ def _crawl(browser, browser_login, live_server, username: str, limit: int = 80) 
         unnamed = page.evaluate(UNNAMED_FIELDS)
         if unnamed:
             problems.append(f"{path}: fields without a label: {', '.join(unnamed[:5])}")
+        repeated = page.evaluate(REPEATED_IDS)
+        if repeated:  # a label or an htmx target finds the first one only
+            problems.append(f"{path}: ids used twice: {', '.join(repeated[:5])}")
         for href in page.eval_on_selector_all("a[href]", "els => els.map(e => e.href)"):
             link = urljoin(url, href).split("#")[0]
             if urlparse(link).netloc != urlparse(live_server.url).netloc or SKIP.search(link):
