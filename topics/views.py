@@ -19,6 +19,7 @@ def topic_list(request: HttpRequest) -> HttpResponse:
     context = {
         "rows": rows,
         "map": charts.topic_map(rows),
+        "any_grounding": any(r["grounding"] for r in rows),
         "gaps": selectors.grounding_gaps(),
         "run": run,
         "can_run": is_lead(request.user),

@@ -138,6 +138,7 @@ def test_topics_show_evaluator_scores_and_what_grounding_changed(client_for, exp
     assert "+0.70" in by_topic["Billing"] and "1 pair" in by_topic["Billing"]
     assert "-0.50" in by_topic["Backups"] and "badge bad" in by_topic["Backups"]
     assert "0.40 <span" in page  # Billing's mean score: (0.2 + 0.6) / 2 over its members
+    assert 'id="grounding-effect-help"' not in page  # effects shown: nothing to explain
 
     detail = client_for(expert).get(reverse("topics:detail", args=[backups.pk])).content.decode()
     assert "accuracy" in detail and "better with grounding 0, worse 1" in detail
@@ -161,3 +162,14 @@ def test_a_circle_names_its_topic_only_as_far_as_the_name_fits():
     assert cut.endswith("…") and "Importing data from CSV".startswith(cut[:-1])
     assert len(cut) * CHAR_W <= 2 * circles[2]["r"] - 8  # the cut name fits across
     assert circles[3]["label"] == ""  # too small for even a few letters
+
+
+def test_without_any_grounding_effect_the_page_says_what_would_give_one(client_for, expert):
+    from tests import factories as f
+
+    billing = f.topic("Billing", ["invoice"])
+    f.turn(user=expert, question="Where is my invoice?", topic=billing, grounded=False)
+    page = client_for(expert).get(reverse("topics:list")).content.decode()
+    assert 'id="grounding-effect-help"' in page
+    assert "answered both with and without grounding" in page
+    assert 'href="/evaluators/"' not in page  # an expert cannot open the evaluators page
