@@ -110,6 +110,9 @@ def test_approving_through_the_page_creates_the_example_and_shows_history(
     assert example.answer == "Port 7687." and example.tags == ["outdated"]
     html = client.get(response["Location"]).content.decode()
     assert "Approved" in html and "Withdraw approval" in html
+    # withdrawing asks first (app.js reads data-confirm before the form is sent)
+    withdraw = html[: html.index("Withdraw approval")].rsplit("<form", 1)[1]
+    assert 'data-confirm="Withdraw the approval?' in withdraw
     for action in ("Claimed", "Rated", "Corrected"):
         assert action in html
 
