@@ -3,9 +3,13 @@
 * eval_groundedness_auroc — the offline groundedness check's AUROC on the labelled set
   (bench/data/eval_pairs.jsonl, built by bench/make_eval_pairs.py from demo/kb: 200 pairs of a
   true KB statement and the same with a number, name or negation changed, with the passages).
+* eval_kb_support_auroc — the knowledge-base support check's AUROC on the same labelled answers,
+  each checked against the demo knowledge base (a lexical search for its question and answer)
+  instead of the passages it came with: what kb_support is, a check of answers given no passages.
 * eval_offline_turns_per_s — turns per second through the online scan (`evaluation.services.
-  online_scan`: load the turns and their passages, run all four offline checks, upsert the
-  scores) over 10,000 ingested turns in a temporary SQLite database; one process.
+  online_scan`: load the turns and their passages, run all five offline checks, kb_support's
+  knowledge-base search included (the demo knowledge base is loaded), upsert the scores) over
+  10,000 ingested turns in a temporary SQLite database; one process.
 * eval_judge_concurrency — the most judge calls the local OpenAI-compatible server
   (tests/chat/llm_server.py) saw in flight at once while `judge_many` judged 64 turns, with
   `EVAL_JUDGE_CONCURRENCY` at its default (16).
@@ -79,9 +83,16 @@ def _child_offline() -> dict:
     from django.db import transaction
 
     from chat.services import interactions_ingest
-    from evaluation.services import online_scan
+    from evaluation import offline
+    from evaluation.services import knowledge_passages, online_scan
+    from knowledge.demo import seed
 
+    seed(sys.stderr)  # the demo knowledge base: kb_support searches it
     user = User.objects.create_user("bench")
+    labelled_kb = [
+        (label, offline.kb_support(turn, knowledge_passages(turn))) for label, turn in _labelled()
+    ]
+    kb_scores = [(label, r.value) for label, r in labelled_kb if r is not None]
     items = []
     labelled = _labelled()
     for i in range(OFFLINE_TURNS):
@@ -105,7 +116,14 @@ def _child_offline() -> dict:
             break
         turns += report["turns"]
     elapsed = time.perf_counter() - started
-    return {"turns": turns, "rate": turns / elapsed, "seconds": elapsed}
+    return {
+        "turns": turns,
+        "rate": turns / elapsed,
+        "seconds": elapsed,
+        "kb_auroc": auroc([label for label, _ in kb_scores], [v for _, v in kb_scores]),
+        "kb_n": len(kb_scores),
+        "kb_of": len(labelled_kb),
+    }
 
 
 def _child_judge() -> dict:
@@ -164,7 +182,12 @@ def run() -> dict:
         off = common.child_json(__file__, env, "offline")
         print(
             f"  offline checks: {off['rate']:,.0f} turns/s ({off['turns']:,} turns in "
-            f"{off['seconds']:.1f} s, load + 4 checks + upsert)",
+            f"{off['seconds']:.1f} s, load + 5 checks + upsert)",
+            flush=True,
+        )
+        print(
+            f"  kb_support AUROC {off['kb_auroc']:.3f} on {off['kb_n']} of {off['kb_of']} "
+            "labelled answers (the others: no passage about the question found)",
             flush=True,
         )
         jd = common.child_json(__file__, env, "judge")
@@ -181,6 +204,12 @@ def run() -> dict:
             "unit": "",
             "target": ">= 0.90",
             "n": n,
+        },
+        "eval_kb_support_auroc": {
+            "value": round(off["kb_auroc"], 4),
+            "unit": "",
+            "target": "(reported; groundedness's bar is 0.90)",
+            "n": off["kb_n"],
         },
         "eval_offline_turns_per_s": {
             "value": round(off["rate"], 1),

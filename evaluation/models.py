@@ -27,6 +27,7 @@ class Evaluator(models.Model):
         CITATION_VALIDITY = "citation_validity", "Citation validity"
         CONTEXT_RELEVANCE = "context_relevance", "Context relevance"
         REFUSAL = "refusal", "Refusal"
+        KB_SUPPORT = "kb_support", "Knowledge base support"
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     name = models.CharField(max_length=100, unique=True)

@@ -41,6 +41,18 @@ question's content words (`RELEVANT_AT`); value: the share of passages that are,
 passage's overlap in the details. No passages: no score. Limits: lexical; a passage that
 answers with synonyms of the question's words is judged off-topic.
 
+**kb_support** — the answer against the knowledge base as it is now, not against the passages
+the model was given, so an answer given without grounding is scored on the same yardstick as a
+grounded one (replays and experiments compare the two). The passages are the top
+`KB_PASSAGES` of a lexical (BM25) search of the knowledge base for the question and the answer
+together (`knowledge.retrieval.retrieve(lexical_only=True)`: no key, no call out). When none of
+them is about the question (`RELEVANT_AT` of its content words) the knowledge base cannot say,
+and there is no score. Otherwise a refusal scores 0 (the knowledge base had something to say),
+and any other answer its mean sentence support, as groundedness measures it. Limits: those of
+groundedness and of lexical search (a passage worded unlike the question is not found); a
+refusal is counted wrong whenever a passage shares half the question's words, even when that
+passage does not answer it; a score is as of the knowledge base at scoring time.
+
 **refusal** — "I don't know"-style answers (`REFUSAL_PATTERNS`: don't/do not know, cannot
 answer, not covered, no information, not enough information, …) score 1.0, others 0.0. A
 refusal is not scored for groundedness or citations, so "I don't know" is never counted wrong.
@@ -88,6 +100,7 @@ _MARKUP = re.compile(r"[*_`#>]+")
 _WORD = re.compile(r"[A-Za-z][A-Za-z'’]*")
 _SOURCES = re.compile(r"^\s*sources?\s*:.*$", re.IGNORECASE | re.MULTILINE)
 CRITERIA = ("groundedness", "citation_validity", "context_relevance", "refusal")
+KB_PASSAGES = 6
 
 
 @dataclass(frozen=True)
@@ -318,6 +331,36 @@ def context_relevance(turn: TurnInput, evidence: Evidence | None = None) -> Resu
     relevant = sum(r["relevant"] for r in rows)
     reason = f"{relevant} of {len(rows)} passages are about the question"
     return Result("context_relevance", round(relevant / len(rows), 4), reason, {"passages": rows})
+
+
+def kb_support(turn: TurnInput, knowledge: Iterable[Passage]) -> Result | None:
+    """The answer against passages of the knowledge base (see the module's docstring); the
+    caller finds them (`evaluation.services.knowledge_passages`)."""
+    knowledge = tuple(knowledge)
+    wanted = _content(turn.question)
+    if not knowledge or not wanted:
+        return None
+    evidence = Evidence(knowledge)
+    about = [p.rank for p in knowledge if len(wanted & evidence.words[p.rank]) >= _half(wanted)]
+    if not about:
+        return None
+    found = [{"rank": p.rank, "title": p.title} for p in knowledge]
+    if is_refusal(turn.answer):
+        titles = ", ".join(sorted({p.title for p in knowledge if p.rank in about}))
+        reason = f"the answer declined, but the knowledge base has passages about it ({titles})"
+        return Result("kb_support", 0.0, reason, {"about": about, "knowledge": found})
+    grounded = groundedness(TurnInput(turn.question, turn.answer, knowledge), evidence)
+    if grounded is None:
+        return None
+    supported = sum(r["supported"] for r in grounded.details["sentences"])
+    total = len(grounded.details["sentences"])
+    reason = f"{supported} of {total} sentences supported by the knowledge base"
+    details = {**grounded.details, "about": about, "knowledge": found}
+    return Result("kb_support", grounded.value, reason, details)
+
+
+def _half(words: frozenset[str]) -> float:
+    return RELEVANT_AT * len(words)
 
 
 def refusal(turn: TurnInput, evidence: Evidence | None = None) -> Result:

@@ -36,6 +36,7 @@ from evaluation.models import (
     ScoreRequest,
 )
 from evaluation.selectors import latest_version_ids
+from knowledge import retrieval
 from outbox.services import record
 from reviewhub import bulk, jobs
 
@@ -68,11 +69,13 @@ BUILTIN_DESCRIPTIONS = {
     "citation_validity": "Every [n] names a given passage that supports the sentence (offline).",
     "context_relevance": "Share of retrieved passages that are about the question (offline).",
     "refusal": "1 when the answer declines to answer ('I don't know'), else 0 (offline).",
+    "kb_support": "Share of answer sentences the knowledge base supports, whether or not the "
+    "answer was grounded; a refusal the knowledge base could have answered is 0 (offline).",
 }
 
 
 def builtin_evaluators_ensure() -> list[Evaluator]:
-    """The four offline evaluators, created on first use (idempotent)."""
+    """The built-in offline evaluators, created on first use (idempotent)."""
     out = []
     for key, description in BUILTIN_DESCRIPTIONS.items():
         evaluator, created = Evaluator.objects.get_or_create(
@@ -357,35 +360,67 @@ def score_offline_many(
     analysed once for all of them. Returns rows stored. `on_stored` runs in the same
     transaction as the scores (a backfill's progress commits with them, or neither does)."""
     rows = []
-    for t in turns:
-        evidence = None
-        for version, ids in wanted.items():
-            if t.id not in ids:
-                continue
-            evidence = evidence or offline.Evidence(t.offline.passages)
-            started = time.perf_counter()
-            name = version.evaluator.builtin
-            result = offline.CHECKS[name](t.offline, evidence)
-            if result is None:  # not applicable (no citations, no passages, a refusal)
-                continue
-            rows.append(
-                {
-                    "turn_id": t.id,
-                    "evaluator_version_id": version.id,
-                    "criterion": name,
-                    "value": result.value,
-                    "normalized": result.value,
-                    "reason": result.reason,
-                    "details": result.details,
-                    "latency_ms": int((time.perf_counter() - started) * 1000),
-                }
-            )
+    chunks: dict = {}  # the knowledge base's chunks kb_support has read, for the whole call
+    with retrieval.one_index():
+        for t in turns:
+            rows += _offline_rows(t, wanted, chunks)
     with transaction.atomic():
         stored = scores_store(rows)
         queue_signal_update([t.id for t in turns])
         if on_stored:
             on_stored({"scored": len(turns), "failed": 0, "capped": 0})
     return stored
+
+
+def knowledge_passages(
+    turn: offline.TurnInput, chunks: dict | None = None
+) -> tuple[offline.Passage, ...]:
+    """The knowledge base's passages for a turn, as kb_support reads them: a lexical search
+    for the question and the answer together (no key, no call out). `chunks` keeps the
+    chunks read so far ({id: (text, title)}): a scan reads each once, not once a turn."""
+    from knowledge.models import Chunk
+
+    chunks = {} if chunks is None else chunks
+    query = f"{turn.question}\n{turn.answer}"
+    found = [i for i, _ in retrieval.ranked_ids(query, offline.KB_PASSAGES, lexical_only=True)]
+    missing = [i for i in found if i not in chunks]
+    if missing:
+        for pk, text, title in Chunk.objects.filter(pk__in=missing).values_list(
+            "pk", "text", "document__title"
+        ):
+            chunks[pk] = (text, title)
+    texts = [chunks[i] for i in found if i in chunks]  # (a chunk deleted meanwhile: skipped)
+    return tuple(offline.Passage(rank, text, title) for rank, (text, title) in enumerate(texts, 1))
+
+
+def _offline_rows(t: TurnData, wanted: dict[EvaluatorVersion, set], chunks: dict) -> list[dict]:
+    rows = []
+    evidence = None
+    for version, ids in wanted.items():
+        if t.id not in ids:
+            continue
+        started = time.perf_counter()
+        name = version.evaluator.builtin
+        if name == Evaluator.Builtin.KB_SUPPORT:
+            result = offline.kb_support(t.offline, knowledge_passages(t.offline, chunks))
+        else:
+            evidence = evidence or offline.Evidence(t.offline.passages)
+            result = offline.CHECKS[name](t.offline, evidence)
+        if result is None:  # not applicable (no citations, no passages, a refusal)
+            continue
+        rows.append(
+            {
+                "turn_id": t.id,
+                "evaluator_version_id": version.id,
+                "criterion": name,
+                "value": result.value,
+                "normalized": result.value,
+                "reason": result.reason,
+                "details": result.details,
+                "latency_ms": int((time.perf_counter() - started) * 1000),
+            }
+        )
+    return rows
 
 
 def judge_budget_claim(*, evaluator: Evaluator, wanted: int, now: datetime | None = None) -> int:

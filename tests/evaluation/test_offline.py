@@ -108,3 +108,26 @@ def test_the_offline_model_refusal_is_recognised():
 
 def test_an_ordinary_answer_is_not_a_refusal():
     assert refusal(_turn("Snapshots are kept for seven days [1].")).value == 0.0
+
+
+# kb_support: the answer against the knowledge base's passages, grounded or not
+def test_kb_support_scores_an_answer_by_what_the_knowledge_base_says():
+    from evaluation.offline import kb_support
+
+    question = "How long are daily snapshots kept?"
+    right = TurnInput(question, "A daily snapshot is kept for seven days.")  # given no passages
+    wrong = TurnInput(question, "A daily snapshot is kept for nine days.")
+    assert kb_support(right, PASSAGES).value == 1.0
+    assert kb_support(wrong, PASSAGES).value < 0.5
+    assert kb_support(right, PASSAGES).details["knowledge"][0] == {"rank": 1, "title": "Backups"}
+
+
+def test_kb_support_counts_a_refusal_wrong_only_when_the_knowledge_base_has_the_answer():
+    from evaluation.offline import kb_support
+
+    declined = kb_support(_turn("I don't know."), PASSAGES)
+    assert declined.value == 0.0 and "Backups" in declined.reason
+    # nothing in the knowledge base is about the question: it cannot say, so no score at all
+    assert kb_support(_turn("I don't know.", question="Which GPU types exist?"), PASSAGES) is None
+    assert kb_support(_turn("A fact.", question="Which GPU types exist?"), PASSAGES) is None
+    assert kb_support(_turn("Seven days."), ()) is None  # an empty knowledge base

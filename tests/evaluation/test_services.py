@@ -31,6 +31,27 @@ def test_online_scan_scores_new_turns_with_every_offline_check(log_turn):
     }
 
 
+def test_answers_with_and_without_grounding_are_scored_against_the_knowledge_base(kb, log_turn):
+    """The demo knowledge base is loaded: kb_support scores an ungrounded answer too (the
+    checks on the given passages cannot), so grounded and ungrounded answers compare."""
+    question = "How long is a daily snapshot kept?"
+    grounded = log_turn(question, SUPPORTED)
+    right = log_turn(question, "Daily snapshots are kept for seven days.", passages=())
+    wrong = log_turn(question, "Daily snapshots are kept for 90 days.", passages=())
+    declined = log_turn(question, "I don't know.", passages=())
+    uncovered = log_turn("Which GPU types can I rent?", "I don't know.", passages=())
+    services.online_scan()
+    scores = {t: _offline_scores(t) for t in (grounded, right, wrong, declined, uncovered)}
+    assert scores[grounded]["kb_support"] == 1.0 and scores[right]["kb_support"] == 1.0
+    # right, but given no passages: groundedness has nothing to find it in; the KB agrees
+    assert scores[right]["groundedness"] == 0.0
+    assert scores[wrong]["kb_support"] < 0.5
+    assert scores[declined] == {"kb_support": 0.0, "refusal": 1.0}  # the KB had the answer
+    assert scores[uncovered] == {"refusal": 1.0}  # the KB cannot say: no kb_support score
+    reason = Score.objects.get(turn=declined, criterion="kb_support").reason
+    assert "Backups and restore" in reason
+
+
 def test_a_second_scan_scores_nothing_twice(log_turn):
     log_turn("How long is a daily snapshot kept?", SUPPORTED)
     services.online_scan()

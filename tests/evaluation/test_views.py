@@ -32,9 +32,16 @@ def test_only_leads_may_see_or_define_evaluators(client_for, request, role):
 
 def test_a_lead_sees_the_builtin_checks_labelled_offline(client_for, lead):
     page = client_for(lead).get("/evaluators/").content.decode()
-    for name in ("Groundedness", "Citation validity", "Context relevance", "Refusal"):
+    builtins = (
+        "Groundedness",
+        "Citation validity",
+        "Context relevance",
+        "Refusal",
+        "Knowledge base support",
+    )
+    for name in builtins:
         assert name in page
-    assert page.count("offline · built-in") == 4
+    assert page.count("offline · built-in") == len(builtins)
     assert 'href="/evaluators/"' in page, "the nav links to the page"
 
 
