@@ -50,7 +50,7 @@ def test_the_page_says_how_many_questions_a_comparison_left_out(client_for):
     experiment = Experiment.objects.get(name="Did grounding help?")
     compared = selectors.results(experiment)["pairwise"][0]["n"]
     total = len(experiment.question_ids)
-    # the demo's ungrounded answers have no context to check: no quality score of their own
+    # a refusal about what the knowledge base has nothing on: no check can score it
     assert 0 < compared < total
     page = client_for(experiment.created_by).get(
         reverse("experiments:detail", args=[experiment.pk])
