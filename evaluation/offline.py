@@ -26,6 +26,9 @@ sentences when supports are 0 or 1). Measured on the labelled set in bench/data 
 statements vs the same with a number, name or negation changed): AUROC in bench/results.json
 (`eval_groundedness_auroc`).
 
+An answer given no passages gets no groundedness score: it had nothing to be grounded in, and
+a 0 would count every ungrounded answer wrong, whatever it said (kb_support scores it).
+
 Limits: lexical, so a faithful paraphrase with different words scores low and a sentence that
 reuses the passage's words in a different relation (swapped subject and object) scores high;
 "not" far from the claim it negates, and numbers written as "a dozen", are missed; it knows
@@ -264,12 +267,14 @@ def groundedness(turn: TurnInput, evidence: Evidence | None = None) -> Result | 
     if is_refusal(turn.answer):
         return None
     evidence = evidence or Evidence(turn.passages)
+    if not evidence.spans:  # given nothing to be grounded in: not applicable (kb_support is)
+        return None
     claims = [_claim(s) for s in sentences(turn.answer)]
     if not claims:
         return None
     rows = []
     for claim in claims:
-        support, rank = evidence.support(claim) if evidence.spans else (0.0, None)
+        support, rank = evidence.support(claim)
         rows.append(
             {
                 "sentence": claim.text[:300],
@@ -281,8 +286,6 @@ def groundedness(turn: TurnInput, evidence: Evidence | None = None) -> Result | 
     value = sum(r["support"] for r in rows) / len(rows)
     supported = sum(r["supported"] for r in rows)
     reason = f"{supported} of {len(rows)} sentences supported by the passages"
-    if not evidence.spans:
-        reason = "no passages were given, so nothing in the answer is supported"
     return Result("groundedness", round(value, 4), reason, {"sentences": rows})
 
 

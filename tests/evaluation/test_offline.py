@@ -66,9 +66,10 @@ def test_groundedness_is_the_share_of_supported_sentences():
     assert 0.4 <= result.value <= 0.6
 
 
-def test_without_passages_nothing_is_grounded():
-    result = groundedness(_turn("Restoring cannot be undone.", passages=()))
-    assert result.value == 0.0 and "no passages" in result.reason
+def test_an_answer_given_no_passages_gets_no_groundedness_score():
+    # nothing to be grounded in: not applicable, rather than 0 for every ungrounded answer
+    assert groundedness(_turn("Restoring cannot be undone.", passages=())) is None
+    assert evaluate(_turn("Restoring cannot be undone.", passages=()), ["groundedness"]) == []
 
 
 def test_citations_must_name_a_given_passage_that_supports_the_sentence():

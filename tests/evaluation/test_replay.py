@@ -31,3 +31,5 @@ def test_the_replay_comparison_shows_both_sides_scores_and_the_difference(
     text = re.sub(r"\s+", " ", re.sub(r"<[^>]+>", " ", html))
     assert "Refusal · refusal 1 0 -1" in text, "ungrounded: a refusal; grounded: an answer"
     assert re.search(r"Groundedness · groundedness not scored [\d.]+ —", text)
+    # the knowledge base had the answer the ungrounded side declined to give
+    assert re.search(r"Knowledge base support · kb_support 0 1 \+1", text), text

@@ -43,8 +43,8 @@ def test_answers_with_and_without_grounding_are_scored_against_the_knowledge_bas
     services.online_scan()
     scores = {t: _offline_scores(t) for t in (grounded, right, wrong, declined, uncovered)}
     assert scores[grounded]["kb_support"] == 1.0 and scores[right]["kb_support"] == 1.0
-    # right, but given no passages: groundedness has nothing to find it in; the KB agrees
-    assert scores[right]["groundedness"] == 0.0
+    # right, but given no passages: nothing to be grounded in (no groundedness score, not 0)
+    assert scores[right] == {"kb_support": 1.0, "refusal": 0.0}
     assert scores[wrong]["kb_support"] < 0.5
     assert scores[declined] == {"kb_support": 0.0, "refusal": 1.0}  # the KB had the answer
     assert scores[uncovered] == {"refusal": 1.0}  # the KB cannot say: no kb_support score
