@@ -174,3 +174,35 @@ def test_new_turns_are_scored_by_the_worker_after_commit(seeded_db, celery_worke
         message="the worker scored the turn",
     )
     assert Score.objects.get(turn=turn, criterion="groundedness").value == 1.0
+
+
+def test_a_migration_removes_the_old_zero_groundedness_of_answers_given_no_passages(log_turn):
+    """Before, an answer given no passages scored groundedness 0 'no passages were given';
+    migration 0004 deletes those scores and tells the graph, leaving every other score."""
+    import importlib
+
+    from django.apps import apps
+
+    from outbox.models import OutboxEntry
+
+    migration = importlib.import_module(
+        "evaluation.migrations.0004_no_groundedness_without_passages"
+    )
+    grounded = log_turn("How long is a daily snapshot kept?", SUPPORTED)
+    bare = log_turn("How long is a daily snapshot kept?", "Seven days.", passages=())
+    services.online_scan()
+    version = Score.objects.get(turn=grounded, criterion="groundedness").evaluator_version
+    old = Score.objects.create(
+        turn=bare,
+        evaluator_version=version,
+        criterion="groundedness",
+        value=0.0,
+        normalized=0.0,
+        reason=migration.OLD_REASON,
+        created_at=version.created_at,
+        updated_at=version.created_at,
+    )
+    kept = set(Score.objects.exclude(pk=old.pk).values_list("pk", flat=True))
+    migration.forwards(apps, None)
+    assert set(Score.objects.values_list("pk", flat=True)) == kept
+    assert OutboxEntry.objects.filter(entity="score", entity_id=str(old.pk)).exists()
