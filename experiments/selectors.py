@@ -75,6 +75,20 @@ class Answer:
         return sum(values) / len(values) if values else None
 
 
+def compared_quality(a: Answer, b: Answer) -> tuple[float, float] | None:
+    """Two answers' quality over the criteria both were scored on, or None when they share
+    none. A question's answers are compared on one yardstick: a grounded answer has a
+    groundedness score an ungrounded one cannot have, and a mean over different criteria
+    would weigh that in."""
+    common = (a.scores.keys() & b.scores.keys()) - NOT_QUALITY
+    if not common:
+        return None
+    return (
+        sum(a.scores[c] for c in common) / len(common),
+        sum(b.scores[c] for c in common) / len(common),
+    )
+
+
 def answers(experiment: Experiment) -> tuple[list[Arm], list[Answer], list[str]]:
     """Every (question, arm) answer with its scores, in question order; and the criteria."""
     arms = list(experiment.arms.order_by("position"))
@@ -174,8 +188,8 @@ def results(experiment: Experiment) -> dict:
         errors = sum(1 for r in arm_rows if r.status == Turn.Status.ERROR)
         summary.append({"arm": arm_dict, "cells": cells, "n": len(arm_rows), "errors": errors})
     baseline = arms[0].position if arms else 0
-    quality = {(r.question_id, r.arm): r.quality for r in rows}
-    pairwise = [_pairwise(a, baseline, quality, experiment) for a in arm_dicts[1:]]
+    by_key = {(r.question_id, r.arm): r for r in rows}
+    pairwise = [_pairwise(a, baseline, by_key, experiment) for a in arm_dicts[1:]]
     return {
         "arms": arm_dicts,
         "criteria": criteria,
@@ -235,12 +249,14 @@ def _interval(values: list[float]) -> dict | None:
     return {"mean": mean, "low": low, "high": high, "n": len(values)}
 
 
-def _pairwise(arm: dict, baseline: int, quality: dict, experiment: Experiment) -> dict:
+def _pairwise(arm: dict, baseline: int, answers: dict, experiment: Experiment) -> dict:
     wins = ties = losses = 0
     for qid in experiment.question_ids:
-        a, b = quality.get((qid, baseline)), quality.get((qid, arm["position"]))
-        if a is None or b is None:
+        first, second = answers.get((qid, baseline)), answers.get((qid, arm["position"]))
+        compared = compared_quality(first, second) if first and second else None
+        if compared is None:
             continue
+        a, b = compared
         if b - a > TIE_MARGIN:
             wins += 1
         elif a - b > TIE_MARGIN:
@@ -291,15 +307,17 @@ def _turned_negative(rows: list[Answer], baseline: int) -> list[dict]:
     worse = []
     for r in rows:
         b = base.get(r.question_id)
-        if r.arm == baseline or b is None or r.quality is None or b.quality is None:
+        compared = compared_quality(b, r) if r.arm != baseline and b is not None else None
+        if compared is None:
             continue
-        if b.quality - r.quality > TIE_MARGIN:
+        before, after = compared
+        if before - after > TIE_MARGIN:
             worse.append(
                 {
                     "question": r.question,
                     "topic": r.topic,
                     "arm": r.arm,
-                    "drop": b.quality - r.quality,
+                    "drop": before - after,
                     "answer_id": r.turn_id,
                     "baseline_id": b.turn_id,
                 }

@@ -16,3 +16,29 @@ def test_sign_test_matches_the_exact_binomial():
     assert stats.sign_test(5, 5) == 1.0
     assert stats.sign_test(0, 0) == 1.0
     assert stats.sign_test(20, 0) < 1e-5
+
+
+def test_two_answers_are_compared_on_the_criteria_both_were_scored_on():
+    """A grounded answer has a groundedness score an ungrounded one cannot have: the question
+    by question comparison leaves it out, so equal knowledge-base support is a tie, not a
+    loss for the ungrounded arm (its overall quality means differ: 0.75 against 0.5)."""
+    from types import SimpleNamespace
+
+    from experiments.selectors import Answer, _pairwise, compared_quality
+
+    def answer(arm, **scores):
+        return Answer("q1", "Q?", ("t",), arm, f"t{arm}", "ok", scores)
+
+    grounded = answer(0, groundedness=1.0, kb_support=0.5, refusal=0.0)
+    bare = answer(1, kb_support=0.5, refusal=0.0)
+    assert (grounded.quality, bare.quality) == (0.75, 0.5)
+    assert compared_quality(grounded, bare) == (0.5, 0.5)
+    assert compared_quality(grounded, answer(1, refusal=1.0)) is None  # nothing in common
+
+    pair = _pairwise(
+        {"position": 1},
+        0,
+        {("q1", 0): grounded, ("q1", 1): bare},
+        SimpleNamespace(question_ids=["q1"]),
+    )
+    assert (pair["wins"], pair["ties"], pair["losses"]) == (0, 1, 0)
