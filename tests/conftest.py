@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 import os
+import random
 import shutil
 import signal
 import socket
@@ -25,8 +26,29 @@ ROOT = Path(__file__).resolve().parent.parent
 CHROMIUM = "/usr/bin/chromium"
 
 
+LOWEST_PORT = 10_000
+_ports = random.SystemRandom()  # not the seeded `random`: two runs side by side draw apart
+
+
 def free_port() -> int:
-    with socket.socket() as s:
+    """A port nothing listens on, below the kernel's ephemeral range. A server started from
+    it binds seconds later (a minute for `make run`, which migrates and seeds first), and
+    meanwhile every outgoing connection of every process, the other CI run's included, takes
+    its local port from the ephemeral range: a port picked there can be gone by then (CI saw
+    the graph server's HTTP port taken so)."""
+    try:
+        low = int(Path("/proc/sys/net/ipv4/ip_local_port_range").read_text().split()[0])
+    except (OSError, ValueError, IndexError):
+        low = 32_768  # Linux's default
+    for _ in range(100) if low > LOWEST_PORT + 1_000 else ():
+        port = _ports.randrange(LOWEST_PORT, low)
+        with socket.socket() as s:
+            try:
+                s.bind(("127.0.0.1", port))
+            except OSError:
+                continue
+        return port
+    with socket.socket() as s:  # a machine whose ephemeral range starts low: the kernel's pick
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
 
