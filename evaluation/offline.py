@@ -48,7 +48,7 @@ answers with synonyms of the question's words is judged off-topic.
 the model was given, so an answer given without grounding is scored on the same yardstick as a
 grounded one (replays and experiments compare the two). The passages are the top
 `KB_PASSAGES` of a lexical (BM25) search of the knowledge base for the question and the answer
-together (`knowledge.retrieval.retrieve(lexical_only=True)`: no key, no call out). When none of
+together (`knowledge.retrieval.ranked_ids(lexical_only=True)`: no key, no call out). When none of
 them is about the question (`RELEVANT_AT` of its content words) the knowledge base cannot say,
 and there is no score. Otherwise a refusal scores 0 (the knowledge base had something to say),
 and any other answer its mean sentence support, as groundedness measures it. Limits: those of
@@ -329,8 +329,10 @@ def context_relevance(turn: TurnInput, evidence: Evidence | None = None) -> Resu
     evidence = evidence or Evidence(turn.passages)
     rows = []
     for p in turn.passages:
-        overlap = len(wanted & evidence.words[p.rank]) / len(wanted)
-        rows.append({"passage": p.rank, "overlap": round(overlap, 3), "relevant": overlap >= 0.5})
+        overlap = _overlap(wanted, evidence, p.rank)
+        rows.append(
+            {"passage": p.rank, "overlap": round(overlap, 3), "relevant": overlap >= RELEVANT_AT}
+        )
     relevant = sum(r["relevant"] for r in rows)
     reason = f"{relevant} of {len(rows)} passages are about the question"
     return Result("context_relevance", round(relevant / len(rows), 4), reason, {"passages": rows})
@@ -344,7 +346,7 @@ def kb_support(turn: TurnInput, knowledge: Iterable[Passage]) -> Result | None:
     if not knowledge or not wanted:
         return None
     evidence = Evidence(knowledge)
-    about = [p.rank for p in knowledge if len(wanted & evidence.words[p.rank]) >= _half(wanted)]
+    about = [p.rank for p in knowledge if _overlap(wanted, evidence, p.rank) >= RELEVANT_AT]
     if not about:
         return None
     found = [{"rank": p.rank, "title": p.title} for p in knowledge]
@@ -362,8 +364,10 @@ def kb_support(turn: TurnInput, knowledge: Iterable[Passage]) -> Result | None:
     return Result("kb_support", grounded.value, reason, details)
 
 
-def _half(words: frozenset[str]) -> float:
-    return RELEVANT_AT * len(words)
+def _overlap(wanted: frozenset[str], evidence: Evidence, rank: int) -> float:
+    """The share of the question's content words a passage contains (context_relevance's
+    measure, and kb_support's test of a passage being about the question)."""
+    return len(wanted & evidence.words[rank]) / len(wanted)
 
 
 def refusal(turn: TurnInput, evidence: Evidence | None = None) -> Result:

@@ -40,7 +40,8 @@ def explore(request: HttpRequest) -> HttpResponse:
             )
         except ValidationError as exc:
             error = " ".join(exc.messages)
-    query = urlencode(filter_query(request.GET))
+    given = filter_query(request.GET)
+    query = urlencode(given)
     # (a turn outside the review queue, a failed call for one, has no item: hasattr is False)
     items = [t.queue_item.pk for t in page.rows if hasattr(t, "queue_item")] if page else []
     context = {
@@ -51,9 +52,9 @@ def explore(request: HttpRequest) -> HttpResponse:
         "page": page,
         "error": error,
         "query": query,
-        "filtered": bool(filter_query(request.GET)),
+        "filtered": bool(given),
         # the filters besides the search box that are set: the folded filters' summary says so
-        "more_filters": len(filter_query(request.GET).keys() - {"q"}),
+        "more_filters": len(given.keys() - {"q"}),
         "sees_everyone": is_expert(request.user),
         "can_bulk": is_expert(request.user),
     }
